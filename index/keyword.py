@@ -1,0 +1,74 @@
+"""The keyword half: a BM25 index (bm25s, PyStemmer English stemming, English stopwords)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+KEYWORD_DIR = "bm25"
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def analyse(texts: Sequence[str]) -> list[list[str]]:
+    """Lower-case, drop English stopwords, Snowball-stem: the same analysis for passages and questions."""
+    import bm25s
+
+    return bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+
+
+class KeywordIndex:
+    """BM25 over passage texts; ids are positions, which are the passage ids."""
+
+    def __init__(self, retriever):
+        self.retriever = retriever
+        self.size = int(retriever.scores["num_docs"])
+
+    def __len__(self) -> int:
+        return self.size
+
+    @classmethod
+    def build(cls, texts: Sequence[str], k1: float = 1.2, b: float = 0.75) -> "KeywordIndex":
+        import bm25s
+
+        retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
+        retriever.index(analyse(texts), show_progress=False)
+        return cls(retriever)
+
+    def save(self, directory: Path) -> None:
+        self.retriever.save(str(Path(directory) / KEYWORD_DIR), show_progress=False)
+
+    @classmethod
+    def load(cls, directory: Path, mmap: bool = True) -> "KeywordIndex":
+        import bm25s
+
+        return cls(bm25s.BM25.load(str(Path(directory) / KEYWORD_DIR), mmap=mmap, show_progress=False))
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every passage for `query` (zeros where no term matches)."""
+        tokens = [t for t in analyse([query])[0] if t in self.retriever.vocab_dict]
+        if not tokens:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self.retriever.get_scores(tokens), dtype=np.float32)
+
+    def search(self, query: str, k: int, subset: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top-k (id, score) with a positive score, best first; `subset` restricts the candidate ids."""
+        scores = self.scores(query)
+        if subset is not None:
+            masked = np.zeros_like(scores)
+            subset = np.asarray(subset, dtype=np.int64)
+            masked[subset] = scores[subset]
+            scores = masked
+        k = min(k, int(np.count_nonzero(scores > 0)))
+        if k <= 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.lexsort((top, -scores[top]))]
+        return [(int(i), float(scores[i])) for i in top]

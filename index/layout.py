@@ -1,0 +1,91 @@
+"""Index generations on disk: `INDEX` is a symlink to `.INDEX.gen-<id>`, swapped atomically.
+
+A build writes `.INDEX.tmp-<id>`, renames it to a generation when complete, then replaces the
+symlink with `os.replace` (atomic on POSIX). Readers that resolved the old link keep their open
+files. The previous generation is kept for in-flight readers; older ones and any leftover
+temporary directories (a crash, Ctrl-C) are removed by the next build, under a lock.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import secrets
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+def _sibling(index: Path, kind: str, ident: str = "") -> Path:
+    return index.parent / f".{index.name}.{kind}-{ident}"
+
+
+def new_generation_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+@contextmanager
+def build_lock(index: Path) -> Iterator[None]:
+    """One build at a time per index path."""
+    index.parent.mkdir(parents=True, exist_ok=True)
+    with open(index.parent / f".{index.name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def temporary_dir(index: Path) -> Path:
+    path = _sibling(index, "tmp", secrets.token_hex(4))
+    path.mkdir(parents=True)
+    return path
+
+
+def current_generation(index: Path) -> Path | None:
+    """The real directory an index path points at, or None when there is no index."""
+    if index.is_symlink() or index.is_dir():
+        real = index.resolve()
+        return real if real.is_dir() else None
+    return None
+
+
+def publish(tmp: Path, index: Path, generation: str) -> Path:
+    """Make `tmp` the live generation of `index` in one atomic step; return its final path."""
+    final = _sibling(index, "gen", generation)
+    os.rename(tmp, final)
+    if index.exists() and not index.is_symlink():
+        # An index directory from before generations: move it aside, then link.
+        os.rename(index, _sibling(index, "gen", "legacy-" + secrets.token_hex(3)))
+    link = _sibling(index, "link", secrets.token_hex(4))
+    os.symlink(final.name, link)
+    os.replace(link, index)
+    _fsync_dir(index.parent)
+    return final
+
+
+def cleanup(index: Path, keep: int = 2) -> list[Path]:
+    """Remove leftover temporaries and all but the newest `keep` generations (the live one always kept)."""
+    removed = []
+    live = current_generation(index)
+    for tmp in index.parent.glob(f".{index.name}.tmp-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+        removed.append(tmp)
+    for link in index.parent.glob(f".{index.name}.link-*"):
+        link.unlink(missing_ok=True)
+    gens = sorted(index.parent.glob(f".{index.name}.gen-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in gens[keep:]:
+        if live is not None and old.resolve() == live:
+            continue
+        shutil.rmtree(old, ignore_errors=True)
+        removed.append(old)
+    return removed
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,149 @@
+"""Read a corpus folder into statements: header metadata plus the normalised text."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from search.errors import CorpusError
+
+log = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = {".txt", ".md"}
+JSONL_SUFFIXES = {".jsonl"}
+KNOWN_KEYS = ("title", "speaker", "date", "source")
+_HEADER_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9 _-]{0,30}):[ \t]*(.*)$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+
+
+@dataclass
+class Statement:
+    """One statement: `text` is the body after the header, with newlines normalised to \\n."""
+
+    id: str
+    text: str
+    title: str | None = None
+    speaker: str | None = None
+    date: str | None = None
+    source: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    path: str = ""
+    body_offset: int = 0  # where `text` starts in the normalised file
+
+
+@dataclass
+class CorpusScan:
+    statements: list[Statement]
+    skipped: list[tuple[str, str]]  # (path, reason)
+    fingerprint: str
+
+
+def normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def parse_header(text: str) -> tuple[dict[str, str], int]:
+    """Split a leading block of `Key: value` lines off `text`; return (header, body offset)."""
+    stripped = text.lstrip("\n\ufeff")
+    lead = len(text) - len(stripped)
+    block_end = stripped.find("\n\n")
+    block = stripped if block_end < 0 else stripped[:block_end]
+    lines = [ln for ln in block.split("\n") if ln.strip()]
+    if not lines or not all(_HEADER_LINE.match(ln.strip()) for ln in lines):
+        return {}, 0
+    header: dict[str, str] = {}
+    for ln in lines:
+        key, value = _HEADER_LINE.match(ln.strip()).groups()  # type: ignore[union-attr]
+        header[key.strip().lower().replace(" ", "_")] = value.strip()
+    body = lead + (len(stripped) if block_end < 0 else block_end)
+    return header, body
+
+
+def _statement(doc_id: str, text: str, meta: dict[str, Any], path: str, offset: int = 0) -> Statement:
+    meta = {k: v for k, v in meta.items() if v not in (None, "")}
+    date = meta.pop("date", None)
+    if date is not None:
+        date = str(date).strip()
+        if not _DATE.match(date):
+            log.warning("%s: date %r is not YYYY-MM-DD; kept as metadata only", path, date)
+            meta["date_raw"] = date
+            date = None
+    if date is None:
+        found = _DATE_IN_NAME.search(Path(path).name)
+        date = found.group(1) if found else None
+    known = {k: (str(meta.pop(k)) if k in meta else None) for k in ("title", "speaker", "source")}
+    return Statement(id=doc_id, text=text, date=date, extra=meta, path=path, body_offset=offset, **known)
+
+
+def read_text_statement(path: Path, doc_id: str, raw: str) -> Statement:
+    text = normalise_newlines(raw)
+    header, body = parse_header(text)
+    return _statement(doc_id, text[body:], dict(header), str(path), body)
+
+
+def read_jsonl(path: Path, doc_prefix: str, raw: str) -> Iterator[Statement]:
+    for n, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            log.warning("%s:%d: skipped, not JSON (%s)", path, n, exc.msg)
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or not obj["text"].strip():
+            log.warning("%s:%d: skipped, no 'text' string", path, n)
+            continue
+        doc_id = str(obj.pop("id", None) or obj.pop("_id", None) or f"{doc_prefix}#{n}")
+        text = normalise_newlines(obj.pop("text"))
+        yield _statement(doc_id, text, obj, f"{path}:{n}")
+
+
+def _decode(data: bytes) -> str | None:
+    if b"\x00" in data[:8192]:
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+
+
+def scan_corpus(root: Path) -> CorpusScan:
+    """Read every statement under `root`; unreadable, binary or undecodable files are skipped with a warning."""
+    root = Path(root)
+    statements: list[Statement] = []
+    skipped: list[tuple[str, str]] = []
+    digest = hashlib.sha256()
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    for path in files:
+        rel = path.relative_to(root).as_posix()
+        suffix = path.suffix.lower()
+        if suffix not in TEXT_SUFFIXES | JSONL_SUFFIXES:
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            log.warning("skipped %s: cannot read (%s)", path, exc.strerror or exc)
+            skipped.append((str(path), "unreadable"))
+            continue
+        raw = _decode(data)
+        if raw is None:
+            log.warning("skipped %s: binary or not UTF-8", path)
+            skipped.append((str(path), "not UTF-8 text"))
+            continue
+        digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
+        doc_id = rel.rsplit(".", 1)[0]
+        if suffix in JSONL_SUFFIXES:
+            statements.extend(read_jsonl(path, doc_id, raw))
+        else:
+            statements.append(read_text_statement(path, doc_id, raw))
+    seen: set[str] = set()
+    for st in statements:
+        if st.id in seen:
+            raise CorpusError(f"duplicate statement id {st.id!r} in {st.path}")
+        seen.add(st.id)
+    return CorpusScan(statements, skipped, digest.hexdigest())

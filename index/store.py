@@ -1,0 +1,107 @@
+"""SQLite storage for documents (with metadata) and passages (text, offsets, position)."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+SCHEMA = """
+CREATE TABLE documents (
+    id TEXT PRIMARY KEY,
+    title TEXT, speaker TEXT, date TEXT, source TEXT,
+    extra TEXT NOT NULL DEFAULT '{}',
+    path TEXT NOT NULL,
+    text TEXT NOT NULL,
+    passages INTEGER NOT NULL
+);
+CREATE TABLE passages (
+    id INTEGER PRIMARY KEY,            -- the FAISS id
+    doc_id TEXT NOT NULL REFERENCES documents(id),
+    ordinal INTEGER NOT NULL,          -- 1-based position among the statement's passages
+    paragraph INTEGER NOT NULL,        -- 0-based source paragraph
+    part INTEGER NOT NULL,             -- 0-based part of a split paragraph
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL,  -- offsets in documents.text
+    context TEXT NOT NULL,
+    text TEXT NOT NULL,
+    hash TEXT NOT NULL                 -- sha256 of model + embedded text: the reuse key
+);
+CREATE INDEX passages_doc ON passages(doc_id, ordinal);
+CREATE INDEX passages_hash ON passages(hash);
+"""
+
+DOC_COLUMNS = ("id", "title", "speaker", "date", "source", "extra", "path", "text", "passages")
+PASSAGE_COLUMNS = ("id", "doc_id", "ordinal", "paragraph", "part", "start", "end", "context", "text", "hash")
+
+
+def create(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA)
+    return conn
+
+
+def insert_documents(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
+    conn.executemany(f"INSERT INTO documents VALUES ({','.join('?' * len(DOC_COLUMNS))})", rows)
+
+
+def insert_passages(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
+    conn.executemany(f"INSERT INTO passages VALUES ({','.join('?' * len(PASSAGE_COLUMNS))})", rows)
+
+
+class PassageStore:
+    """Read-only access to an index's SQLite file; one connection per thread."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._local = threading.local()
+        self.conn  # fail now, not on the first query, if the file is unusable
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+        return conn
+
+    def passages(self, ids: Sequence[int]) -> dict[int, sqlite3.Row]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.conn.execute(
+            f'SELECT p.*, d.title, d.speaker, d.date, d.source, d.extra, d.passages AS n '
+            f'FROM passages p JOIN documents d ON d.id = p.doc_id WHERE p.id IN ({marks})',
+            [int(i) for i in ids]).fetchall()
+        return {r["id"]: r for r in rows}
+
+    def neighbours(self, doc_id: str, ordinal: int, radius: int = 1) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT id, ordinal, text FROM passages WHERE doc_id = ? AND ordinal BETWEEN ? AND ? "
+            "AND ordinal != ? ORDER BY ordinal", (doc_id, ordinal - radius, ordinal + radius, ordinal)).fetchall()
+
+    def document(self, doc_id: str) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
+
+    def document_passages(self, doc_id: str) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            'SELECT id, ordinal, start, "end", context, text FROM passages WHERE doc_id = ? ORDER BY ordinal',
+            (doc_id,)).fetchall()
+
+    def hashes(self) -> list[tuple[int, str]]:
+        return self.conn.execute("SELECT id, hash FROM passages ORDER BY id").fetchall()
+
+    def all_texts(self) -> list[tuple[int, str]]:
+        return [(r[0], r[1]) for r in self.conn.execute(
+            "SELECT id, context || ' ' || text FROM passages ORDER BY id")]
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def extra_of(row: sqlite3.Row) -> dict[str, Any]:
+    return json.loads(row["extra"] or "{}")

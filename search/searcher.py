@@ -1,0 +1,181 @@
+"""Load an index directory once and answer questions with typed, ranked hits."""
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+import numpy as np
+
+from index.build import DB_FILE, VECTORS_FILE
+from index.keyword import KeywordIndex
+from index.embedder import Embedder
+from index.manifest import check_model, read_manifest
+from index.store import PassageStore, extra_of
+from index.vectors import FaissIndex
+
+from .errors import IndexUnavailable, NotFound, SearchError
+from .fusion import rrf, weighted
+from .highlight import best_spans
+from .settings import Settings
+from .types import DocumentInfo, Neighbour, SearchHit, SearchResponse, Span
+
+
+MODES = ("hybrid", "vector", "keyword")
+
+
+def validate_mode(mode: Any) -> str:
+    if mode not in MODES:
+        raise SearchError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", code="invalid_mode")
+    return mode
+
+
+def validate(settings: Settings, query: Any, k: Any, offset: Any) -> tuple[str, int, int]:
+    """Check a request at the edge; raise SearchError with a message a user can act on."""
+    if not isinstance(query, str):
+        raise SearchError("q must be a string", code="invalid_query")
+    query = query.strip()
+    if not query:
+        raise SearchError("q is empty: type a question", code="invalid_query")
+    if len(query) > settings.max_query_chars:
+        raise SearchError(f"q is {len(query)} characters long; the limit is {settings.max_query_chars}",
+                          code="query_too_long")
+    k = _integer("k", k, 1, settings.max_k)
+    offset = _integer("offset", offset, 0, settings.max_offset)
+    return query, k, offset
+
+
+def _integer(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise SearchError(f"{name} must be an integer between {low} and {high}", code=f"invalid_{name}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise SearchError(f"{name} must be an integer between {low} and {high}, got {value!r}",
+                          code=f"invalid_{name}") from None
+    if not low <= number <= high:
+        raise SearchError(f"{name} must be between {low} and {high}, got {number}", code=f"invalid_{name}")
+    return number
+
+
+class QueryCache:
+    """LRU cache of query embeddings for repeated questions."""
+
+    def __init__(self, size: int = 1024):
+        self.size, self._data, self._lock = size, OrderedDict(), Lock()
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        return None
+
+    def put(self, key: str, value: np.ndarray) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+
+class Searcher:
+    """One loaded index generation: vectors, passages and the model that must match them."""
+
+    def __init__(self, directory: Path, settings: Settings, embedder: Any | None = None):
+        self.settings = settings
+        self.path = Path(directory).resolve()  # pin the generation the link points at now
+        self.manifest = read_manifest(self.path)
+        self.embedder = embedder if embedder is not None else Embedder(settings.model, settings.threads)
+        check_model(self.manifest, Path(directory), settings.model, self.embedder.sha256)
+        try:
+            self.vectors = FaissIndex.load(self.path)
+            self.matrix = np.load(self.path / VECTORS_FILE, mmap_mode="r")
+            self.keyword = KeywordIndex.load(self.path)
+            self.store = PassageStore(self.path / DB_FILE)
+        except Exception as exc:
+            raise IndexUnavailable(f"index {directory} is unreadable ({exc}); rebuild it",
+                                   code="index_corrupt") from exc
+        self.generation: str = self.manifest["generation"]
+        self.passages: int = int(self.manifest["counts"]["passages"])
+        self.cache = QueryCache()
+
+    @classmethod
+    def load(cls, settings: Settings, embedder: Any | None = None) -> "Searcher":
+        return cls(settings.index, settings, embedder)
+
+    def embed_query(self, query: str) -> np.ndarray:
+        vector = self.cache.get(query)
+        if vector is None:
+            vector = self.embedder.encode([query])[0]
+            self.cache.put(query, vector)
+        return vector
+
+    def search(self, query: Any, k: Any = None, offset: Any = 0, neighbours: bool = False,
+               mode: str | None = None) -> SearchResponse:
+        """Ranked passages for `query`: hits offset..offset+k, best first."""
+        began = time.perf_counter()
+        query, k, offset = validate(self.settings, query, self.settings.default_k if k is None else k, offset)
+        mode = validate_mode(mode or self.settings.mode)
+        q = self.embed_query(query)
+        ranked = self.rank(query, q, k + offset, mode)[offset:]
+        hits = self._hits(query, q, ranked, neighbours)
+        return SearchResponse(query=query, hits=tuple(hits), took_ms=(time.perf_counter() - began) * 1000,
+                              generation=self.generation, passages=self.passages, k=k, offset=offset)
+
+    def rank(self, query: str, q: np.ndarray, depth: int, mode: str) -> list[tuple[int, float]]:
+        """The top `depth` (passage id, score) for one question in one mode."""
+        if mode == "vector":
+            return self.vectors.search(q, depth)[0]
+        if mode == "keyword":
+            return self.keyword.search(query, depth)
+        n = max(depth, self.settings.candidates)
+        vec = self.vectors.search(q, n)[0]
+        kw = self.keyword.search(query, n)
+        if self.settings.fusion == "rrf":
+            return rrf([vec, kw])[:depth]
+        # Score both sides exactly for every candidate either side found.
+        ids = sorted({pid for pid, _ in vec} | {pid for pid, _ in kw})
+        cos = np.asarray(self.matrix[ids], dtype=np.float32) @ q
+        bm25 = self.keyword.scores(query)[ids]
+        return weighted(list(zip(ids, cos.tolist())), list(zip(ids, bm25.tolist())),
+                        self.settings.hybrid_weight)[:depth]
+
+    def _hits(self, query: str, q: np.ndarray, ranked: list[tuple[int, float]], neighbours: bool) -> list[SearchHit]:
+        rows = self.store.passages([pid for pid, _ in ranked])
+        ranked = [(pid, score) for pid, score in ranked if pid in rows]
+        spans = best_spans(query, q, [rows[pid]["text"] for pid, _ in ranked], self.embedder.encode)
+        hits = []
+        for (pid, score), span in zip(ranked, spans):
+            row = rows[pid]
+            near = ()
+            if neighbours:
+                near = tuple(Neighbour(n["id"], n["ordinal"], n["text"])
+                             for n in self.store.neighbours(row["doc_id"], row["ordinal"]))
+            hits.append(SearchHit(id=pid, score=float(score), text=row["text"], context=row["context"],
+                                  highlight=span, document=document_info(row, id_key="doc_id"),
+                                  paragraph=row["ordinal"], of=row["n"], start=row["start"], end=row["end"],
+                                  neighbours=near))
+        return hits
+
+    def document(self, doc_id: str) -> dict[str, Any]:
+        """A statement's metadata, full text and passages; NotFound for an unknown id."""
+        row = self.store.document(doc_id)
+        if row is None:
+            raise NotFound(f"no document with id {doc_id!r}", code="document_not_found")
+        info = document_info(row)
+        return {"document": {**info.to_dict(), "extra": info.extra}, "text": row["text"],
+                "passages": [{"id": p["id"], "paragraph": p["ordinal"], "start": p["start"], "end": p["end"],
+                              "context": p["context"], "text": p["text"]} for p in self.store.document_passages(doc_id)]}
+
+    def stats(self) -> dict[str, Any]:
+        m = self.manifest
+        return {"generation": self.generation, "documents": m["counts"]["documents"], "passages": self.passages,
+                "model": m["model"], "dimension": m["dimension"], "index": m["index"], "built_at": m["built_at"]}
+
+
+def document_info(row, id_key: str = "id") -> DocumentInfo:
+    return DocumentInfo(id=row[id_key], title=row["title"], speaker=row["speaker"], date=row["date"],
+                        source=row["source"], extra=extra_of(row))
