@@ -35,6 +35,29 @@ class Neighbour:
 
 
 @dataclass(frozen=True)
+class Filters:
+    """Restrictions applied inside the ranking (both halves), never after it."""
+
+    speakers: tuple[str, ...] = ()   # exact speaker names (any of)
+    after: str | None = None         # YYYY-MM-DD inclusive
+    before: str | None = None        # YYYY-MM-DD inclusive
+    sources: tuple[str, ...] = ()    # substrings of the source (any of)
+
+    def __bool__(self) -> bool:
+        return bool(self.speakers or self.after or self.before or self.sources)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"speaker": list(self.speakers), "after": self.after, "before": self.before,
+                "source": list(self.sources)}
+
+
+@dataclass(frozen=True)
+class Facet:
+    value: str
+    count: int
+
+
+@dataclass(frozen=True)
 class SearchHit:
     """One ranked passage; `highlight` is the best sentence's span inside `text`."""
 
@@ -49,6 +72,8 @@ class SearchHit:
     start: int      # character offsets of the passage in the statement text
     end: int
     neighbours: tuple[Neighbour, ...] = ()
+    weak: bool = False  # below the calibrated "no strong match" line
+    duplicates: tuple[DocumentInfo, ...] = ()  # other statements that carry the same paragraph
 
     def to_dict(self, neighbours: bool = False) -> dict[str, Any]:
         out = {
@@ -58,7 +83,10 @@ class SearchHit:
             "highlight": {"start": self.highlight.start, "end": self.highlight.end},
             "document": self.document.to_dict(),
             "position": {"paragraph": self.paragraph, "of": self.of},
+            "weak": self.weak,
         }
+        if self.duplicates:
+            out["duplicates"] = [d.to_dict() for d in self.duplicates]
         if self.context:
             out["context"] = self.context
         if neighbours:
@@ -75,10 +103,28 @@ class SearchResponse:
     passages: int
     k: int
     offset: int
+    mode: str = "hybrid"
+    filters: Filters = Filters()
+    sort: str = "relevance"
+    facets: dict[str, tuple[Facet, ...]] = field(default_factory=dict)  # "speaker", "year"
+    undated_excluded: int = 0  # statements left out because a date filter needs a date they lack
+
+    @property
+    def strong(self) -> bool:
+        return any(not h.weak for h in self.hits)
 
     def to_dict(self, neighbours: bool = False) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "query": self.query,
             "results": [h.to_dict(neighbours) for h in self.hits],
             "took_ms": round(self.took_ms, 2),
+            "mode": self.mode,
+            "sort": self.sort,
         }
+        if self.filters:
+            out["filters"] = self.filters.to_dict()
+            out["undated_excluded"] = self.undated_excluded
+        if self.facets:
+            out["facets"] = {name: [{"value": f.value, "count": f.count} for f in values]
+                             for name, values in self.facets.items()}
+        return out
