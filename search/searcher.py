@@ -16,11 +16,12 @@ from index.manifest import check_model, read_manifest
 from index.store import PassageStore, extra_of
 from index.vectors import FaissIndex
 
+from .filters import DocumentTable, validate_sort
 from .errors import IndexUnavailable, NotFound, SearchError
 from .fusion import rrf, weighted
 from .highlight import best_spans
 from .settings import Settings
-from .types import DocumentInfo, Neighbour, SearchHit, SearchResponse, Span
+from .types import DocumentInfo, Filters, Neighbour, SearchHit, SearchResponse, Span
 
 
 MODES = ("hybrid", "vector", "keyword")
@@ -95,6 +96,7 @@ class Searcher:
             self.matrix = np.load(self.path / VECTORS_FILE, mmap_mode="r")
             self.keyword = KeywordIndex.load(self.path)
             self.store = PassageStore(self.path / DB_FILE)
+            self.table = DocumentTable(self.store.conn)
         except Exception as exc:
             raise IndexUnavailable(f"index {directory} is unreadable ({exc}); rebuild it",
                                    code="index_corrupt") from exc
@@ -114,26 +116,50 @@ class Searcher:
         return vector
 
     def search(self, query: Any, k: Any = None, offset: Any = 0, neighbours: bool = False,
-               mode: str | None = None) -> SearchResponse:
-        """Ranked passages for `query`: hits offset..offset+k, best first."""
+               mode: str | None = None, filters: Filters | None = None, sort: str = "relevance") -> SearchResponse:
+        """Ranked passages for `query`: hits offset..offset+k, best first (or by date among the relevant)."""
         began = time.perf_counter()
         query, k, offset = validate(self.settings, query, self.settings.default_k if k is None else k, offset)
         mode = validate_mode(mode or self.settings.mode)
+        sort = validate_sort(sort)
+        filters = filters or Filters()
+        subset, undated = self.table.subset(filters) if filters else (None, 0)
         q = self.embed_query(query)
-        ranked = self.rank(query, q, k + offset, mode)[offset:]
-        hits = self._hits(query, q, ranked, neighbours)
+        # Rank deep enough for facets and date sorting over all relevant matches, not just this page.
+        ranked = self.rank(query, q, max(k + offset, self.settings.facet_depth), mode, subset)
+        relevant = [(pid, score) for (pid, score), weak in zip(ranked, self.weak_flags(query, q, ranked, mode))
+                    if not weak]
+        if sort != "relevance":
+            # Date order among the relevant matches; ties keep relevance order; undated go last.
+            dates = dict(zip((pid for pid, _ in relevant), self.table.dates([pid for pid, _ in relevant])))
+            dated = sorted((h for h in relevant if dates[h[0]]), key=lambda h: dates[h[0]], reverse=sort == "newest")
+            ranked = dated + [h for h in relevant if not dates[h[0]]]
+        hits = self._hits(query, q, ranked[offset:offset + k], neighbours, mode)
         return SearchResponse(query=query, hits=tuple(hits), took_ms=(time.perf_counter() - began) * 1000,
-                              generation=self.generation, passages=self.passages, k=k, offset=offset)
+                              generation=self.generation, passages=self.passages, k=k, offset=offset,
+                              mode=mode, filters=filters, sort=sort,
+                              facets=self.table.facets(pid for pid, _ in relevant), undated_excluded=undated)
 
-    def rank(self, query: str, q: np.ndarray, depth: int, mode: str) -> list[tuple[int, float]]:
-        """The top `depth` (passage id, score) for one question in one mode."""
-        if mode == "vector":
-            return self.vectors.search(q, depth)[0]
+    def weak_flags(self, query: str, q: np.ndarray, ranked: list[tuple[int, float]], mode: str) -> list[bool]:
+        """Which ranked passages fall below the calibrated "no strong match" line."""
+        return [False] * len(ranked)
+
+    def rank(self, query: str, q: np.ndarray, depth: int, mode: str,
+             subset: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The top `depth` (passage id, score) for one question in one mode, within `subset` if given.
+
+        The subset restricts candidates inside both halves, so a narrow filter still yields
+        `depth` results whenever that many passages match it.
+        """
+        if subset is not None and len(subset) == 0:
+            return []
         if mode == "keyword":
-            return self.keyword.search(query, depth)
-        n = max(depth, self.settings.candidates)
-        vec = self.vectors.search(q, n)[0]
-        kw = self.keyword.search(query, n)
+            return self.keyword.search(query, depth, subset)
+        n = depth if mode == "vector" else max(depth, self.settings.candidates)
+        vec = self._vector_search(q, n, subset)
+        if mode == "vector":
+            return vec
+        kw = self.keyword.search(query, n, subset)
         if self.settings.fusion == "rrf":
             return rrf([vec, kw])[:depth]
         # Score both sides exactly for every candidate either side found.
@@ -143,7 +169,17 @@ class Searcher:
         return weighted(list(zip(ids, cos.tolist())), list(zip(ids, bm25.tolist())),
                         self.settings.hybrid_weight)[:depth]
 
-    def _hits(self, query: str, q: np.ndarray, ranked: list[tuple[int, float]], neighbours: bool) -> list[SearchHit]:
+    def _vector_search(self, q: np.ndarray, n: int, subset: np.ndarray | None) -> list[tuple[int, float]]:
+        if subset is not None and len(subset) <= self.settings.exact_subset_max:
+            # A small subset is scored exactly from the stored vectors: faster than a selector
+            # scan of the whole index, and exact whatever the index type.
+            scores = np.asarray(self.matrix[subset], dtype=np.float32) @ q
+            top = np.argsort(-scores, kind="stable")[:n]
+            return [(int(subset[i]), float(scores[i])) for i in top]
+        return self.vectors.search(q, n, subset)[0]
+
+    def _hits(self, query: str, q: np.ndarray, ranked: list[tuple[int, float]], neighbours: bool,
+              mode: str) -> list[SearchHit]:
         rows = self.store.passages([pid for pid, _ in ranked])
         ranked = [(pid, score) for pid, score in ranked if pid in rows]
         spans = best_spans(query, q, [rows[pid]["text"] for pid, _ in ranked], self.embedder.encode)
@@ -179,3 +215,4 @@ class Searcher:
 def document_info(row, id_key: str = "id") -> DocumentInfo:
     return DocumentInfo(id=row[id_key], title=row["title"], speaker=row["speaker"], date=row["date"],
                         source=row["source"], extra=extra_of(row))
+

@@ -38,6 +38,8 @@ class Settings:
     fusion: str = _f("weighted", "Hybrid fusion: weighted (cosine and max-normalised BM25) or rrf.")
     hybrid_weight: float = _f(0.5, "Weight of the vector side in weighted fusion (0 to 1).")
     candidates: int = _f(100, "Candidates taken from each side before fusion.")
+    facet_depth: int = _f(1000, "Ranked candidates over which facets and date sorting are computed.")
+    exact_subset_max: int = _f(50000, "Filtered searches over at most this many passages are scored exactly.")
     host: str = _f("127.0.0.1", "Address `serve` listens on.")
     port: int = _f(8000, "Port `serve` listens on.")
     workers: int = _f(2, "Worker processes for `serve`.")

@@ -73,9 +73,15 @@ def rebuild_index(corpus, index, model, batch_size, quiet) -> None:
 @click.option("--offset", default=0, help="Skip this many results (for paging).")
 @click.option("--mode", type=click.Choice(["hybrid", "vector", "keyword"]), default=None,
               help=HELP["mode"] + " [env STATEMENT_SEARCH_MODE]")
+@click.option("--speaker", multiple=True, help="Only statements by this speaker (repeatable; any of).")
+@click.option("--after", help="Only statements dated on or after this day (YYYY-MM-DD, YYYY-MM or YYYY).")
+@click.option("--before", help="Only statements dated on or before this day (YYYY-MM-DD, YYYY-MM or YYYY).")
+@click.option("--source", multiple=True, help="Only statements whose source contains this text (repeatable).")
+@click.option("--sort", default="relevance", type=click.Choice(["relevance", "newest", "oldest", "date"]),
+              help="Order: relevance, or newest/oldest first among the relevant results (date = newest).")
 @click.option("--context", is_flag=True, help="Also show the neighbouring paragraphs.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def query(text, index, model, k, offset, mode, context, as_json) -> None:
+def query(text, index, model, k, offset, mode, speaker, after, before, source, sort, context, as_json) -> None:
     """Answer a question from the index: ranked paragraphs with the best sentence highlighted."""
     from search.searcher import Searcher
 
@@ -83,13 +89,20 @@ def query(text, index, model, k, offset, mode, context, as_json) -> None:
         settings = load_settings({"index": index, "model": model, "mode": mode})
         from search.searcher import validate
 
-        validate(settings, text, settings.default_k if k is None else k, offset)  # fail before loading the model
-        response = Searcher.load(settings).search(text, k=k, offset=offset, neighbours=context)
+        from search.filters import make_filters
+
+        # Validate before loading the model, so bad input fails fast.
+        validate(settings, text, settings.default_k if k is None else k, offset)
+        filters = make_filters(speaker=list(speaker), after=after, before=before, source=list(source))
+        response = Searcher.load(settings).search(text, k=k, offset=offset, neighbours=context,
+                                                  filters=filters, sort=sort)
     except SearchError as exc:
         _fail(exc)
     if as_json:
         click.echo(json.dumps(response.to_dict(neighbours=context), ensure_ascii=False, indent=2))
         return
+    if response.undated_excluded:
+        click.echo(f"note: {response.undated_excluded} undated statements left out by the date filter", err=True)
     if not response.hits:
         click.echo("no results")
     for rank, hit in enumerate(response.hits, response.offset + 1):
@@ -104,6 +117,45 @@ def query(text, index, model, k, offset, mode, context, as_json) -> None:
             click.echo(click.style(f"   · paragraph {n.paragraph}: ", dim=True) + n.text[:200])
         click.echo()
     click.echo(f"{len(response.hits)} results in {response.took_ms:.0f} ms", err=True)
+
+
+@main.command("eval")
+@click.option("--dataset", required=True, type=click.Path(path_type=Path),
+              help="BEIR-layout folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")
+@click.option("--split", type=click.Choice(["test", "train", "dev"]), default="test", help="Which qrels to score.")
+@click.option("--mode", type=click.Choice(["hybrid", "vector", "keyword"]), default=None, help=HELP["mode"])
+@click.option("--fusion", default=None, help=HELP["fusion"])
+@click.option("--hybrid-weight", type=float, default=None, help=HELP["hybrid_weight"])
+@click.option("--model", help=HELP["model"])
+@click.option("--cache", type=click.Path(path_type=Path), default=None,
+              help="Where evaluation indexes are cached, keyed by corpus and model [default: state/eval].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def evaluate_command(dataset, split, mode, fusion, hybrid_weight, model, cache, as_json) -> None:
+    """Score retrieval on a BEIR dataset: nDCG@10, Recall@10/100, MRR@10 and query latency."""
+    from search.evaluate import CACHE_ROOT, evaluate, load_dataset
+
+    try:
+        settings = load_settings({"model": model, "mode": mode, "fusion": fusion, "hybrid_weight": hybrid_weight})
+        total = len(load_dataset(dataset, split).queries)  # fail on a bad folder before loading the model
+        with click.progressbar(length=total, label=f"{split} queries", file=sys.stderr) as bar:
+            last = [0]
+
+            def advance(done: int) -> None:
+                bar.update(done - last[0])
+                last[0] = done
+
+            result = evaluate(dataset, settings, split=split, mode=mode, cache=cache or CACHE_ROOT,
+                              progress=advance)
+    except SearchError as exc:
+        _fail(exc)
+    if as_json:
+        keys = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "latency_ms_p50", "latency_ms_p95", "queries")
+        click.echo(json.dumps({k: result[k] for k in keys} | {"mode": result["mode"], "split": split}))
+        return
+    click.echo(f"{Path(dataset).name} {split}, mode {result['mode']}, {result['queries']} queries")
+    for key in ("ndcg@10", "recall@10", "recall@100", "mrr@10"):
+        click.echo(f"  {key:<11} {result[key]:.4f}")
+    click.echo(f"  latency     p50 {result['latency_ms_p50']:.1f} ms, p95 {result['latency_ms_p95']:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,119 @@
+"""Filters (speaker, date range, source) as a passage-id subset, and facet counts."""
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections import Counter
+from datetime import date
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .errors import SearchError
+from .types import Facet, Filters
+
+SORTS = ("relevance", "newest", "oldest")
+SORT_ALIASES = {"date": "newest", "date-desc": "newest", "date-asc": "oldest"}
+_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
+
+
+def parse_date(name: str, value: Any, end: bool) -> str | None:
+    """YYYY, YYYY-MM or YYYY-MM-DD → a full date (the start, or with `end`, the last day of the period)."""
+    if value is None or value == "":
+        return None
+    m = _PARTIAL_DATE.match(str(value).strip())
+    try:
+        if not m:
+            raise ValueError
+        y, mo, d = int(m.group(1)), m.group(2), m.group(3)
+        if d is not None:
+            return date(y, int(mo), int(d)).isoformat()
+        if mo is not None:
+            first = date(y, int(mo), 1)
+            if not end:
+                return first.isoformat()
+            nxt = date(y + (first.month == 12), first.month % 12 + 1, 1)
+            return date.fromordinal(nxt.toordinal() - 1).isoformat()
+        return date(y, 12, 31).isoformat() if end else date(y, 1, 1).isoformat()
+    except ValueError:
+        raise SearchError(f"{name} must be a date as YYYY-MM-DD (or YYYY-MM, YYYY), got {value!r}",
+                          code=f"invalid_{name}") from None
+
+
+def _names(name: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) for v in values):
+        raise SearchError(f"{name} must be a string or a list of strings", code=f"invalid_{name}")
+    out = tuple(v.strip() for v in values if v.strip())
+    if any(len(v) > 200 for v in out) or len(out) > 50:
+        raise SearchError(f"{name}: at most 50 values of at most 200 characters", code=f"invalid_{name}")
+    return out
+
+
+def make_filters(speaker: Any = None, after: Any = None, before: Any = None, source: Any = None) -> Filters:
+    """Validate raw filter values from any front end into Filters; SearchError on bad input."""
+    filters = Filters(speakers=_names("speaker", speaker), after=parse_date("after", after, end=False),
+                      before=parse_date("before", before, end=True), sources=_names("source", source))
+    if filters.after and filters.before and filters.after > filters.before:
+        raise SearchError(f"after ({filters.after}) is later than before ({filters.before})",
+                          code="invalid_date_range")
+    return filters
+
+
+def validate_sort(sort: Any) -> str:
+    sort = SORT_ALIASES.get(sort, sort) if isinstance(sort, str) else sort
+    if sort not in SORTS:
+        raise SearchError(f"sort must be one of relevance, newest (date), oldest; got {sort!r}",
+                          code="invalid_sort")
+    return sort
+
+
+class DocumentTable:
+    """Per-passage document metadata held as arrays, so a filter becomes an id subset in microseconds."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        docs = conn.execute("SELECT id, speaker, date, source FROM documents ORDER BY rowid").fetchall()
+        self.doc_ids = [d[0] for d in docs]
+        position = {d[0]: i for i, d in enumerate(docs)}
+        self.speaker = np.array([(d[1] or "").casefold() for d in docs], dtype=object)
+        self.speaker_label = [d[1] for d in docs]
+        self.date = np.array([d[2] or "" for d in docs], dtype=object)
+        self.source = [(d[3] or "").casefold() for d in docs]
+        rows = conn.execute("SELECT id, doc_id FROM passages ORDER BY id").fetchall()
+        self.passage_doc = np.full(max((r[0] for r in rows), default=-1) + 1, -1, dtype=np.int64)
+        for pid, doc in rows:
+            self.passage_doc[pid] = position[doc]
+
+    def subset(self, filters: Filters) -> tuple[np.ndarray, int]:
+        """(passage ids matching, number of undated statements a date filter left out)."""
+        keep = np.ones(len(self.doc_ids), dtype=bool)
+        if filters.speakers:
+            wanted = {s.casefold() for s in filters.speakers}
+            keep &= np.array([s in wanted for s in self.speaker], dtype=bool)
+        if filters.sources:
+            wanted_src = [s.casefold() for s in filters.sources]
+            keep &= np.array([any(w in src for w in wanted_src) for src in self.source], dtype=bool)
+        undated = 0
+        if filters.after or filters.before:
+            has_date = self.date != ""
+            undated = int(np.count_nonzero(keep & ~has_date))
+            keep &= has_date
+            if filters.after:
+                keep &= self.date >= filters.after
+            if filters.before:
+                keep &= self.date <= filters.before
+        ids = np.nonzero(keep[self.passage_doc])[0].astype(np.int64)
+        return ids, undated
+
+    def facets(self, passage_ids: Iterable[int], size: int = 20) -> dict[str, tuple[Facet, ...]]:
+        """Speaker and year counts over `passage_ids`, most frequent first."""
+        docs = [self.passage_doc[p] for p in passage_ids]
+        speakers = Counter(self.speaker_label[d] for d in docs if self.speaker_label[d])
+        years = Counter(self.date[d][:4] for d in docs if self.date[d])
+        return {"speaker": tuple(Facet(v, c) for v, c in sorted(speakers.items(), key=lambda x: (-x[1], x[0]))[:size]),
+                "year": tuple(Facet(v, c) for v, c in sorted(years.items(), key=lambda x: (-x[1], x[0]))[:size])}
+
+    def dates(self, passage_ids: Sequence[int]) -> list[str]:
+        return [self.date[self.passage_doc[p]] for p in passage_ids]
