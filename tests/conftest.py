@@ -1,0 +1,77 @@
+"""Shared fixtures: the real model once per session, a seed index, a fake encoder for unit tests."""
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED_CORPUS = ROOT / "data" / "statements"
+SHARED = ROOT.parent / "shared" / "data"
+ENCRYPTION_PARAGRAPH = "When Russia asked us to hand over “encryption keys”"
+
+
+class FakeEncoder:
+    """Hashed bag of words: deterministic, fast, and only for unit tests of the plumbing."""
+
+    name = "fake"
+    sha256 = "fake-encoder-v1"
+    dimension = 64
+    passage_limit = 254
+
+    def __init__(self):
+        self.calls: list[int] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(re.findall(r"\w+|[^\w\s]", text))
+
+    def encode(self, texts, batch_size=64, progress=False):
+        self.calls.append(len(texts))
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in re.findall(r"\w+", t.lower()):
+                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dimension] += 1
+        out[:, 0] += 1e-3
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def fake_encoder():
+    return FakeEncoder()
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from index.embedder import Embedder
+
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory, embedder):
+    """The demo corpus indexed with the real model, once per session (read-only for tests)."""
+    from index.build import build_index
+
+    index = tmp_path_factory.mktemp("seed") / "index"
+    build_index(SEED_CORPUS, index, embedder)
+    return index
+
+
+@pytest.fixture(scope="session")
+def seed_searcher(seed_index, embedder):
+    from search.searcher import Searcher
+    from search.settings import load_settings
+
+    return Searcher(seed_index, load_settings({"index": seed_index}, environ={}), embedder)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """A small writable copy of the demo corpus."""
+    target = tmp_path / "corpus"
+    shutil.copytree(SEED_CORPUS, target)
+    return target

@@ -1,0 +1,122 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from index import layout
+from index.build import VECTORS_FILE, build_index
+from index.manifest import read_manifest
+from search.errors import CorpusError, IndexUnavailable
+from search.searcher import Searcher
+from search.settings import load_settings
+
+
+def statement(folder, name, text):
+    (folder / name).write_text(text)
+
+
+def test_manifest_records_model_and_counts(seed_index, embedder):
+    m = read_manifest(seed_index)
+    assert m["model"] == {"name": "all-MiniLM-L6-v2", "sha256": embedder.sha256}
+    assert m["dimension"] == 384 and m["normalized"] is True
+    assert m["counts"]["documents"] == 1 and m["counts"]["passages"] == 13
+    assert len(m["corpus"]["fingerprint"]) == 64
+    vectors = np.load(seed_index / VECTORS_FILE)
+    assert vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_manifest_for_another_model_is_refused(tmp_path, seed_index, embedder):
+    copy = tmp_path / "copy"
+    shutil.copytree(seed_index.resolve(), copy)
+    m = json.loads((copy / "manifest.json").read_text())
+    m["model"] = {"name": "other-model", "sha256": "0" * 64}
+    (copy / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(IndexUnavailable, match="rebuild-index") as err:
+        Searcher(copy, load_settings({"index": copy}, environ={}), embedder)
+    assert err.value.code == "model_mismatch"
+
+
+def test_tampered_default_weights_are_refused(monkeypatch):
+    from index import embedder as emb
+
+    emb.resolve_model.cache_clear()
+    monkeypatch.setattr(emb, "DEFAULT_MODEL_SHA256", "f" * 64)
+    try:
+        with pytest.raises(IndexUnavailable, match="expected f"):
+            emb.resolve_model(emb.DEFAULT_MODEL)
+    finally:
+        emb.resolve_model.cache_clear()
+
+
+def test_unchanged_passages_are_not_re_embedded(tmp_path, corpus, fake_encoder):
+    index = tmp_path / "index"
+    first = build_index(corpus, index, fake_encoder)
+    assert first.embedded == first.passages == 13
+    first_vectors = np.load(layout.current_generation(index) / VECTORS_FILE)
+    statement(corpus, "new.txt", "Speaker: Someone\n\nA brand new paragraph about satellites.\n\n"
+                                 "And a second new paragraph about rockets.\n")
+    second = build_index(corpus, index, fake_encoder)
+    assert (second.embedded, second.reused, second.passages) == (2, 13, 15)
+    assert fake_encoder.calls[-1] == 2
+    # reused vectors are the stored vectors, carried over unchanged
+    new_vectors = np.load(layout.current_generation(index) / VECTORS_FILE)
+    assert np.array_equal(new_vectors[:13], first_vectors)
+    assert read_manifest(index)["counts"]["embedded"] == 2
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def test_build_that_fails_midway_leaves_previous_index(tmp_path, corpus, fake_encoder, monkeypatch):
+    index = tmp_path / "index"
+    build_index(corpus, index, fake_encoder)
+    before = read_manifest(index)["generation"]
+    statement(corpus, "more.txt", "Yet another paragraph that needs embedding now.\n")
+
+    def explode(texts, **kw):
+        leftover = list(tmp_path.glob(".index.tmp-*"))
+        assert leftover, "the build writes into a temporary sibling"
+        raise Boom("killed midway")
+
+    monkeypatch.setattr(fake_encoder, "encode", explode)
+    with pytest.raises(Boom):
+        build_index(corpus, index, fake_encoder)
+    assert read_manifest(index)["generation"] == before
+    assert not list(tmp_path.glob(".index.tmp-*"))
+    # a crash that could not clean up (kill -9) is cleaned by the next build
+    (tmp_path / ".index.tmp-deadbeef").mkdir()
+    monkeypatch.undo()
+    report = build_index(corpus, index, fake_encoder)
+    assert report.passages == 14
+    assert not list(tmp_path.glob(".index.tmp-*"))
+    assert len(list(tmp_path.glob(".index.gen-*"))) <= 2
+
+
+def test_empty_corpus_is_an_error_and_index_untouched(tmp_path, corpus, fake_encoder):
+    index = tmp_path / "index"
+    build_index(corpus, index, fake_encoder)
+    before = read_manifest(index)["generation"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "blank.txt").write_text("\n\n")
+    with pytest.raises(CorpusError, match="no statements"):
+        build_index(empty, index, fake_encoder)
+    with pytest.raises(CorpusError, match="does not exist"):
+        build_index(tmp_path / "missing", index, fake_encoder)
+    assert read_manifest(index)["generation"] == before
+
+
+def test_readers_of_old_generation_survive_a_swap(tmp_path, corpus, fake_encoder):
+    index = tmp_path / "index"
+    build_index(corpus, index, fake_encoder)
+    settings = load_settings({"index": index}, environ={})
+    old = Searcher(index, settings, fake_encoder)
+    statement(corpus, "extra.txt", "Completely new statement about lighthouses and the sea.\n")
+    build_index(corpus, index, fake_encoder)
+    new = Searcher(index, settings, fake_encoder)
+    assert new.generation != old.generation
+    assert old.search("telegram", k=3, mode="vector").hits  # the old generation still answers
+    assert new.search("lighthouses sea", k=1, mode="keyword").hits[0].document.id == "extra"

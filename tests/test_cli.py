@@ -1,0 +1,106 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from index.manifest import read_manifest
+from search.settings import Settings, load_settings
+from web.cli import main
+from tests.conftest import ENCRYPTION_PARAGRAPH
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """An index built through the CLI itself, with the real model."""
+    index = tmp_path_factory.mktemp("cli") / "index"
+    result = CliRunner().invoke(main, ["rebuild-index", "--index", str(index), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "13 passages" in result.output
+    return index
+
+
+@pytest.mark.parametrize("command", [[], ["rebuild-index"], ["query"]])
+def test_help_on_every_command(runner, command):
+    result = runner.invoke(main, command + ["--help"])
+    assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_version(runner):
+    result = runner.invoke(main, ["--version"])
+    assert result.exit_code == 0 and "0.1.0" in result.output
+
+
+def test_query_text_output(runner, built):
+    result = runner.invoke(main, ["query", "Why was Telegram banned in Russia?", "--index", str(built), "-k", "3"])
+    assert result.exit_code == 0, result.output
+    first = result.output.split("\n\n")[0]
+    assert ENCRYPTION_PARAGRAPH in first and "paragraph" in first and "of 13" in first
+
+
+def test_query_json_shape(runner, built):
+    result = runner.invoke(main, ["query", "Why was Telegram banned in Russia?", "--index", str(built),
+                                  "--k", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert set(payload) >= {"query", "results", "took_ms"}
+    hit = payload["results"][0]
+    assert set(hit) >= {"id", "score", "text", "highlight", "document", "position"}
+    assert set(hit["document"]) == {"id", "title", "speaker", "date", "source"}
+    assert set(hit["position"]) == {"paragraph", "of"} and set(hit["highlight"]) == {"start", "end"}
+    assert isinstance(hit["score"], float) and len(payload["results"]) == 2
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["query", ""], 2, "empty"),
+    (["query", "x" * 1001], 2, "limit is 1000"),
+    (["query", "ok", "-k", "0"], 2, "k must be between"),
+    (["query", "ok", "-k", "many"], 2, "k must be an integer"),
+    (["query", "ok", "--after", "2020-02-31"], 2, "YYYY-MM-DD"),
+])
+def test_query_errors(runner, built, args, code, message):
+    result = runner.invoke(main, args + ["--index", str(built)])
+    assert result.exit_code == code
+    assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_query_without_index(runner, tmp_path):
+    result = runner.invoke(main, ["query", "hello", "--index", str(tmp_path / "none")])
+    assert result.exit_code == 3 and "rebuild-index" in result.stderr
+
+
+def test_rebuild_errors_leave_index_untouched(runner, built, tmp_path):
+    before = read_manifest(built)["generation"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(main, ["rebuild-index", "--corpus", str(empty), "--index", str(built), "--quiet"])
+    assert result.exit_code == 2 and "no statements" in result.stderr
+    result = runner.invoke(main, ["rebuild-index", "--corpus", str(tmp_path / "nope"), "--index", str(built)])
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+    assert read_manifest(built)["generation"] == before
+
+
+def test_rebuild_warns_about_skipped_files(runner, tmp_path, corpus):
+    (corpus / "broken.txt").write_bytes(b"\xff\xfe\x00binary")
+    result = runner.invoke(main, ["rebuild-index", "--corpus", str(corpus), "--index", str(tmp_path / "ix"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "broken.txt" in result.stderr
+
+
+def test_settings_precedence_flags_over_env_over_defaults(tmp_path):
+    env = {"STATEMENT_SEARCH_INDEX": str(tmp_path / "env"), "STATEMENT_SEARCH_MAX_K": "50"}
+    assert load_settings(environ={}).index == Settings().index
+    assert load_settings(environ=env).index == tmp_path / "env"
+    assert load_settings({"index": tmp_path / "flag"}, environ=env).index == tmp_path / "flag"
+    assert load_settings(environ=env).max_k == 50
+
+
+def test_env_var_reaches_the_cli(runner, built, monkeypatch):
+    monkeypatch.setenv("STATEMENT_SEARCH_INDEX", str(built))
+    result = runner.invoke(main, ["query", "encryption keys", "-k", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    assert ENCRYPTION_PARAGRAPH in json.loads(result.stdout)["results"][0]["text"]
