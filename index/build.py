@@ -19,7 +19,7 @@ from .manifest import FORMAT_VERSION, check_model, read_manifest, write_manifest
 from .passages import PassageDraft, split_statement
 from .statements import Statement, scan_corpus
 from .keyword import KeywordIndex
-from .vectors import FaissIndex
+from .vectors import FaissIndex, choose_index_type
 
 log = logging.getLogger(__name__)
 DB_FILE = "passages.sqlite"
@@ -60,6 +60,9 @@ def _previous_vectors(index: Path, encoder: Encoder) -> dict[str, np.ndarray]:
     try:
         manifest = read_manifest(live)
         check_model(manifest, live, encoder.name, encoder.sha256)
+        built_with = manifest["model"].get("backend", "torch")
+        if built_with != getattr(encoder, "backend", "torch"):  # int8 vectors differ slightly from fp32
+            raise ValueError(f"built with the {built_with} backend")
         vectors = np.load(live / VECTORS_FILE, mmap_mode="r")
         rows = store.PassageStore(live / DB_FILE).hashes()
     except Exception as exc:  # an unusable old index only means nothing is reused
@@ -80,7 +83,7 @@ def package_version() -> str:
 
 
 def build_index(corpus: Path, index: Path, encoder: Encoder, batch_size: int = 64,
-                progress: bool = False) -> BuildReport:
+                progress: bool = False, index_type: str = "auto", ann_threshold: int = 200_000) -> BuildReport:
     """Index every statement under `corpus` into a new generation of `index`; reuse unchanged vectors."""
     began = time.perf_counter()
     corpus, index = Path(corpus), Path(index)
@@ -97,7 +100,8 @@ def build_index(corpus: Path, index: Path, encoder: Encoder, batch_size: int = 6
         previous = _previous_vectors(index, encoder)
         tmp = layout.temporary_dir(index)
         try:
-            report = _write_generation(tmp, scan, drafts, encoder, previous, batch_size, progress, corpus)
+            report = _write_generation(tmp, scan, drafts, encoder, previous, batch_size, progress, corpus,
+                                      choose_index_type(index_type, total, ann_threshold))
             final = layout.publish(tmp, index, report["generation"])
         except BaseException:
             import shutil
@@ -111,7 +115,7 @@ def build_index(corpus: Path, index: Path, encoder: Encoder, batch_size: int = 6
 
 
 def _write_generation(tmp: Path, scan, drafts, encoder: Encoder, previous: dict[str, np.ndarray],
-                      batch_size: int, progress: bool, corpus: Path) -> dict:
+                      batch_size: int, progress: bool, corpus: Path, index_type: str = "flat") -> dict:
     generation = layout.new_generation_id()
     doc_rows, passage_rows, texts, hashes = [], [], [], []
     pid = 0
@@ -139,16 +143,21 @@ def _write_generation(tmp: Path, scan, drafts, encoder: Encoder, previous: dict[
         store.insert_passages(conn, passage_rows)
     conn.close()
     np.save(tmp / VECTORS_FILE, vectors)
-    FaissIndex.build(vectors, np.arange(len(vectors))).save(tmp)
+    vector_index = FaissIndex.build(vectors, np.arange(len(vectors)), index_type)
+    vector_index.save(tmp)
     KeywordIndex.build(texts).save(tmp)
     write_manifest(tmp, {
         "format_version": FORMAT_VERSION,
         "generation": generation,
-        "model": {"name": encoder.name, "sha256": encoder.sha256},
+        "model": {"name": encoder.name, "sha256": encoder.sha256, "backend": getattr(encoder, "backend", "torch")},
         "dimension": encoder.dimension,
         "normalized": True,
         "metric": "inner_product",
-        "index": {"type": "flat", "factory": "IDMap2,FlatIP", "file": "index.faiss"},
+        # Every generation rebuilds its vector index in full from vectors.npy (the canonical vectors),
+        # so deletions and incremental builds need no in-place ANN updates.
+        "index": {"type": index_type, "params": vector_index.params, "file": "index.faiss",
+                  "factory": {"flat": "IDMap2,FlatIP", "hnsw": "IDMap2,HNSWFlat", "ivf": "IDMap2,IVFFlat"}[index_type],
+                  "rebuilt": "full, from vectors.npy"},
         "keyword": {"type": "bm25s", "k1": 1.2, "b": 0.75, "method": "lucene", "stemmer": "english",
                     "stopwords": "en", "dir": "bm25"},
         "counts": {"documents": len(doc_rows), "passages": len(passage_rows),

@@ -61,6 +61,7 @@ class Embedder:
         if threads > 0:
             torch.set_num_threads(threads)
         self.name = model
+        self.backend = "torch"
         path, self.sha256 = resolve_model(model)
         try:
             self.model = SentenceTransformer(path, device="cpu")
@@ -87,3 +88,18 @@ class Embedder:
         vectors = self.model.encode(texts, batch_size=batch_size, show_progress_bar=progress,
                                     convert_to_numpy=True, normalize_embeddings=True)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def make_embedder(settings, threads: int | None = None):
+    """The encoder `settings.embedding_backend` names: torch `Embedder` or ONNX Runtime `OnnxEmbedder`."""
+    from search.errors import SearchError
+
+    threads = settings.threads if threads is None else threads
+    backend = settings.embedding_backend
+    if backend == "torch":
+        return Embedder(settings.model, threads)
+    if backend in ("onnx", "onnx-int8"):
+        from .onnx_backend import OnnxEmbedder
+
+        return OnnxEmbedder(settings.model, settings.onnx_cache, int8=backend == "onnx-int8", threads=threads)
+    raise SearchError(f"embedding_backend must be torch, onnx or onnx-int8, got {backend!r}", code="bad_setting")

@@ -11,7 +11,7 @@ import numpy as np
 
 from index.build import DB_FILE, VECTORS_FILE
 from index.keyword import KeywordIndex
-from index.embedder import Embedder
+from index.embedder import make_embedder
 from index.manifest import check_model, read_manifest
 from index.store import PassageStore, extra_of
 from index.vectors import FaissIndex
@@ -89,10 +89,11 @@ class Searcher:
         self.settings = settings
         self.path = Path(directory).resolve()  # pin the generation the link points at now
         self.manifest = read_manifest(self.path)
-        self.embedder = embedder if embedder is not None else Embedder(settings.model, settings.threads)
+        self.embedder = embedder if embedder is not None else make_embedder(settings)
         check_model(self.manifest, Path(directory), settings.model, self.embedder.sha256)
         try:
-            self.vectors = FaissIndex.load(self.path)
+            spec = self.manifest.get("index", {})
+            self.vectors = FaissIndex.load(self.path, kind=spec.get("type", "flat"), params=spec.get("params"))
             self.matrix = np.load(self.path / VECTORS_FILE, mmap_mode="r")
             self.keyword = KeywordIndex.load(self.path)
             self.store = PassageStore(self.path / DB_FILE)

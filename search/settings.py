@@ -29,6 +29,13 @@ class Settings:
                       "Folder of statements (.txt, .md, .jsonl), read recursively.")
     model: str = _f(DEFAULT_MODEL,
                     "Sentence-transformers model: the bundled default, a local path or a name.")
+    embedding_backend: str = _f("torch", "Embedding runtime: torch, onnx (exported fp32) or onnx-int8 "
+                                         "(dynamically quantised); onnx exports are cached under onnx_cache.")
+    onnx_cache: Path = _f(PROJECT_ROOT / "state" / "onnx",
+                          "Folder for ONNX exports of the model, one subfolder per weights sha256.")
+    index_type: str = _f("auto", "Vector index: flat (exact), hnsw (approximate), or auto "
+                                 "(flat below ann_threshold passages, hnsw above).")
+    ann_threshold: int = _f(200_000, "Passages above which index_type=auto builds the approximate index.")
     batch_size: int = _f(64, "Passages per embedding batch (batches are sorted by length).")
     max_query_chars: int = _f(1000, "Longest accepted question, in characters.")
     max_k: int = _f(100, "Largest number of results one request may ask for.")
@@ -38,6 +45,8 @@ class Settings:
     fusion: str = _f("weighted", "Hybrid fusion: weighted (cosine and max-normalised BM25) or rrf.")
     hybrid_weight: float = _f(0.5, "Weight of the vector side in weighted fusion (0 to 1).")
     candidates: int = _f(100, "Candidates taken from each side before fusion.")
+    weak_below: float = _f(0.30, "Question-passage cosine below which a hit is marked weak "
+                                 "(\"no strong match\"); calibrated in docs/quality.md.")
     facet_depth: int = _f(1000, "Ranked candidates over which facets and date sorting are computed.")
     exact_subset_max: int = _f(50000, "Filtered searches over at most this many passages are scored exactly.")
     host: str = _f("127.0.0.1", "Address `serve` listens on.")

@@ -47,15 +47,16 @@ def main(verbose: bool) -> None:
 def rebuild_index(corpus, index, model, batch_size, quiet) -> None:
     """Index a folder of statements into a new index generation, swapped in atomically."""
     from index.build import build_index
-    from index.embedder import Embedder
+    from index.embedder import make_embedder
 
     try:
         settings = load_settings({"corpus": corpus, "index": index, "model": model, "batch_size": batch_size})
         if not settings.corpus.is_dir():
             raise SearchError(f"corpus folder {settings.corpus} does not exist", code="bad_corpus")
-        encoder = Embedder(settings.model, threads=0)
+        encoder = make_embedder(settings, threads=0)
         report = build_index(settings.corpus, settings.index, encoder, batch_size=settings.batch_size,
-                             progress=not quiet)
+                             progress=not quiet, index_type=settings.index_type,
+                             ann_threshold=settings.ann_threshold)
     except SearchError as exc:
         _fail(exc)
     for path, why in report.skipped:
@@ -156,6 +157,25 @@ def evaluate_command(dataset, split, mode, fusion, hybrid_weight, model, cache, 
     for key in ("ndcg@10", "recall@10", "recall@100", "mrr@10"):
         click.echo(f"  {key:<11} {result[key]:.4f}")
     click.echo(f"  latency     p50 {result['latency_ms_p50']:.1f} ms, p95 {result['latency_ms_p95']:.1f} ms")
+
+
+@main.command("serve")
+@click.option("--index", type=click.Path(path_type=Path), help=HELP["index"] + " [env STATEMENT_SEARCH_INDEX]")
+@click.option("--host", help=HELP["host"] + " [env STATEMENT_SEARCH_HOST]")
+@click.option("--port", type=int, help=HELP["port"] + " 0 picks a free port. [env STATEMENT_SEARCH_PORT]")
+@click.option("--workers", type=click.IntRange(1, 64), help=HELP["workers"] + " [env STATEMENT_SEARCH_WORKERS]")
+@click.option("--threads", type=click.IntRange(0, 256), help=HELP["threads"] + " [env STATEMENT_SEARCH_THREADS]")
+@click.option("--model", help=HELP["model"])
+def serve_command(index, host, port, workers, threads, model) -> None:
+    """Serve the search page and JSON API with gunicorn (index loaded before fork, hot reload)."""
+    from web.serve import serve
+
+    try:
+        settings = load_settings({"index": index, "host": host, "port": port, "workers": workers,
+                                  "threads": threads, "model": model})
+        serve(settings, echo=click.echo)
+    except SearchError as exc:
+        _fail(exc)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,179 @@
+"""ONNX Runtime embedding: the bundled model exported locally, fp32 or int8, same vectors as torch.
+
+The graph is BERT + mean pooling + L2 normalisation, exactly what sentence-transformers computes for
+all-MiniLM-L6-v2, so a vector from here is interchangeable with one from `Embedder` (fp32 agrees to
+~1e-6; int8 to a cosine of ~0.99). Exports are cached under `<cache>/<weights sha256[:16]>/` and
+rebuilt when missing, so the weights pin the graph just as they pin the torch model.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from search.errors import IndexUnavailable
+
+from .embedder import resolve_model
+
+log = logging.getLogger(__name__)
+BACKENDS = ("torch", "onnx", "onnx-int8")
+FP32_FILE = "model.onnx"
+INT8_FILE = "model-int8.onnx"
+OPSET = 17
+
+
+def available_cores() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _export(model_path: Path, target: Path) -> None:
+    """Trace BERT + mean pooling + normalisation to an ONNX file (torch is needed only here)."""
+    import warnings
+
+    import torch
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, bert):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            out = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                            token_type_ids=token_type_ids, use_cache=False, return_dict=True)
+            mask = attention_mask.unsqueeze(-1).to(out.last_hidden_state.dtype)
+            summed = (out.last_hidden_state * mask).sum(dim=1)
+            mean = summed / mask.sum(dim=1).clamp(min=1e-9)  # sentence-transformers' mean pooling
+            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
+
+    bert = AutoModel.from_pretrained(str(model_path), attn_implementation="eager").eval()
+    wrapper = Pooled(bert).eval()
+    dummy = {"input_ids": torch.ones(2, 16, dtype=torch.long),
+             "attention_mask": torch.ones(2, 16, dtype=torch.long),
+             "token_type_ids": torch.zeros(2, 16, dtype=torch.long)}
+    dynamic = {name: {0: "batch", 1: "tokens"} for name in dummy} | {"embedding": {0: "batch"}}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes about shape-dependent Python branches; verified by tests
+        torch.onnx.export(wrapper, (), str(target), kwargs=dummy, input_names=list(dummy),
+                          output_names=["embedding"], dynamic_axes=dynamic, opset_version=OPSET,
+                          do_constant_folding=True, dynamo=False)
+
+
+def _quantize(source: Path, target: Path) -> None:
+    """Dynamic int8 quantisation of the fp32 graph, per-channel weights."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), per_channel=True, weight_type=QuantType.QInt8)
+
+
+def ensure_onnx(model_path: Path, sha256: str, cache: Path, int8: bool) -> Path:
+    """The cached ONNX file for these weights, exported (and quantised) first if it is missing."""
+    folder = Path(cache) / sha256.replace(":", "_")[:16]
+    target = folder / (INT8_FILE if int8 else FP32_FILE)
+    if target.is_file():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:  # publish by rename: no half-written graph
+        fp32 = folder / FP32_FILE
+        if not fp32.is_file():
+            log.info("exporting %s to ONNX under %s", model_path, folder)
+            _export(model_path, Path(tmp) / FP32_FILE)
+            os.replace(Path(tmp) / FP32_FILE, fp32)
+        if int8:
+            log.info("quantising %s to int8", fp32)
+            _quantize(fp32, Path(tmp) / INT8_FILE)
+            os.replace(Path(tmp) / INT8_FILE, target)
+    (folder / "source.json").write_text(json.dumps({"model": str(model_path), "sha256": sha256, "opset": OPSET}))
+    return target
+
+
+class OnnxEmbedder:
+    """Encodes text to L2-normalised float32 vectors with ONNX Runtime; the `Embedder` interface."""
+
+    def __init__(self, model: str, cache: Path, int8: bool = False, threads: int = 0):
+        from tokenizers import Tokenizer
+        import onnxruntime as ort
+
+        self.name = model
+        path, self.sha256 = resolve_model(model)
+        self.backend = "onnx-int8" if int8 else "onnx"
+        model_path = Path(path)
+        if not (model_path / "tokenizer.json").is_file():
+            raise IndexUnavailable(f"the ONNX backend needs a local model folder with tokenizer.json, "
+                                   f"got {model!r}", code="model_missing")
+        config = json.loads((model_path / "sentence_bert_config.json").read_text()) \
+            if (model_path / "sentence_bert_config.json").is_file() else {}
+        self.max_tokens = int(config.get("max_seq_length", 256))
+        self.dimension = int(json.loads((model_path / "config.json").read_text())["hidden_size"])
+        self.tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        self._batcher = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+        self._batcher.no_padding()
+        self._batcher.enable_truncation(self.max_tokens)
+        try:
+            self.onnx_path = ensure_onnx(model_path, self.sha256, cache, int8)
+        except Exception as exc:
+            raise IndexUnavailable(f"cannot export {model!r} to ONNX under {cache}: {exc}",
+                                   code="model_missing") from exc
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads if threads > 0 else available_cores()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self.session.get_inputs()}
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces of `text` without the [CLS]/[SEP] the model adds."""
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+    @property
+    def passage_limit(self) -> int:
+        return self.max_tokens - 2  # room for [CLS] and [SEP]
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """Embed `texts`, batched by length (longest first) so padding stays small."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._batcher.encode_batch(list(texts))
+        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(texts), desc="Batches", unit="passage")
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            width = max(len(encodings[i].ids) for i in chunk)
+            feeds = {name: np.zeros((len(chunk), width), dtype=np.int64)
+                     for name in ("input_ids", "attention_mask", "token_type_ids")}
+            for row, i in enumerate(chunk):
+                e = encodings[i]
+                n = len(e.ids)
+                feeds["input_ids"][row, :n] = e.ids
+                feeds["attention_mask"][row, :n] = e.attention_mask
+                feeds["token_type_ids"][row, :n] = e.type_ids
+            out[chunk] = self.session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+            if bar is not None:
+                bar.update(len(chunk))
+        if bar is not None:
+            bar.close()
+        return out
+
+
+def clear_cache(cache: Path) -> None:
+    """Remove every cached export (they are rebuilt on next use)."""
+    shutil.rmtree(cache, ignore_errors=True)
