@@ -1,0 +1,49 @@
+"""The web front end: `create_app()` builds a Flask app with a search page and a JSON API."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask import Flask
+
+from search.settings import Settings, load_settings
+
+EXTENSION = "statement_search"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """An application: defaults, then STATEMENT_SEARCH_* environment, then `config`.
+
+    `config` may hold Flask settings and, for this app: SETTINGS (a Settings, or a mapping of
+    overrides), LIVE_SEARCHER (an already loaded search.live.LiveSearcher, shared by tests and by
+    the pre-fork server) and LOAD_INDEX (False: load nothing; the API answers 503).
+    """
+    from search.live import LiveSearcher
+
+    from . import api, errors, pages
+
+    app = Flask(__name__)
+    app.config.from_mapping(
+        MAX_CONTENT_LENGTH=16 * 1024,   # a question is at most a few KiB of JSON: refuse more with 413
+        JSON_AS_ASCII=False,
+        LOAD_INDEX=True,
+    )
+    if config:
+        app.config.update(config)
+    settings = app.config.get("SETTINGS")
+    if not isinstance(settings, Settings):
+        settings = load_settings(settings)
+    app.config["SETTINGS"] = settings
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    live = app.config.get("LIVE_SEARCHER")
+    if live is None:
+        live = LiveSearcher(settings)
+        if app.config["LOAD_INDEX"]:
+            live.load()
+    app.extensions[EXTENSION] = live
+
+    errors.init_app(app)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp, url_prefix="/api")
+    return app

@@ -1,0 +1,351 @@
+"""The Flask app through its test client: every route, every error code, HTML and JSON in agreement."""
+from __future__ import annotations
+
+import re
+import shutil
+from html import unescape
+
+import jsonschema
+import pytest
+
+from search.settings import load_settings
+from search.types import DocumentInfo, Facet, SearchHit, SearchResponse, Span
+from web import create_app
+from web.openapi import document as openapi_document
+
+from conftest import SEED_CORPUS
+
+XSS = """Title: <script>alert('title')</script> Notes
+Speaker: Mallory <b>Bold</b>
+Date: 2021-03-04
+Source: javascript:alert(1)
+
+<script>alert('x')</script> Our bakery guild will raise the price of rye bread by ten cents next spring.
+"""
+QUESTION = "privacy and security"
+
+
+@pytest.fixture(scope="session")
+def web_index(tmp_path_factory, embedder):
+    """The demo corpus plus a hostile statement, indexed with the real model once per session."""
+    from index.build import build_index
+
+    root = tmp_path_factory.mktemp("web")
+    corpus = root / "corpus"
+    shutil.copytree(SEED_CORPUS, corpus)
+    (corpus / "mallory.txt").write_text(XSS)
+    index = root / "index"
+    build_index(corpus, index, embedder)
+    return index
+
+
+@pytest.fixture(scope="session")
+def live(web_index, embedder):
+    from search.live import LiveSearcher
+
+    return LiveSearcher(load_settings({"index": web_index}, environ={}), embedder).load()
+
+
+@pytest.fixture
+def app(live):
+    return create_app({"TESTING": True, "SETTINGS": live.settings, "LIVE_SEARCHER": live})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def seed_doc_id(live):
+    return live.get().search(QUESTION, k=1).hits[0].document.id
+
+
+def validator(name: str) -> jsonschema.Validator:
+    doc = openapi_document()
+    return jsonschema.Draft202012Validator({"$ref": f"#/components/schemas/{name}", **doc})
+
+
+def assert_error(response, status: int, code: str | None = None) -> None:
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert body["error"]["message"]
+    validator("Error").validate(body)
+    if code:
+        assert body["error"]["code"] == code
+
+
+def hit_ids(html: str) -> list[int]:
+    return [int(x) for x in re.findall(r'<article class="hit[^"]*" id="hit-(\d+)"', html)]
+
+
+# -- every route ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("url, kind", [
+    ("/", "text/html"), (f"/?q={QUESTION}", "text/html"), ("/api/health", "application/json"),
+    ("/api/stats", "application/json"), (f"/api/search?q={QUESTION}", "application/json"),
+    ("/api/openapi.json", "application/json"), ("/static/style.css", "text/css"),
+])
+def test_routes_answer(client, url, kind):
+    r = client.get(url)
+    assert r.status_code == 200
+    assert r.mimetype == kind
+
+
+def test_document_routes(client, seed_doc_id):
+    page = client.get(f"/documents/{seed_doc_id}")
+    api = client.get(f"/api/documents/{seed_doc_id}")
+    assert page.status_code == api.status_code == 200
+    body = api.get_json()
+    assert body["document"]["id"] == seed_doc_id and len(body["passages"]) > 3
+    validator("Document").validate(body)
+    for p in body["passages"]:
+        assert f'id="p{p["paragraph"]}"' in page.get_data(as_text=True)
+
+
+def test_health_and_stats(client, live):
+    health = client.get("/api/health").get_json()
+    assert health["status"] == "ok" and health["generation"] == live.get().generation
+    validator("Health").validate(health)
+    stats = client.get("/api/stats").get_json()
+    assert stats["passages"] == health["passages"] and stats["documents"] == 2
+    validator("Stats").validate(stats)
+
+
+# -- one search function behind the page and the API ------------------------------------------------
+@pytest.mark.parametrize("mode", ["hybrid", "vector", "keyword"])
+def test_html_and_json_show_the_same_passages(client, mode):
+    api = client.get("/api/search", query_string={"q": QUESTION, "k": 5, "mode": mode}).get_json()
+    page = client.get("/", query_string={"q": QUESTION, "k": 5, "mode": mode}).get_data(as_text=True)
+    ids = [h["id"] for h in api["results"]]
+    assert ids and hit_ids(page) == ids
+    assert api["mode"] == mode
+
+
+def test_post_answers_like_get(client):
+    got = client.get("/api/search", query_string={"q": QUESTION, "k": 3, "offset": 1}).get_json()
+    posted = client.post("/api/search", json={"q": QUESTION, "k": 3, "offset": 1}).get_json()
+    assert [h["id"] for h in got["results"]] == [h["id"] for h in posted["results"]]
+    assert got["k"] == 3 and got["offset"] == 1
+
+
+def test_api_result_is_shaped_like_the_cli_json(client, live):
+    api = client.get("/api/search", query_string={"q": QUESTION, "k": 2, "context": "true"}).get_json()
+    cli = live.get().search(QUESTION, k=2, neighbours=True).to_dict(neighbours=True)
+    assert api["results"] == cli["results"]
+    assert api["index"] == {"generation": live.get().generation, "passages": live.get().passages}
+    assert all("neighbours" in h for h in api["results"])
+
+
+def test_responses_match_the_openapi_document(client, seed_doc_id):
+    doc = client.get("/api/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.")
+    assert {"/api/search", "/api/documents/{id}", "/api/health", "/api/stats"} <= set(doc["paths"])
+    for schema in doc["components"]["schemas"].values():
+        jsonschema.Draft202012Validator.check_schema(schema)
+    search = validator("SearchResponse")
+    search.validate(client.get("/api/search", query_string={"q": QUESTION, "context": "1"}).get_json())
+    search.validate(client.post("/api/search", json={"q": QUESTION, "k": 1, "mode": "keyword"}).get_json())
+    validator("SearchRequest").validate({"q": QUESTION, "k": 3, "speaker": ["a"], "sort": "newest"})
+    with pytest.raises(jsonschema.ValidationError):
+        search.validate({"query": "x"})
+
+
+# -- errors: one shape, the right status, never a 500 -----------------------------------------------
+@pytest.mark.parametrize("method, url, kwargs, status, code", [
+    ("get", "/api/search", {}, 400, "missing_query"),
+    ("get", "/api/search?q=", {}, 400, "invalid_query"),
+    ("get", "/api/search?q=%20%20", {}, 400, "invalid_query"),
+    ("get", "/api/search?q=" + "x" * 1001, {}, 400, "query_too_long"),
+    ("get", "/api/search?q=tax&k=ten", {}, 400, "invalid_k"),
+    ("get", "/api/search?q=tax&k=0", {}, 400, "invalid_k"),
+    ("get", "/api/search?q=tax&k=101", {}, 400, "invalid_k"),
+    ("get", "/api/search?q=tax&k=2.5", {}, 400, "invalid_k"),
+    ("get", "/api/search?q=tax&offset=-1", {}, 400, "invalid_offset"),
+    ("get", "/api/search?q=tax&offset=100000", {}, 400, "invalid_offset"),
+    ("get", "/api/search?q=tax&mode=magic", {}, 400, "invalid_mode"),
+    ("get", "/api/search?q=tax&context=maybe", {}, 400, "invalid_context"),
+    ("get", "/api/search?q=tax&colour=red", {}, 400, "unknown_parameter"),
+    ("post", "/api/search", {"data": "{\"q\": ", "content_type": "application/json"}, 400, "invalid_json"),
+    ("post", "/api/search", {"data": "q=tax", "content_type": "application/x-www-form-urlencoded"}, 400,
+     "invalid_content_type"),
+    ("post", "/api/search", {"data": "q=tax", "content_type": "text/plain"}, 400, "invalid_content_type"),
+    ("post", "/api/search", {"json": ["tax"]}, 400, "invalid_json"),
+    ("post", "/api/search", {"json": {"q": 3}}, 400, "invalid_query"),
+    ("post", "/api/search", {"json": {"q": "tax", "k": True}}, 400, "invalid_k"),
+    ("post", "/api/search", {"json": {"q": "tax", "k": 1.5}}, 400, "invalid_k"),
+    ("post", "/api/search", {"json": {"q": "tax", "pages": 2}}, 400, "unknown_parameter"),
+    ("post", "/api/search", {"json": {"q": "tax", "speaker": 7}}, 400, "invalid_speaker"),
+    ("post", "/api/search", {"data": "{\"q\": \"" + "x" * 20000 + "\"}", "content_type": "application/json"},
+     413, None),
+    ("get", "/api/nothing-here", {}, 404, "not_found"),
+    ("get", "/api", {}, 404, None),
+    ("get", "/api/documents/no-such-statement", {}, 404, "document_not_found"),
+    ("put", "/api/search", {}, 405, None),
+    ("delete", "/api/health", {}, 405, None),
+    ("post", "/api/stats", {"json": {}}, 405, None),
+])
+def test_errors_have_one_shape(client, method, url, kwargs, status, code):
+    assert_error(getattr(client, method)(url, **kwargs), status, code)
+
+
+def test_405_lists_the_allowed_methods(client):
+    r = client.put("/api/search")
+    assert {"GET", "POST"} <= {m.strip() for m in r.headers["Allow"].split(",")}
+
+
+def test_no_index_is_503_not_500(tmp_path):
+    app = create_app({"TESTING": True, "SETTINGS": load_settings({"index": tmp_path / "missing"}, environ={})})
+    client = app.test_client()
+    health = client.get("/api/health")
+    assert health.status_code == 503 and health.get_json()["status"] == "unavailable"
+    validator("Health").validate(health.get_json())
+    assert_error(client.get("/api/search?q=tax"), 503, "index_missing")
+    page = client.get("/?q=tax")
+    assert page.status_code == 503 and "rebuild-index" in page.get_data(as_text=True)
+
+
+# -- the page ---------------------------------------------------------------------------------------
+def test_empty_state_has_a_labelled_autofocused_box(client):
+    html = client.get("/").get_data(as_text=True)
+    assert re.search(r'<label for="q">', html)
+    assert re.search(r'<input id="q" name="q" type="search"[^>]*autofocus', html)
+    assert 'method="get"' in html and "Search statements by meaning" in html
+    assert "http://" not in html.replace('href="http', "") and "https://" not in html  # no CDN assets
+
+
+def test_results_show_highlight_score_metadata_and_position(client, live):
+    hit = live.get().search(QUESTION, k=1).hits[0]
+    html = client.get("/", query_string={"q": QUESTION, "k": 1}).get_data(as_text=True)
+    marked = re.search(r"<p class=\"passage\">.*?<mark>(.*?)</mark>", html, re.S).group(1)
+    assert unescape(marked) == hit.text[hit.highlight.start:hit.highlight.end]
+    assert f"{hit.score:.3f}" in html
+    assert f"paragraph {hit.paragraph} of {hit.of}" in html
+    doc = hit.document
+    assert (doc.title or doc.id) in unescape(html)
+    for value in (doc.speaker, doc.date, doc.source):
+        assert value is None or value in unescape(html)
+    assert "Show context" in html and 'class="neighbour current"' in html
+
+
+def test_corpus_text_is_escaped(client):
+    html = client.get("/", query_string={"q": "price of rye bread"}).get_data(as_text=True)
+    assert "bakery guild" in html
+    assert "<script>" not in html and "<b>Bold" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    assert 'href="javascript:' not in html
+    doc = client.get("/documents/mallory?hit=1&hl=0-20").get_data(as_text=True)
+    assert "<script>" not in doc and "&lt;script&gt;" in doc and "<mark>" in doc
+
+
+def test_document_page_anchors_and_highlights_the_hit(client, seed_doc_id):
+    html = client.get(f"/documents/{seed_doc_id}?hit=2&hl=0-12&q=tax").get_data(as_text=True)
+    para = re.search(r'<p id="p2" class="paragraph hit" aria-current="true">(.*?)</p>', html, re.S)
+    assert para and "<mark>" in para.group(1)
+    assert 'id="p1" class="paragraph"' in html  # other paragraphs are not marked
+
+
+def test_result_links_to_the_anchored_document(client):
+    html = client.get("/", query_string={"q": QUESTION, "k": 1}).get_data(as_text=True)
+    link = unescape(re.search(r'<h2><span class="rank">1\.</span>\s*<a href="([^"]+)"', html).group(1))
+    assert re.search(r"^/documents/[^?]+\?hit=\d+&hl=\d+-\d+&q=.+#p\d+$", link)
+
+
+def test_pagination(client):
+    first = client.get("/", query_string={"q": QUESTION, "k": 2}).get_data(as_text=True)
+    second = client.get("/", query_string={"q": QUESTION, "k": 2, "offset": 2}).get_data(as_text=True)
+    assert 'rel="next"' in first and "offset=2" in first and 'rel="prev"' not in first
+    assert 'rel="prev"' in second and "Results 3–4" in second
+    assert not set(hit_ids(first)) & set(hit_ids(second))
+
+
+def test_no_results_state(client):
+    r = client.get("/", query_string={"q": "zzqxvw", "mode": "keyword"})
+    assert r.status_code == 200 and "No results" in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query, message", [
+    ({"q": "tax", "k": "lots"}, "k must be an integer"),
+    ({"q": "x" * 1001}, "the limit is 1000"),
+    ({"q": "tax", "mode": "magic"}, "mode must be one of"),
+])
+def test_invalid_input_page(client, query, message):
+    r = client.get("/", query_string=query)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 400 and message in unescape(html) and "Traceback" not in html
+    assert 'role="alert"' in html
+
+
+def test_unknown_page_is_a_friendly_404(client):
+    r = client.get("/no/such/page")
+    assert r.status_code == 404 and r.mimetype == "text/html" and "Back to search" in r.get_data(as_text=True)
+    assert client.get("/documents/none-such").status_code == 404
+
+
+# -- weak matches and duplicates, rendered from a fixed response ------------------------------------
+class StubSearcher:
+    generation, passages = "stub-gen", 3
+
+    def __init__(self, settings, response):
+        self.settings, self.response = settings, response
+
+    def search(self, query, k=None, offset=0, neighbours=False, mode=None, filters=None, sort="relevance"):
+        return self.response
+
+
+class StubLive:
+    loading = False
+
+    def __init__(self, searcher):
+        self.searcher, self.settings = searcher, searcher.settings
+
+    def get(self):
+        return self.searcher
+
+
+def _hit(pid, weak, duplicates=()):
+    doc = DocumentInfo(id=f"doc{pid}", title=f"Title {pid}", speaker="A Speaker", date="2020-01-02")
+    return SearchHit(id=pid, score=0.5, text="First sentence. Second <i>one</i>.", context="", highlight=Span(16, 34),
+                     document=doc, paragraph=1, of=1, start=0, end=34, weak=weak, duplicates=duplicates)
+
+
+def stub_client(hits, **extra):
+    settings = load_settings({}, environ={})
+    response = SearchResponse(query="q", hits=tuple(hits), took_ms=1.0, generation="stub-gen", passages=3,
+                              k=10, offset=0, **extra)
+    return create_app({"TESTING": True, "SETTINGS": settings,
+                       "LIVE_SEARCHER": StubLive(StubSearcher(settings, response))}).test_client()
+
+
+def test_weak_results_sit_below_a_no_strong_match_line():
+    html = stub_client([_hit(1, False), _hit(2, True), _hit(3, True)]).get("/?q=q").get_data(as_text=True)
+    line = html.index("No strong match below this line")
+    assert html.index('id="hit-1"') < line < html.index('id="hit-2"')
+    assert html.count("weak match</span>") == 2
+    assert "<mark>Second &lt;i&gt;one&lt;/i&gt;.</mark>" in html
+
+
+def test_all_weak_says_no_strong_match_first():
+    html = stub_client([_hit(1, True)]).get("/?q=q").get_data(as_text=True)
+    assert html.index("No strong match") < html.index('id="hit-1"')
+    body = stub_client([_hit(1, True)]).get("/api/search?q=q").get_json()
+    assert body["strong"] is False and body["results"][0]["weak"] is True
+
+
+def test_duplicates_are_listed():
+    other = DocumentInfo(id="copy-1", title="Reprint <1>", speaker="B", date="2020-02-02")
+    html = stub_client([_hit(1, False, (other,))]).get("/?q=q").get_data(as_text=True)
+    assert "Also in:" in html and 'href="/documents/copy-1"' in html and "Reprint &lt;1&gt;" in html
+
+
+def test_facets_are_refinement_links():
+    facets = {"speaker": (Facet("A Speaker", 2),), "year": (Facet("2020", 2),)}
+    html = stub_client([_hit(1, False)], facets=facets).get("/?q=q").get_data(as_text=True)
+    assert 'href="/?q=q&amp;speaker=A+Speaker"' in html
+    assert 'href="/?q=q&amp;after=2020&amp;before=2020"' in html
+
+
+def test_filter_chips_are_removable():
+    html = stub_client([_hit(1, False)]).get("/?q=q&speaker=A&speaker=B&after=2020").get_data(as_text=True)
+    assert 'href="/?q=q&amp;speaker=B&amp;after=2020" aria-label="Remove filter speaker: A"' in html
+    assert 'href="/?q=q&amp;speaker=A&amp;speaker=B" aria-label="Remove filter after: 2020"' in html

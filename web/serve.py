@@ -1,0 +1,80 @@
+"""`statement-search serve`: gunicorn with the model and index loaded once, before the workers fork.
+
+Why gunicorn (sync workers, preload) rather than waitress: answering a question is CPU-bound (one
+query embedding, FAISS, BM25, sentence scoring), and one Python process cannot use two cores for that
+at once. Separate worker processes can, and loading before fork shares the model weights and index
+pages between workers copy-on-write.
+
+The fork trap: a process forked after its parent ran a multi-threaded torch operation hangs on its
+first encode (the OpenMP pool does not survive fork). So the parent loads but never encodes, and the
+thread counts are fixed (torch and FAISS) before anything is loaded and again in every worker.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+from search.live import LiveSearcher, set_threads
+from search.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def threads_per_worker(settings: Settings, workers: int) -> int:
+    """settings.threads, or (0) the cores shared out between the workers."""
+    if settings.threads > 0:
+        return settings.threads
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
+    """Load the index, then run gunicorn on settings.host:settings.port until stopped."""
+    from gunicorn.app.base import BaseApplication
+
+    from . import create_app
+
+    workers = workers or settings.workers
+    threads = threads_per_worker(settings, workers)
+    set_threads(threads)  # before the model is loaded, so no wider thread pool ever exists in the parent
+    live = LiveSearcher(settings).load()
+    if live.error is not None:
+        echo(f"warning: {live.error.message} (the service answers 503 until an index appears)")
+    app = create_app({"SETTINGS": settings, "LIVE_SEARCHER": live})
+    live.before_fork()
+
+    def when_ready(server: Any) -> None:
+        for listener in server.LISTENERS:
+            host, port = listener.sockname[:2]
+            generation = live.searcher.generation if live.searcher is not None else "none"
+            echo(f"statement-search: serving http://{host}:{port}/ with {workers} worker(s), "
+                 f"{threads} thread(s) each, index generation {generation}")
+        sys.stdout.flush()
+
+    def post_fork(server: Any, worker: Any) -> None:
+        set_threads(threads)
+
+    class Application(BaseApplication):
+        def load_config(self) -> None:
+            options = {
+                "bind": f"{settings.host}:{settings.port}",
+                "workers": workers,
+                "worker_class": "sync",   # CPU-bound requests: one at a time per process
+                "preload_app": True,      # load() runs once, in the parent, before fork
+                "timeout": 120,
+                "graceful_timeout": 10,
+                "when_ready": when_ready,
+                "post_fork": post_fork,
+                "accesslog": None,
+                "errorlog": "-",
+                "loglevel": "warning",
+                "proc_name": "statement-search",
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return app
+
+    Application().run()
