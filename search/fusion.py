@@ -1,10 +1,29 @@
-"""Fuse the vector and keyword rankings into one."""
+"""Fuse the vector and keyword rankings into one.
+
+Four methods, chosen by the `fusion` setting (measured in docs/quality.md):
+
+- ``rrf``: reciprocal-rank fusion, scores ignored.
+- ``weighted``: weight * cosine + (1 - weight) * BM25 / best BM25 of the question.
+- ``minmax``: the same convex sum after min-max scaling each side over the candidates.
+- ``adaptive``: weight * cosine + (1 - weight) * BM25 / ideal BM25 of the question, where the ideal
+  is the score of a passage that held every question term (the sum of their IDFs). The keyword
+  side then weighs in by how much of the question it actually matched, not relative to its own
+  best candidate: a rare name or number matched in full counts fully, a paraphrase whose best
+  keyword match shares one common word counts little. The weight adapts to the question without
+  a second model.
+"""
 from __future__ import annotations
 
+import math
 from typing import Sequence
+
+import numpy as np
+
+from .errors import SearchError
 
 Ranking = Sequence[tuple[int, float]]
 RRF_K = 60
+METHODS = ("adaptive", "weighted", "minmax", "rrf")
 
 
 def rrf(rankings: Sequence[Ranking], k: int = RRF_K) -> list[tuple[int, float]]:
@@ -13,6 +32,10 @@ def rrf(rankings: Sequence[Ranking], k: int = RRF_K) -> list[tuple[int, float]]:
     for ranking in rankings:
         for rank, (pid, _) in enumerate(ranking, 1):
             fused[pid] = fused.get(pid, 0.0) + 1.0 / (k + rank)
+    return _sorted(fused)
+
+
+def _sorted(fused: dict[int, float]) -> list[tuple[int, float]]:
     return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
@@ -21,14 +44,71 @@ def _max_normalised(ranking: Ranking) -> dict[int, float]:
     return {pid: (s / top if top > 0 else 0.0) for pid, s in ranking}
 
 
+def _min_max(ranking: Ranking) -> dict[int, float]:
+    scores = [s for _, s in ranking]
+    if not scores:
+        return {}
+    low, high = min(scores), max(scores)
+    return {pid: ((s - low) / (high - low) if high > low else 0.0) for pid, s in ranking}
+
+
+def _convex(vec: dict[int, float], kw: dict[int, float], weight: float) -> list[tuple[int, float]]:
+    ids = set(vec) | set(kw)
+    return _sorted({pid: weight * vec.get(pid, 0.0) + (1 - weight) * kw.get(pid, 0.0) for pid in ids})
+
+
 def weighted(vector: Ranking, keyword: Ranking, weight: float) -> list[tuple[int, float]]:
     """Score fusion: weight * cosine + (1 - weight) * BM25 / max BM25 over the candidates.
 
     Cosine is already on a fixed scale; BM25 is not, so it is divided by the best keyword score
     of the question. A passage missing from one list scores 0 on that side.
     """
-    vec = dict(vector)
-    kw = _max_normalised(keyword)
-    ids = set(vec) | set(kw)
-    fused = {pid: weight * vec.get(pid, 0.0) + (1 - weight) * kw.get(pid, 0.0) for pid in ids}
-    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+    return _convex(dict(vector), _max_normalised(keyword), weight)
+
+
+def minmax(vector: Ranking, keyword: Ranking, weight: float) -> list[tuple[int, float]]:
+    """Score fusion after scaling both sides to 0..1 over the candidates."""
+    return _convex(_min_max(vector), _min_max(keyword), weight)
+
+
+def adaptive(vector: Ranking, keyword: Ranking, weight: float, ideal: float) -> list[tuple[int, float]]:
+    """Score fusion with BM25 divided by the question's ideal BM25 (see the module docstring)."""
+    kw = {pid: (s / ideal if ideal > 0 else 0.0) for pid, s in keyword}
+    return _convex(dict(vector), kw, weight)
+
+
+def ideal_bm25(retriever, token_ids: Sequence[int]) -> float:
+    """Upper bound of the BM25 (Lucene variant) score for these query tokens: the sum of their IDFs.
+
+    bm25s's Lucene term-frequency part tf / (tf + k1 * (...)) stays below 1, so a term adds at most
+    its IDF. Document frequencies are read off the column pointers of the stored score matrix.
+    """
+    indptr = retriever.scores["indptr"]
+    n = float(retriever.scores["num_docs"])
+    total = 0.0
+    for t in token_ids:
+        df = float(indptr[t + 1] - indptr[t])
+        total += math.log(1 + (n - df + 0.5) / (df + 0.5))
+    return total
+
+
+def fuse(method: str, vector: Ranking, keyword: Ranking, weight: float, ideal: float = 0.0,
+         ) -> list[tuple[int, float]]:
+    """Dispatch on the `fusion` setting; `vector` and `keyword` hold exact scores for the same ids."""
+    if method == "rrf":
+        return rrf([sorted(vector, key=lambda kv: -kv[1]), sorted(keyword, key=lambda kv: -kv[1])])
+    if method == "minmax":
+        return minmax(vector, keyword, weight)
+    if method == "adaptive":
+        return adaptive(vector, keyword, weight, ideal)
+    if method == "weighted":
+        return weighted(vector, keyword, weight)
+    raise SearchError(f"fusion must be one of {', '.join(METHODS)}, got {method!r}", code="bad_setting")
+
+
+def query_token_ids(keyword_index, query: str) -> np.ndarray:
+    """The query's token ids in the keyword vocabulary (terms the corpus never uses are dropped)."""
+    from index.keyword import analyse
+
+    vocab = keyword_index.retriever.vocab_dict
+    return np.asarray([vocab[t] for t in analyse([query])[0] if t in vocab], dtype=np.int64)

@@ -1,0 +1,192 @@
+"""Evaluate retrieval on a BEIR-layout folder through the production indexing and ranking path.
+
+The BEIR corpus is rewritten as a statements .jsonl (title as a lead-in line, so every passage of a
+document carries its title as context), indexed by index.build.build_index into a cache directory
+keyed by the corpus and model, and queried with Searcher.rank. A document scores as its best
+passage, so more passages than documents are retrieved.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from .errors import SearchError
+from .metrics import evaluate_run, per_query
+from .settings import PROJECT_ROOT, Settings
+
+SPLITS = ("test", "train", "dev")
+CACHE_ROOT = PROJECT_ROOT / "state" / "eval"
+CONVERSION = "beir-jsonl-v1"  # bump when the corpus rewrite changes, so old caches are not reused
+DOC_DEPTH = 100       # documents ranked per query (Recall@100 needs 100)
+PASSAGE_DEPTH = 1000  # passages ranked per query before folding them into documents
+
+
+@dataclass(frozen=True)
+class Dataset:
+    path: Path
+    split: str
+    queries: dict[str, str]            # only the queries judged in the split
+    qrels: dict[str, dict[str, int]]
+
+
+def _read_jsonl(path: Path) -> Iterable[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise SearchError(f"{path}:{n} is not JSON ({exc.msg})", code="bad_dataset") from None
+
+
+def load_dataset(path: Path, split: str = "test") -> Dataset:
+    """Queries and relevance judgements of one split; SearchError when the folder is not BEIR layout."""
+    path = Path(path)
+    if split not in SPLITS:
+        raise SearchError(f"split must be one of {', '.join(SPLITS)}, got {split!r}", code="bad_dataset")
+    for name in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv"):
+        if not (path / name).is_file():
+            raise SearchError(f"{path} is not a BEIR folder: {name} is missing", code="bad_dataset")
+    qrels: dict[str, dict[str, int]] = {}
+    with open(path / "qrels" / f"{split}.tsv", encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            parts = line.rstrip("\r\n").split("\t")
+            if n == 1 and parts[0] == "query-id" or not line.strip():
+                continue
+            if len(parts) < 3:
+                raise SearchError(f"qrels/{split}.tsv line {n}: expected query-id, corpus-id, score",
+                                  code="bad_dataset")
+            try:
+                qrels.setdefault(parts[0], {})[parts[1]] = int(float(parts[2]))
+            except ValueError:
+                raise SearchError(f"qrels/{split}.tsv line {n}: score {parts[2]!r} is not a number",
+                                  code="bad_dataset") from None
+    queries = {str(q["_id"]): q["text"] for q in _read_jsonl(path / "queries.jsonl") if str(q["_id"]) in qrels}
+    missing = set(qrels) - set(queries)
+    if missing:
+        raise SearchError(f"{len(missing)} judged queries are not in queries.jsonl (e.g. {sorted(missing)[0]})",
+                          code="bad_dataset")
+    return Dataset(path, split, queries, qrels)
+
+
+def statement_text(title: str, text: str) -> str:
+    """A BEIR document as a statement body: the title as a lead-in line, so it becomes every passage's context."""
+    title = " ".join((title or "").split()).rstrip(" .:")
+    body = (text or "").strip()
+    return f"{title}:\n\n{body}" if title else body
+
+
+def write_corpus(source: Path, target: Path) -> int:
+    """Rewrite BEIR corpus.jsonl as a statements .jsonl ({id, title, text}); return the document count."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    count = 0
+    with open(tmp, "w", encoding="utf-8") as out:
+        for doc in _read_jsonl(source):
+            text = statement_text(doc.get("title", ""), doc.get("text", ""))
+            if not text.strip():
+                continue
+            out.write(json.dumps({"id": str(doc["_id"]), "title": doc.get("title") or None, "text": text},
+                                 ensure_ascii=False) + "\n")
+            count += 1
+    tmp.replace(target)
+    return count
+
+
+def cache_key(corpus: Path, model: str, model_sha256: str) -> str:
+    digest = hashlib.sha256()
+    with open(corpus, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    digest.update(f"\0{CONVERSION}\0{model}\0{model_sha256}".encode())
+    return digest.hexdigest()[:16]
+
+
+def prepare_index(dataset: Path, encoder, cache: Path = CACHE_ROOT, batch_size: int = 64,
+                  progress: bool = False) -> Path:
+    """The cached index of `dataset`'s corpus, built through build_index the first time only."""
+    from index import layout
+    from index.build import build_index
+
+    corpus = Path(dataset) / "corpus.jsonl"
+    root = Path(cache) / cache_key(corpus, encoder.name, encoder.sha256)
+    index = root / "index"
+    if layout.current_generation(index) is None:
+        documents = root / "corpus"
+        write_corpus(corpus, documents / "corpus.jsonl")
+        build_index(documents, index, encoder, batch_size=batch_size, progress=progress)
+    return index
+
+
+def documents_of(searcher) -> np.ndarray:
+    """Document id of every passage, indexed by passage id."""
+    rows = searcher.store.conn.execute("SELECT id, doc_id FROM passages ORDER BY id").fetchall()
+    out = np.empty(len(rows), dtype=object)
+    for pid, doc in rows:
+        out[pid] = doc
+    return out
+
+
+def fold(ranked: list[tuple[int, float]], doc_of: np.ndarray, depth: int = DOC_DEPTH) -> dict[str, float]:
+    """Best passage score per document, keeping the top `depth` documents."""
+    best: dict[str, float] = {}
+    for pid, score in ranked:  # best first, so the first passage of a document is its best
+        doc = doc_of[pid]
+        if doc not in best:
+            best[doc] = float(score)
+            if len(best) == depth:
+                break
+    return best
+
+
+def run_queries(searcher, dataset: Dataset, mode: str,
+                on_query: Callable[[], None] | None = None) -> tuple[dict[str, dict[str, float]], list[float]]:
+    """The document run of every query and the per-query latency (embed + rank + fold) in ms."""
+    doc_of = documents_of(searcher)
+    run, latencies = {}, []
+    for qid, text in dataset.queries.items():
+        began = time.perf_counter()
+        q = searcher.embed_query(text)
+        run[qid] = fold(searcher.rank(text, q, PASSAGE_DEPTH, mode), doc_of)
+        latencies.append((time.perf_counter() - began) * 1000)
+        if on_query:
+            on_query()
+    return run, latencies
+
+
+def summarise(run, latencies: list[float], dataset: Dataset) -> dict[str, Any]:
+    scores = evaluate_run(run, dataset.qrels)
+    return {**{k: round(v, 4) for k, v in scores.items()},
+            "latency_ms_p50": round(float(np.percentile(latencies, 50)), 2) if latencies else 0.0,
+            "latency_ms_p95": round(float(np.percentile(latencies, 95)), 2) if latencies else 0.0,
+            "queries": len(per_query(run, dataset.qrels))}
+
+
+def evaluate(dataset_path: Path, settings: Settings, split: str = "test", mode: str | None = None,
+             cache: Path = CACHE_ROOT, embedder=None, progress: Callable[[int], Any] | None = None) -> dict[str, Any]:
+    """Index (or reuse) the corpus, run every judged query of `split`, return the metrics."""
+    from index.embedder import Embedder
+
+    from .searcher import Searcher, validate_mode
+
+    mode = validate_mode(mode or settings.mode)
+    dataset = load_dataset(dataset_path, split)
+    embedder = embedder if embedder is not None else Embedder(settings.model, threads=0)
+    index = prepare_index(dataset.path, embedder, cache, settings.batch_size, progress=progress is not None)
+    searcher = Searcher(index, settings, embedder)
+    total = len(dataset.queries)
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if progress:
+            progress(done[0])
+
+    run, latencies = run_queries(searcher, dataset, mode, tick if progress else None)
+    return {**summarise(run, latencies, dataset), "mode": mode, "split": split, "total": total}
