@@ -349,3 +349,39 @@ def test_filter_chips_are_removable():
     html = stub_client([_hit(1, False)]).get("/?q=q&speaker=A&speaker=B&after=2020").get_data(as_text=True)
     assert 'href="/?q=q&amp;speaker=B&amp;after=2020" aria-label="Remove filter speaker: A"' in html
     assert 'href="/?q=q&amp;speaker=A&amp;speaker=B" aria-label="Remove filter after: 2020"' in html
+
+
+# -- filters and facets through the API and the page ------------------------------------------------
+MALLORY = "Mallory <b>Bold</b>"
+
+
+def test_speaker_filter_in_query_string_and_body(client):
+    got = client.get("/api/search", query_string={"q": QUESTION, "speaker": MALLORY}).get_json()
+    posted = client.post("/api/search", json={"q": QUESTION, "speaker": [MALLORY]}).get_json()
+    for body in (got, posted):
+        assert body["results"] and {h["document"]["speaker"] for h in body["results"]} == {MALLORY}
+        assert body["filters"]["speaker"] == [MALLORY]
+        validator("SearchResponse").validate(body)
+
+
+def test_date_filter_and_facets(client):
+    body = client.get("/api/search", query_string={"q": "bread", "after": "2021", "before": "2021-12"}).get_json()
+    assert body["results"] and all(h["document"]["date"].startswith("2021") for h in body["results"])
+    assert body["facets"]["year"] and {f["value"] for f in body["facets"]["year"]} == {"2021"}
+    validator("SearchResponse").validate(body)
+
+
+@pytest.mark.parametrize("query, code", [
+    ({"after": "2021-13-01"}, "invalid_after"), ({"before": "yesterday"}, "invalid_before"),
+    ({"after": "2022", "before": "2021"}, "invalid_date_range"), ({"sort": "random"}, "invalid_sort"),
+])
+def test_bad_filters_are_400(client, query, code):
+    assert_error(client.get("/api/search", query_string={"q": "bread", **query}), 400, code)
+
+
+def test_page_filter_bar_keeps_the_question(client):
+    html = client.get("/", query_string={"q": "bread", "speaker": MALLORY, "sort": "newest"}).get_data(as_text=True)
+    assert 'value="bread"' in html and "Remove filter speaker" in html
+    assert '<input type="hidden" name="speaker" value="Mallory &lt;b&gt;Bold&lt;/b&gt;">' in html
+    assert '<option value="newest" selected>' in html
+    assert hit_ids(html)

@@ -46,7 +46,7 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
 
     def when_ready(server: Any) -> None:
         for listener in server.LISTENERS:
-            host, port = listener.sockname[:2]
+            host, port = listener.getsockname()[:2]
             generation = live.searcher.generation if live.searcher is not None else "none"
             echo(f"statement-search: serving http://{host}:{port}/ with {workers} worker(s), "
                  f"{threads} thread(s) each, index generation {generation}")
