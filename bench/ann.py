@@ -1,0 +1,134 @@
+"""Recall@10 and latency of the approximate indexes against exact flat search at 20k, 200k and 1M vectors.
+
+    flock /tmp/cpu.lock .venv/bin/python bench/ann.py [--sizes 20000,200000,1000000] [--kinds hnsw,ivf]
+
+Vectors: the real SOTU passage vectors of state/sotu-index (about 20k); larger sizes add generated
+vectors: row i is normalise(p + 0.3 p' + N(0, 0.03^2 I)) with p the SOTU vector i mod 20k and p' a
+random one (cosine ~0.9 to p, so the data keeps SOTU's cluster structure). Queries: the real
+questions of bench/_common.py and tests/data/paraphrases.jsonl, embedded with the bundled model. Latency is per single query on one thread (as a serving worker
+runs); builds use all cores. Built indexes are kept under state/bench/ for bench/query.py and
+bench/memory.py.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+
+import faiss
+import numpy as np
+
+from _common import BENCH_STATE, SOTU_INDEX, header, real_questions, report
+
+from index.vectors import ANN_DEFAULTS, FaissIndex  # noqa: E402
+
+
+def sotu_vectors() -> np.ndarray:
+    path = SOTU_INDEX / "vectors.npy"
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: build it first with\n  flock /tmp/cpu.lock .venv/bin/statement-search "
+                         f"rebuild-index --corpus /work/shared/data/statements/us-sotu-1790-2008 --index {SOTU_INDEX}")
+    return np.ascontiguousarray(np.load(path), dtype=np.float32)
+
+
+def grow(base: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
+    """`base` plus generated vectors near it, `size` rows in all (deterministic)."""
+    if size <= len(base):
+        return base[:size]
+    rng = np.random.default_rng(seed)
+    out = np.empty((size, base.shape[1]), dtype=np.float32)
+    out[: len(base)] = base
+    for start in range(len(base), size, 100_000):
+        n = min(100_000, size - start)
+        parents = np.arange(start, start + n) % len(base)  # row i is a noisy copy of passage i mod len(base)
+        x = base[parents] + 0.3 * base[rng.integers(0, len(base), n)]
+        x += rng.normal(0, 0.03, size=x.shape).astype(np.float32)
+        out[start:start + n] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
+
+
+def question_vectors() -> np.ndarray:
+    from index.embedder import Embedder
+
+    return Embedder().encode(real_questions())
+
+
+def latencies(index: FaissIndex, queries: np.ndarray, k: int = 10, repeat: int = 3) -> tuple[list, np.ndarray]:
+    results, times = None, []
+    for _ in range(repeat):
+        out = []
+        for q in queries:
+            began = time.perf_counter()
+            out.append(index.search(q, k)[0])
+            times.append((time.perf_counter() - began) * 1000)
+        results = out
+    return results, np.asarray(times)
+
+
+def recall(got, want, k: int = 10) -> float:
+    return float(np.mean([len({i for i, _ in g[:k]} & {i for i, _ in w[:k]}) / k for g, w in zip(got, want)]))
+
+
+def stored(size: int, kind: str, vectors: np.ndarray) -> tuple[FaissIndex, float]:
+    """Build (or reload) the index for this size and kind under state/bench/."""
+    folder = BENCH_STATE / f"ann-{size}-{kind}"
+    if (folder / "index.faiss").is_file() and (folder / "vectors.npy").is_file():
+        return FaissIndex.load(folder, kind=kind, params=ANN_DEFAULTS.get(kind)), float("nan")
+    faiss.omp_set_num_threads(len(os.sched_getaffinity(0)))
+    began = time.perf_counter()
+    index = FaissIndex.build(vectors, np.arange(len(vectors)), kind)
+    seconds = time.perf_counter() - began
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    index.save(tmp)
+    np.save(tmp / "vectors.npy", vectors)
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    return FaissIndex.load(folder, kind=kind, params=index.params), seconds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="20000,200000,1000000")
+    ap.add_argument("--kinds", default="hnsw,ivf")
+    ap.add_argument("--ef", default="32,64,128,256", help="HNSW efSearch values to try")
+    ap.add_argument("--nprobe", default="8,16,32,64", help="IVF nprobe values to try")
+    args = ap.parse_args()
+
+    base, queries = sotu_vectors(), question_vectors()
+    rows = []
+    for size in map(int, args.sizes.split(",")):
+        vectors = grow(base, size)
+        size = len(vectors)
+        flat, build_s = stored(size, "flat", vectors)
+        faiss.omp_set_num_threads(1)
+        exact, times = latencies(flat, queries)
+        rows.append({"vectors": size, "index": "flat", "param": "-", "recall_at_10": 1.0,
+                     "p50_ms": round(float(np.percentile(times, 50)), 3),
+                     "p95_ms": round(float(np.percentile(times, 95)), 3), "build_s": round(build_s, 1)})
+        print(rows[-1], flush=True)
+        for kind in args.kinds.split(","):
+            index, build_s = stored(size, kind, vectors)
+            inner = index._inner()
+            faiss.omp_set_num_threads(1)
+            for value in map(int, (args.ef if kind == "hnsw" else args.nprobe).split(",")):
+                if kind == "hnsw":
+                    inner.hnsw.efSearch = value
+                else:
+                    inner.nprobe = value
+                got, times = latencies(index, queries)
+                rows.append({"vectors": size, "index": kind,
+                             "param": f"efSearch={value}" if kind == "hnsw" else f"nprobe={value}, nlist={inner.nlist}",
+                             "recall_at_10": round(recall(got, exact), 4),
+                             "p50_ms": round(float(np.percentile(times, 50)), 3),
+                             "p95_ms": round(float(np.percentile(times, 95)), 3), "build_s": round(build_s, 1)})
+                print(rows[-1], flush=True)
+    report("ann", header("Approximate vs exact vector search (recall@10, 1-thread latency)"), rows,
+           ["vectors", "index", "param", "recall_at_10", "p50_ms", "p95_ms", "build_s"],
+           {"queries": len(queries), "defaults": ANN_DEFAULTS})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Build time of the SOTU index: a full build, then an incremental one after one file is added.
+
+    flock /tmp/cpu.lock .venv/bin/python bench/build.py [--backend torch|onnx|onnx-int8] [--index-type auto]
+
+The corpus is the SOTU folder less its last file (symlinks under state/bench/build-corpus); the full
+build starts from an empty index, then the held-out file is linked in and the index rebuilt, which
+embeds only the new file's passages. Reports seconds, passages/s and the process's peak RSS.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+
+from _common import BENCH_STATE, SOTU, header, peak_rss_mb, report
+
+from index.build import build_index  # noqa: E402
+from index.embedder import make_embedder  # noqa: E402
+from search.settings import load_settings  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backend", default="torch", help="torch, onnx or onnx-int8")
+    ap.add_argument("--index-type", default="auto", help="auto, flat, hnsw or ivf")
+    ap.add_argument("--batch-size", type=int, default=None, help="default: the batch_size setting")
+    args = ap.parse_args()
+
+    settings = load_settings({"embedding_backend": args.backend, "index_type": args.index_type,
+                              "batch_size": args.batch_size})
+    corpus, index = BENCH_STATE / "build-corpus", BENCH_STATE / f"build-{args.backend}"
+    shutil.rmtree(corpus, ignore_errors=True)
+    shutil.rmtree(index, ignore_errors=True)
+    corpus.mkdir(parents=True)
+    files = sorted(p for p in SOTU.iterdir() if p.is_file())
+    for path in files[:-1]:
+        (corpus / path.name).symlink_to(path)
+
+    encoder = make_embedder(settings, threads=0)
+    rows = []
+    full = build_index(corpus, index, encoder, batch_size=settings.batch_size,
+                       index_type=settings.index_type, ann_threshold=settings.ann_threshold)
+    rows.append({"build": "full", "documents": full.documents, "passages": full.passages,
+                 "embedded": full.embedded, "seconds": round(full.seconds, 1),
+                 "passages_per_s": round(full.embedded / full.seconds, 1), "peak_rss_mb": round(peak_rss_mb())})
+    print(rows[-1], flush=True)
+    (corpus / files[-1].name).symlink_to(files[-1])
+    more = build_index(corpus, index, encoder, batch_size=settings.batch_size,
+                       index_type=settings.index_type, ann_threshold=settings.ann_threshold)
+    rows.append({"build": f"+1 file ({files[-1].name})", "documents": more.documents, "passages": more.passages,
+                 "embedded": more.embedded, "seconds": round(more.seconds, 1),
+                 "passages_per_s": round(more.passages / more.seconds, 1), "peak_rss_mb": round(peak_rss_mb())})
+    print(rows[-1], flush=True)
+    report(f"build-{args.backend}", header(f"SOTU index build ({args.backend}, batch {settings.batch_size})"), rows,
+           ["build", "documents", "passages", "embedded", "seconds", "passages_per_s", "peak_rss_mb"],
+           {"backend": args.backend, "batch_size": settings.batch_size, "index_type": args.index_type})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Query latency p50/p95/p99 through the library and end to end through the JSON API.
+
+    flock /tmp/cpu.lock .venv/bin/python bench/query.py [--sizes 20000,200000,1000000] [--backend torch]
+
+20k: the real SOTU index (state/sotu-index). 200k and 1M: the same index with its vector index
+swapped for state/bench/ann-<size>-<type> (made by bench/ann.py): SOTU vectors plus generated
+vectors, where generated row i is a noisy copy of passage i mod 20k and is answered as that passage.
+The passage store, BM25 side and highlighting stay at SOTU size, so hybrid rows at 200k/1M
+understate the keyword half; the vector rows are the honest scale test. Each question is asked once
+cold (embedding computed) per configuration; "repeat" rows ask again (the LRU embedding cache hits).
+One thread per process, as a serving worker runs. The narrow filter is 1861-1865 (Lincoln's four
+addresses, about 1% of passages).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from _common import BENCH_STATE, SOTU_INDEX, header, real_questions, report
+
+from index.vectors import ANN_DEFAULTS, FaissIndex  # noqa: E402
+from search.settings import load_settings  # noqa: E402
+from search.types import Filters  # noqa: E402
+
+NARROW = {"after": "1861-01-01", "before": "1865-12-31"}
+
+
+class CopiesIndex:
+    """A bigger vector index whose row i stands for passage i mod `passages` (the contract, ids mapped)."""
+
+    def __init__(self, big: FaissIndex, passages: int):
+        self.big, self.passages, self.dimension = big, passages, big.dimension
+
+    def __len__(self) -> int:
+        return len(self.big)
+
+    def search(self, queries, k, subset=None):
+        if subset is not None:  # the filter's passages and all their copies
+            copies = -(-len(self.big) // self.passages)
+            subset = (np.asarray(subset, np.int64)[None, :] + self.passages * np.arange(copies)[:, None]).ravel()
+            subset = subset[subset < len(self.big)]
+        out = []
+        for hits in self.big.search(queries, 2 * k, subset):
+            seen, row = set(), []
+            for i, s in hits:
+                pid = i % self.passages
+                if pid not in seen:
+                    seen.add(pid)
+                    row.append((pid, s))
+            out.append(row[:k])
+        return out
+
+
+def percentiles(times: list[float]) -> dict:
+    t = np.asarray(times)
+    return {"p50_ms": round(float(np.percentile(t, 50)), 1), "p95_ms": round(float(np.percentile(t, 95)), 1),
+            "p99_ms": round(float(np.percentile(t, 99)), 1), "queries": len(t)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="20000,200000,1000000")
+    ap.add_argument("--backend", default="torch", help="embedding backend for the questions")
+    ap.add_argument("--index-type", default="hnsw", help="vector index at 200k/1M: flat or hnsw")
+    args = ap.parse_args()
+    faiss.omp_set_num_threads(1)
+
+    from search.live import LiveSearcher
+    from search.searcher import Searcher
+    from web import create_app
+
+    settings = load_settings({"index": SOTU_INDEX, "embedding_backend": args.backend, "threads": 1,
+                              "reload_interval": -1})
+    searcher = Searcher.load(settings)
+    real = len(searcher.vectors)
+    exact = searcher.vectors
+    questions = real_questions()
+    live = LiveSearcher(settings, embedder=searcher.embedder)
+    live._install(searcher)
+    client = create_app({"SETTINGS": settings, "LIVE_SEARCHER": live, "TESTING": True}).test_client()
+
+    rows = []
+    for size in map(int, args.sizes.split(",")):
+        if size <= real:
+            searcher.vectors, kind, label = exact, "flat", real
+        else:
+            kind = args.index_type
+            folder = BENCH_STATE / f"ann-{size}-{kind}"
+            if not (folder / "index.faiss").is_file():
+                print(f"skipping {size}: {folder} is missing (run bench/ann.py)")
+                continue
+            big = FaissIndex.load(folder, kind=kind, params=ANN_DEFAULTS.get(kind))
+            searcher.vectors, label = CopiesIndex(big, real), len(big)
+            # The filter goes through the big index too (the searcher's exact path reads the 20k matrix).
+            searcher.settings = settings.replace(exact_subset_max=0)
+        for mode in ("vector", "hybrid"):
+            for narrow in (False, True):
+                filters = Filters(after=NARROW["after"], before=NARROW["before"]) if narrow else None
+                for path in ("library", "api"):
+                    for attempt in ("cold", "repeat"):
+                        if attempt == "cold":
+                            searcher.cache = type(searcher.cache)()  # forget embeddings: measure them too
+                        times = []
+                        for q in questions:
+                            began = time.perf_counter()
+                            if path == "library":
+                                searcher.search(q, k=10, mode=mode, filters=filters)
+                            else:
+                                params = {"q": q, "k": 10, "mode": mode, **(NARROW if narrow else {})}
+                                r = client.get("/api/search", query_string=params)
+                                assert r.status_code == 200, r.get_json()
+                            times.append((time.perf_counter() - began) * 1000)
+                        rows.append({"vectors": label, "index": kind, "mode": mode,
+                                     "filter": "1861-1865" if narrow else "none", "path": path,
+                                     "embedding": attempt, **percentiles(times)})
+                        print(rows[-1], flush=True)
+    report("query", header(f"Query latency (k=10, {args.backend} embedding, 1 thread)"), rows,
+           ["vectors", "index", "mode", "filter", "path", "embedding", "p50_ms", "p95_ms", "p99_ms", "queries"],
+           {"backend": args.backend})
+
+
+if __name__ == "__main__":
+    main()
