@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e '.[test,onnx]'
 	touch $(STAMP)
 
+# Serve the demo corpus on http://127.0.0.1:8000/ (builds the index first when there is none).
 run: install
-	$(VENV)/bin/statement-search serve --build-if-missing
+	test -e state/index/manifest.json || $(VENV)/bin/statement-search rebuild-index --corpus data/statements --index state/index
+	@echo "statement-search: open http://127.0.0.1:8000/ (Ctrl-C stops)"
+	$(VENV)/bin/statement-search serve --index state/index --host 127.0.0.1 --port 8000
 
 test: install
 	$(VENV)/bin/python -m pytest -q
