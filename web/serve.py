@@ -37,6 +37,7 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
 
     workers = workers or settings.workers
     threads = threads_per_worker(settings, workers)
+    settings = settings.replace(threads=threads)  # the embedder (torch or ONNX) is built with this count
     set_threads(threads)  # before the model is loaded, so no wider thread pool ever exists in the parent
     live = LiveSearcher(settings).load()
     if live.error is not None:
