@@ -385,3 +385,15 @@ def test_page_filter_bar_keeps_the_question(client):
     assert '<input type="hidden" name="speaker" value="Mallory &lt;b&gt;Bold&lt;/b&gt;">' in html
     assert '<option value="newest" selected>' in html
     assert hit_ids(html)
+
+
+def test_an_unexpected_failure_is_a_clean_500():
+    class Broken(StubSearcher):
+        def search(self, *args, **kwargs):
+            raise RuntimeError("disk on fire")
+
+    settings = load_settings({}, environ={})
+    client = create_app({"SETTINGS": settings, "LIVE_SEARCHER": StubLive(Broken(settings, None))}).test_client()
+    assert_error(client.get("/api/search?q=tax"), 500, "internal_error")
+    page = client.get("/?q=tax")
+    assert page.status_code == 500 and "disk on fire" not in page.get_data(as_text=True)
