@@ -110,8 +110,10 @@ def test_no_index_raises_until_one_appears(tmp_path):
         live.get()
     publish(index, "first")
     clock.now = 1.5
+    loader.gate.clear()
     with pytest.raises(IndexUnavailable):
         live.get()  # the load runs in the background
+    loader.gate.set()
     assert live.wait_until_idle(10)
     assert live.get().generation == ".index.gen-first"
 
