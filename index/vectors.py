@@ -105,6 +105,7 @@ class FaissIndex:
                 sample = vectors[np.random.default_rng(0).permutation(len(vectors))[:nlist * 64]]
                 inner.train(sample)
             inner.nprobe = int(params["nprobe"])
+            inner.make_direct_map()  # lets a narrow filter reconstruct its vectors by id
         index = faiss.IndexIDMap2(inner)
         if len(vectors):
             index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
