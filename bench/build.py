@@ -36,6 +36,7 @@ def main() -> None:
         (corpus / path.name).symlink_to(path)
 
     encoder = make_embedder(settings, threads=0)
+    batch = settings.batch_size or encoder.batch_size
     rows = []
     full = build_index(corpus, index, encoder, batch_size=settings.batch_size,
                        index_type=settings.index_type, ann_threshold=settings.ann_threshold)
@@ -50,9 +51,9 @@ def main() -> None:
                  "embedded": more.embedded, "seconds": round(more.seconds, 1),
                  "passages_per_s": round(more.passages / more.seconds, 1), "peak_rss_mb": round(peak_rss_mb())})
     print(rows[-1], flush=True)
-    report(f"build-{args.backend}", header(f"SOTU index build ({args.backend}, batch {settings.batch_size})"), rows,
+    report(f"build-{args.backend}", header(f"SOTU index build ({args.backend}, batch {batch})"), rows,
            ["build", "documents", "passages", "embedded", "seconds", "passages_per_s", "peak_rss_mb"],
-           {"backend": args.backend, "batch_size": settings.batch_size, "index_type": args.index_type})
+           {"backend": args.backend, "batch_size": batch, "index_type": args.index_type})
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from _common import BENCH_STATE, SOTU_INDEX, header, real_questions, report
+from _common import BENCH_STATE, QUESTIONS, SOTU_INDEX, header, report
 
 from index.vectors import ANN_DEFAULTS, FaissIndex  # noqa: E402
 from search.settings import load_settings  # noqa: E402
@@ -78,7 +78,7 @@ def main() -> None:
     searcher = Searcher.load(settings)
     real = len(searcher.vectors)
     exact = searcher.vectors
-    questions = real_questions()
+    questions = QUESTIONS
     live = LiveSearcher(settings, embedder=searcher.embedder)
     live._install(searcher)
     client = create_app({"SETTINGS": settings, "LIVE_SEARCHER": live, "TESTING": True}).test_client()

@@ -95,6 +95,7 @@ def build_index(corpus: Path, index: Path, encoder: Encoder, batch_size: int = 6
     if total == 0:
         raise CorpusError(f"no statements with text found under {corpus}; the existing index is unchanged")
 
+    batch_size = batch_size or getattr(encoder, "batch_size", 32)  # 0: the backend's measured best
     with layout.build_lock(index):
         layout.cleanup(index)
         previous = _previous_vectors(index, encoder)

@@ -62,6 +62,7 @@ class Embedder:
             torch.set_num_threads(threads)
         self.name = model
         self.backend = "torch"
+        self.batch_size = 32  # fastest of 8..128 on SOTU passages (bench/embed.py)
         path, self.sha256 = resolve_model(model)
         try:
             self.model = SentenceTransformer(path, device="cpu")
@@ -81,8 +82,9 @@ class Embedder:
     def passage_limit(self) -> int:
         return self.max_tokens - 2  # room for [CLS] and [SEP]
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """Embed `texts`; sentence-transformers sorts them by length into batches."""
+    def encode(self, texts: list[str], batch_size: int = 0, progress: bool = False) -> np.ndarray:
+        """Embed `texts`; sentence-transformers sorts them by length into batches (0: the measured best)."""
+        batch_size = batch_size or self.batch_size
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         vectors = self.model.encode(texts, batch_size=batch_size, show_progress_bar=progress,

@@ -109,6 +109,7 @@ class OnnxEmbedder:
         self.name = model
         path, self.sha256 = resolve_model(model)
         self.backend = "onnx-int8" if int8 else "onnx"
+        self.batch_size = 16 if int8 else 8  # fastest of 8..128 on SOTU passages (bench/embed.py)
         model_path = Path(path)
         if not (model_path / "tokenizer.json").is_file():
             raise IndexUnavailable(f"the ONNX backend needs a local model folder with tokenizer.json, "
@@ -143,8 +144,9 @@ class OnnxEmbedder:
     def passage_limit(self) -> int:
         return self.max_tokens - 2  # room for [CLS] and [SEP]
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """Embed `texts`, batched by length (longest first) so padding stays small."""
+    def encode(self, texts: list[str], batch_size: int = 0, progress: bool = False) -> np.ndarray:
+        """Embed `texts`, batched by length (longest first) so padding stays small; 0: the measured best."""
+        batch_size = batch_size or self.batch_size
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out

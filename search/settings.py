@@ -36,14 +36,16 @@ class Settings:
     index_type: str = _f("auto", "Vector index: flat (exact), hnsw (approximate), or auto "
                                  "(flat below ann_threshold passages, hnsw above).")
     ann_threshold: int = _f(200_000, "Passages above which index_type=auto builds the approximate index.")
-    batch_size: int = _f(64, "Passages per embedding batch (batches are sorted by length).")
+    batch_size: int = _f(0, "Passages per embedding batch (batches are sorted by length); 0: the backend's "
+                            "measured best (torch 32, onnx 8, onnx-int8 16; docs/performance.md).")
     max_query_chars: int = _f(1000, "Longest accepted question, in characters.")
     max_k: int = _f(100, "Largest number of results one request may ask for.")
     max_offset: int = _f(1000, "Deepest result offset one request may ask for.")
     default_k: int = _f(10, "Results per page when k is not given.")
     mode: str = _f("hybrid", "Retrieval mode: hybrid, vector or keyword.")
-    fusion: str = _f("weighted", "Hybrid fusion: weighted (cosine and max-normalised BM25) or rrf.")
-    hybrid_weight: float = _f(0.5, "Weight of the vector side in weighted fusion (0 to 1).")
+    fusion: str = _f("weighted", "Hybrid fusion: adaptive (cosine and BM25 over the question's ideal BM25), "
+                                 "weighted (BM25 over its best), minmax or rrf; see docs/quality.md.")
+    hybrid_weight: float = _f(0.5, "Weight of the vector side in score fusion (0 to 1).")
     candidates: int = _f(100, "Candidates taken from each side before fusion.")
     weak_below: float = _f(0.30, "Question-passage cosine below which a hit is marked weak "
                                  "(\"no strong match\"); calibrated in docs/quality.md.")
