@@ -1,6 +1,8 @@
 """Load an index directory once and answer questions with typed, ranked hits."""
 from __future__ import annotations
 
+import dataclasses
+import re
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -18,7 +20,7 @@ from index.vectors import FaissIndex
 
 from .filters import DocumentTable, validate_sort
 from .errors import IndexUnavailable, NotFound, SearchError
-from .fusion import rrf, weighted
+from .fusion import fuse, ideal_bm25, query_token_ids, rrf
 from .highlight import best_spans
 from .settings import Settings
 from .types import DocumentInfo, Filters, Neighbour, SearchHit, SearchResponse, Span
@@ -128,6 +130,7 @@ class Searcher:
         q = self.embed_query(query)
         # Rank deep enough for facets and date sorting over all relevant matches, not just this page.
         ranked = self.rank(query, q, max(k + offset, self.settings.facet_depth), mode, subset)
+        ranked, copies = self.collapse_duplicates(ranked, k + offset if sort == "relevance" else None)
         relevant = [(pid, score) for (pid, score), weak in zip(ranked, self.weak_flags(query, q, ranked, mode))
                     if not weak]
         if sort != "relevance":
@@ -135,15 +138,63 @@ class Searcher:
             dates = dict(zip((pid for pid, _ in relevant), self.table.dates([pid for pid, _ in relevant])))
             dated = sorted((h for h in relevant if dates[h[0]]), key=lambda h: dates[h[0]], reverse=sort == "newest")
             ranked = dated + [h for h in relevant if not dates[h[0]]]
-        hits = self._hits(query, q, ranked[offset:offset + k], neighbours, mode)
+        page = ranked[offset:offset + k]
+        hits = [dataclasses.replace(h, weak=weak, duplicates=copies.get(h.id, ()))
+                for h, weak in zip(self._hits(query, q, page, neighbours, mode), self.weak_flags(query, q, page, mode))]
         return SearchResponse(query=query, hits=tuple(hits), took_ms=(time.perf_counter() - began) * 1000,
                               generation=self.generation, passages=self.passages, k=k, offset=offset,
                               mode=mode, filters=filters, sort=sort,
                               facets=self.table.facets(pid for pid, _ in relevant), undated_excluded=undated)
 
     def weak_flags(self, query: str, q: np.ndarray, ranked: list[tuple[int, float]], mode: str) -> list[bool]:
-        """Which ranked passages fall below the calibrated "no strong match" line."""
-        return [False] * len(ranked)
+        """Which ranked passages fall below the calibrated "no strong match" line.
+
+        The line is on the cosine between question and passage in every mode: fused and BM25
+        scores are relative to the question, cosine is on one scale (see docs/quality.md).
+        """
+        if not ranked:
+            return []
+        cos = np.asarray(self.matrix[[pid for pid, _ in ranked]], dtype=np.float32) @ q
+        return [bool(c < self.settings.weak_below) for c in cos]
+
+    def collapse_duplicates(self, ranked: list[tuple[int, float]], need: int | None = None,
+                            ) -> tuple[list[tuple[int, float]], dict[int, tuple[DocumentInfo, ...]]]:
+        """Keep the best-ranked copy of each paragraph text; map its id to the other statements carrying it.
+
+        With `need`, only the head of the ranking that yields `need` distinct paragraphs (plus a
+        margin) is collapsed: normalising a thousand texts per question costs tens of milliseconds.
+        """
+        limit = len(ranked) if need is None else min(len(ranked), need + DUPLICATE_MARGIN)
+        while True:
+            kept, copies = self._collapse(ranked[:limit])
+            if need is None or len(kept) >= need or limit >= len(ranked):
+                return kept + ranked[limit:], copies
+            limit = min(len(ranked), limit * 2)
+
+    def _collapse(self, ranked: list[tuple[int, float]]) -> tuple[list[tuple[int, float]],
+                                                                  dict[int, tuple[DocumentInfo, ...]]]:
+        if len(ranked) < 2:
+            return ranked, {}
+        ids = [pid for pid, _ in ranked]
+        rows = {r[0]: r for r in self.store.conn.execute(
+            f"SELECT id, doc_id, text FROM passages WHERE id IN ({','.join('?' * len(ids))})", ids)}
+        kept: list[tuple[int, float]] = []
+        first: dict[str, int] = {}
+        others: dict[int, dict[str, int]] = {}  # keeper -> {other statement: one of its passage ids}
+        for pid, score in ranked:
+            if pid not in rows:
+                continue
+            key = paragraph_key(rows[pid][2])
+            keeper = first.setdefault(key, pid)
+            if keeper == pid:
+                kept.append((pid, score))
+            elif rows[pid][1] != rows[keeper][1]:
+                others.setdefault(keeper, {}).setdefault(rows[pid][1], pid)
+        if not others:
+            return kept, {}
+        info = self.store.passages([p for docs in others.values() for p in docs.values()])
+        return kept, {keeper: tuple(document_info(info[p], id_key="doc_id") for p in docs.values())
+                      for keeper, docs in others.items()}
 
     def rank(self, query: str, q: np.ndarray, depth: int, mode: str,
              subset: np.ndarray | None = None) -> list[tuple[int, float]]:
@@ -167,8 +218,11 @@ class Searcher:
         ids = sorted({pid for pid, _ in vec} | {pid for pid, _ in kw})
         cos = np.asarray(self.matrix[ids], dtype=np.float32) @ q
         bm25 = self.keyword.scores(query)[ids]
-        return weighted(list(zip(ids, cos.tolist())), list(zip(ids, bm25.tolist())),
-                        self.settings.hybrid_weight)[:depth]
+        ideal = 0.0
+        if self.settings.fusion == "adaptive":
+            ideal = ideal_bm25(self.keyword.retriever, query_token_ids(self.keyword, query))
+        return fuse(self.settings.fusion, list(zip(ids, cos.tolist())), list(zip(ids, bm25.tolist())),
+                    self.settings.hybrid_weight, ideal)[:depth]
 
     def _vector_search(self, q: np.ndarray, n: int, subset: np.ndarray | None) -> list[tuple[int, float]]:
         if subset is not None and len(subset) <= self.settings.exact_subset_max:
@@ -211,6 +265,15 @@ class Searcher:
         m = self.manifest
         return {"generation": self.generation, "documents": m["counts"]["documents"], "passages": self.passages,
                 "model": m["model"], "dimension": m["dimension"], "index": m["index"], "built_at": m["built_at"]}
+
+
+_NOT_WORD = re.compile(r"[\W_]+")
+DUPLICATE_MARGIN = 50  # extra ranked passages collapsed beyond the page, to fill it after removals
+
+
+def paragraph_key(text: str) -> str:
+    """The same paragraph despite case, punctuation, quote style and spacing."""
+    return _NOT_WORD.sub(" ", text.lower()).strip()
 
 
 def document_info(row, id_key: str = "id") -> DocumentInfo:

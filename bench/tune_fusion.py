@@ -1,0 +1,88 @@
+"""Tune the hybrid fusion on a BEIR split (SciFact train): every method and weight of FUSION_GRID.
+
+Candidates and both exact scores are computed once per query, as Searcher.rank does, then each
+setting is fused with search.fusion.fuse and folded to documents by their best passage. The final
+figures for docs/quality.md come from `statement-search eval`, which runs the real Searcher.rank.
+
+    flock /tmp/cpu.lock .venv/bin/python bench/tune_fusion.py --dataset ../shared/data/scifact --split train
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from search.evaluate import (PASSAGE_DEPTH, CACHE_ROOT, documents_of, fold, load_dataset,  # noqa: E402
+                             prepare_index)
+from search.fusion import fuse, ideal_bm25, query_token_ids, rrf  # noqa: E402
+from search.metrics import evaluate_run  # noqa: E402
+from search.settings import load_settings  # noqa: E402
+
+WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+FUSION_GRID = ([("rrf", 0.5)] + [("weighted", w) for w in WEIGHTS] + [("minmax", w) for w in WEIGHTS]
+               + [("adaptive", w) for w in (0.2,) + WEIGHTS])
+
+
+def candidates(searcher, text: str, depth: int = PASSAGE_DEPTH) -> dict:
+    """What Searcher.rank computes before fusing: both candidate lists and exact scores on their union."""
+    q = searcher.embed_query(text)
+    n = max(depth, searcher.settings.candidates)
+    vec = searcher._vector_search(q, n, None)
+    kw = searcher.keyword.search(text, n)
+    ids = sorted({pid for pid, _ in vec} | {pid for pid, _ in kw})
+    cos = (np.asarray(searcher.matrix[ids], dtype=np.float32) @ q).tolist()
+    bm25 = searcher.keyword.scores(text)[ids].tolist()
+    ideal = ideal_bm25(searcher.keyword.retriever, query_token_ids(searcher.keyword, text))
+    return {"vec": vec, "kw": kw, "cos": list(zip(ids, cos)), "bm25": list(zip(ids, bm25)), "ideal": ideal}
+
+
+def fused(c: dict, method: str, weight: float) -> list[tuple[int, float]]:
+    if method == "rrf":
+        return rrf([c["vec"], c["kw"]])
+    return fuse(method, c["cos"], c["bm25"], weight, c["ideal"])
+
+
+def main() -> None:
+    from index.embedder import Embedder
+    from search.searcher import Searcher
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", type=Path, required=True)
+    ap.add_argument("--split", default="train")
+    ap.add_argument("--json", type=Path, help="Write the grid here as JSON.")
+    args = ap.parse_args()
+
+    settings = load_settings()
+    embedder = Embedder(settings.model, threads=0)
+    data = load_dataset(args.dataset, args.split)
+    searcher = Searcher(prepare_index(data.path, embedder, CACHE_ROOT), settings, embedder)
+    doc_of = documents_of(searcher)
+    cands = {qid: candidates(searcher, text) for qid, text in data.queries.items()}
+    rows = []
+    for mode in ("vector", "keyword"):
+        key = "vec" if mode == "vector" else "kw"
+        scores = evaluate_run({qid: fold(c[key], doc_of) for qid, c in cands.items()}, data.qrels)
+        rows.append({"method": mode, "weight": None, **scores})
+    for method, weight in FUSION_GRID:
+        run = {qid: fold(fused(c, method, weight), doc_of) for qid, c in cands.items()}
+        rows.append({"method": method, "weight": None if method == "rrf" else weight,
+                     **evaluate_run(run, data.qrels)})
+    print(f"{args.dataset.name} {args.split}: {len(cands)} queries\n")
+    print("| fusion | weight | nDCG@10 | R@10 | R@100 | MRR@10 |\n|---|---|---|---|---|---|")
+    for r in rows:
+        w = "" if r["weight"] is None else r["weight"]
+        print(f"| {r['method']} | {w} | {r['ndcg@10']:.4f} | {r['recall@10']:.4f} | "
+              f"{r['recall@100']:.4f} | {r['mrr@10']:.4f} |")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

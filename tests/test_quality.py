@@ -1,0 +1,175 @@
+"""Retrieval quality features: fusion methods, the "no strong match" line, near-duplicate collapse,
+keyword-aware highlighting. Real model and real FAISS on the seed statement."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search.errors import SearchError
+from search.fusion import adaptive, fuse, ideal_bm25, minmax, query_token_ids, rrf, weighted
+from search.highlight import best_spans
+from search.settings import load_settings
+
+DATA = Path(__file__).parent / "data"
+SEED_ID = "durov-2024-09-06"
+
+
+# ---- fusion (pure functions) -------------------------------------------------------------
+
+def test_rrf_rewards_agreement():
+    fused = rrf([[(1, 0.9), (2, 0.8)], [(2, 7.0), (3, 5.0)]])
+    assert fused[0][0] == 2
+    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
+
+
+def test_weighted_divides_bm25_by_its_best():
+    fused = dict(weighted([(1, 0.5), (2, 0.4)], [(1, 2.0), (2, 8.0)], 0.5))
+    assert fused[1] == pytest.approx(0.5 * 0.5 + 0.5 * 0.25)
+    assert fused[2] == pytest.approx(0.5 * 0.4 + 0.5 * 1.0)
+
+
+def test_minmax_scales_both_sides():
+    fused = dict(minmax([(1, 0.5), (2, 0.3)], [(1, 1.0), (2, 3.0)], 0.75))
+    assert fused[1] == pytest.approx(0.75)
+    assert fused[2] == pytest.approx(0.25)
+
+
+def test_adaptive_keyword_side_counts_by_share_of_ideal():
+    # The same relative BM25 order, but a keyword match far from the ideal barely moves the ranking.
+    vec, kw = [(1, 0.6), (2, 0.5)], [(1, 0.0), (2, 1.0)]
+    assert adaptive(vec, kw, 0.5, ideal=20.0)[0][0] == 1
+    assert adaptive(vec, kw, 0.5, ideal=1.0)[0][0] == 2
+    assert weighted(vec, kw, 0.5)[0][0] == 2  # max-normalised: any keyword match looks perfect
+
+
+def test_unknown_fusion_is_a_search_error():
+    with pytest.raises(SearchError) as err:
+        fuse("magic", [(1, 0.1)], [(1, 1.0)], 0.5)
+    assert err.value.code == "bad_setting"
+
+
+def test_ideal_bm25_bounds_every_score(seed_searcher):
+    query = "encryption keys surveillance Russia"
+    ideal = ideal_bm25(seed_searcher.keyword.retriever, query_token_ids(seed_searcher.keyword, query))
+    scores = seed_searcher.keyword.scores(query)
+    assert 0 < scores.max() < ideal
+
+
+@pytest.mark.parametrize("fusion", ["adaptive", "weighted", "minmax", "rrf"])
+def test_every_fusion_finds_the_encryption_paragraph(seed_searcher, fusion):
+    searcher = _with(seed_searcher, fusion=fusion)
+    hits = searcher.search("Why was Telegram banned in Russia?", k=3, mode="hybrid").hits
+    assert any("encryption keys" in h.text for h in hits)
+
+
+def _with(searcher, **changes):
+    """The same loaded searcher under other settings (tests only change ranking settings)."""
+    import copy
+
+    other = copy.copy(searcher)
+    other.settings = searcher.settings.replace(**changes)
+    return other
+
+
+# ---- "no strong match" -------------------------------------------------------------------
+
+IN_SCOPE = [line.strip() for line in (DATA / "in_scope_seed.txt").read_text().splitlines() if line.strip()]
+OUT_OF_SCOPE = [line.strip() for line in (DATA / "out_of_scope.txt").read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "vector", "keyword"])
+def test_out_of_scope_questions_are_weak(seed_searcher, mode):
+    for question in OUT_OF_SCOPE:
+        response = seed_searcher.search(question, k=5, mode=mode)
+        assert all(h.weak for h in response.hits), question
+        assert not response.strong
+        assert all(r["weak"] is True for r in response.to_dict()["results"])
+
+
+def test_in_scope_questions_have_a_strong_top_hit(seed_searcher):
+    assert len(IN_SCOPE) >= 10
+    for question in IN_SCOPE:
+        for mode in ("hybrid", "vector", "keyword"):
+            response = seed_searcher.search(question, k=5, mode=mode)
+            assert response.hits and not response.hits[0].weak, (mode, question)
+            assert response.strong
+
+
+def test_weak_line_is_a_setting(seed_searcher):
+    question = "Why was Telegram banned in Russia?"
+    assert not _with(seed_searcher, weak_below=0.0).search(question, k=3).hits[0].weak
+    assert all(h.weak for h in _with(seed_searcher, weak_below=1.01).search(question, k=3).hits)
+    assert load_settings(environ={"STATEMENT_SEARCH_WEAK_BELOW": "0.5"}).weak_below == 0.5
+
+
+# ---- near-duplicates ---------------------------------------------------------------------
+
+REPEATED = ("When Russia asked us to hand over encryption keys for surveillance, we refused and "
+            "Telegram was banned for that. We are ready to leave markets that are incompatible with our principles.")
+
+
+@pytest.fixture(scope="module")
+def repost_searcher(tmp_path_factory, embedder):
+    """Three statements: the same paragraph re-posted (once with other quotes and spacing) plus unrelated text."""
+    from index.build import build_index
+    from search.searcher import Searcher
+
+    corpus = tmp_path_factory.mktemp("reposts") / "corpus"
+    corpus.mkdir()
+    (corpus / "original.txt").write_text(
+        f"Speaker: Pavel Durov\nDate: 2024-09-06\n\n{REPEATED}\n\nWe publish daily transparency reports.\n")
+    (corpus / "repost.txt").write_text(
+        "Speaker: A Channel\nDate: 2024-09-07\n\nA channel re-posted the founder's words today.\n\n"
+        + REPEATED.replace("encryption keys", "“encryption keys”").replace(". We", ".  We") + "\n")
+    (corpus / "quote.txt").write_text(
+        "Speaker: A Newspaper\nDate: 2024-09-08\n\nThe statement was widely quoted by the press.\n\n"
+        + REPEATED.upper() + "\n\nThe weather was fine in Paris.\n")
+    index = corpus.parent / "index"
+    build_index(corpus, index, embedder)
+    return Searcher(index, load_settings({"index": index}, environ={}), embedder)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "vector", "keyword"])
+def test_repeated_paragraph_appears_once_listing_the_others(repost_searcher, mode):
+    response = repost_searcher.search("Why was Telegram banned after the surveillance request?", k=10, mode=mode)
+    copies = [h for h in response.hits if "surveillance" in h.text.lower()]
+    assert len(copies) == 1
+    hit = copies[0]
+    others = {d.id for d in hit.duplicates}
+    assert others == {"original", "repost", "quote"} - {hit.document.id}
+    assert {d["id"] for d in hit.to_dict()["duplicates"]} == others
+    assert all(not h.duplicates for h in response.hits if h is not hit)
+
+
+def test_collapse_keeps_distinct_paragraphs(repost_searcher):
+    response = repost_searcher.search("transparency reports and the weather in Paris", k=10)
+    texts = [h.text for h in response.hits]
+    assert len(texts) == len(set(texts))
+    assert any("transparency" in t for t in texts) and any("weather" in t for t in texts)
+    assert repost_searcher.passages == 7 and len(texts) == 5  # 7 passages, 2 of them copies
+
+
+# ---- keyword-aware highlight -------------------------------------------------------------
+
+def test_highlight_prefers_the_sentence_with_the_rare_keyword(embedder):
+    text = ("Our platform cares deeply about the safety of every user. "
+            "The Zorblax protocol was retired in March. "
+            "We keep improving our tools for everyone.")
+    query = "When was Zorblax retired?"
+    span = best_spans(query, embedder.encode([query])[0], [text], embedder.encode)[0]
+    assert text[span.start:span.end] == "The Zorblax protocol was retired in March."
+
+
+def test_highlight_on_a_real_hit_is_a_whole_sentence(seed_searcher):
+    hit = seed_searcher.search("What happened when Iran asked to block protesters?", k=1).hits[0]
+    sentence = hit.text[hit.highlight.start:hit.highlight.end]
+    assert "Iran" in sentence and sentence.endswith(".")
+    assert 0 <= hit.highlight.start < hit.highlight.end <= len(hit.text)
+
+
+def test_highlight_single_sentence_is_whole_text(embedder):
+    text = "Telegram deletes millions of harmful posts every day."
+    span = best_spans("harmful posts", embedder.encode(["harmful posts"])[0], [text], embedder.encode)[0]
+    assert (span.start, span.end) == (0, len(text))
