@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Callable, Sequence
+from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
 
@@ -32,25 +32,39 @@ def terms(text: str) -> set[str]:
 
 
 def best_spans(query: str, query_vector: np.ndarray, texts: Sequence[str],
-               encode: Callable[[list[str]], np.ndarray]) -> list[Span]:
-    """For each passage, the span of its sentence with the highest semantic + keyword score."""
+               encode: Callable[[list[str]], np.ndarray], keys: Sequence[Hashable] | None = None,
+               cache: Any = None, budget: int = 64) -> list[Span]:
+    """For each passage, the span of its sentence with the highest semantic + keyword score.
+
+    Sentence vectors are cached per passage key (`cache` has get/put), so a passage seen by an
+    earlier question costs nothing; at most `budget` new sentences are embedded per call, and
+    passages beyond the budget are highlighted by keyword overlap alone.
+    """
     q_terms = terms(query)
     spans_per_text = [sentence_spans(t) or [(0, len(t))] for t in texts]
-    multi = [(i, s) for i, spans in enumerate(spans_per_text) if len(spans) > 1 for s in spans]
-    sims: dict[tuple[int, tuple[int, int]], float] = {}
-    if multi:
-        vectors = encode([texts[i][a:b] for i, (a, b) in multi])
-        for (i, span), v in zip(multi, vectors @ np.asarray(query_vector, dtype=np.float32)):
-            sims[(i, span)] = float(v)
+    vectors: dict[int, np.ndarray] = {}
+    todo: list[int] = []
+    for i, spans in enumerate(spans_per_text):
+        if len(spans) < 2:
+            continue
+        cached = cache.get(keys[i]) if cache is not None and keys is not None else None
+        if cached is not None:
+            vectors[i] = cached
+        elif sum(len(spans_per_text[j]) for j in todo) + len(spans) <= budget:
+            todo.append(i)
+    if todo:
+        encoded = encode([texts[i][a:b] for i in todo for a, b in spans_per_text[i]])
+        at = 0
+        for i in todo:
+            vectors[i] = encoded[at:at + len(spans_per_text[i])]
+            at += len(spans_per_text[i])
+            if cache is not None and keys is not None:
+                cache.put(keys[i], vectors[i])
+    q = np.asarray(query_vector, dtype=np.float32)
     out = []
     for i, spans in enumerate(spans_per_text):
-        if len(spans) == 1:
-            out.append(Span(*spans[0]))
-            continue
-
-        def score(span: tuple[int, int]) -> float:
-            overlap = len(q_terms & terms(texts[i][span[0]:span[1]])) / len(q_terms) if q_terms else 0.0
-            return sims[(i, span)] + KEYWORD_WEIGHT * overlap
-
-        out.append(Span(*max(spans, key=score)))
+        sims = vectors[i] @ q if i in vectors else np.zeros(len(spans), dtype=np.float32)
+        scores = [float(sim) + KEYWORD_WEIGHT * (len(q_terms & terms(texts[i][a:b])) / len(q_terms) if q_terms else 0.0)
+                  for sim, (a, b) in zip(sims, spans)]
+        out.append(Span(*spans[int(np.argmax(scores))]))
     return out

@@ -64,7 +64,7 @@ def _integer(name: str, value: Any, low: int, high: int) -> int:
 
 
 class QueryCache:
-    """LRU cache of query embeddings for repeated questions."""
+    """LRU cache of embeddings: of questions, and of the sentences of passages shown."""
 
     def __init__(self, size: int = 1024):
         self.size, self._data, self._lock = size, OrderedDict(), Lock()
@@ -106,6 +106,7 @@ class Searcher:
         self.generation: str = self.manifest["generation"]
         self.passages: int = int(self.manifest["counts"]["passages"])
         self.cache = QueryCache()
+        self.sentence_cache = QueryCache(4096)  # passage id -> its sentence vectors, for highlighting
 
     @classmethod
     def load(cls, settings: Settings, embedder: Any | None = None) -> "Searcher":
@@ -237,7 +238,8 @@ class Searcher:
               mode: str) -> list[SearchHit]:
         rows = self.store.passages([pid for pid, _ in ranked])
         ranked = [(pid, score) for pid, score in ranked if pid in rows]
-        spans = best_spans(query, q, [rows[pid]["text"] for pid, _ in ranked], self.embedder.encode)
+        spans = best_spans(query, q, [rows[pid]["text"] for pid, _ in ranked], self.embedder.encode,
+                           keys=[pid for pid, _ in ranked], cache=self.sentence_cache)
         hits = []
         for (pid, score), span in zip(ranked, spans):
             row = rows[pid]
