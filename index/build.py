@@ -83,7 +83,7 @@ def package_version() -> str:
 
 
 def build_index(corpus: Path, index: Path, encoder: Encoder, batch_size: int = 64,
-                progress: bool = False, index_type: str = "auto", ann_threshold: int = 200_000) -> BuildReport:
+                progress: bool = False, index_type: str = "auto", ann_threshold: int = 100_000) -> BuildReport:
     """Index every statement under `corpus` into a new generation of `index`; reuse unchanged vectors."""
     began = time.perf_counter()
     corpus, index = Path(corpus), Path(index)

@@ -17,7 +17,7 @@ FAISS_FILE = "index.faiss"
 INDEX_TYPES = ("flat", "hnsw", "ivf")
 # Parameters chosen by bench/ann.py: recall@10 >= 0.98 against flat on real questions up to 1M vectors.
 ANN_DEFAULTS: dict[str, dict] = {
-    "hnsw": {"M": 32, "efConstruction": 80, "efSearch": 128},
+    "hnsw": {"M": 32, "efConstruction": 80, "efSearch": 256},
     "ivf": {"nlist": 0, "nprobe": 32},  # nlist 0: about 4 sqrt(n)
 }
 EXACT_SUBSET = 20_000  # a filter this narrow or narrower is searched exactly over its own vectors

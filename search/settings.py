@@ -35,7 +35,8 @@ class Settings:
                           "Folder for ONNX exports of the model, one subfolder per weights sha256.")
     index_type: str = _f("auto", "Vector index: flat (exact), hnsw (approximate), or auto "
                                  "(flat below ann_threshold passages, hnsw above).")
-    ann_threshold: int = _f(200_000, "Passages above which index_type=auto builds the approximate index.")
+    ann_threshold: int = _f(100_000, "Passages above which index_type=auto builds the approximate index "
+                                     "(exact flat search costs ~10-20 ms a query there; docs/performance.md).")
     batch_size: int = _f(0, "Passages per embedding batch (batches are sorted by length); 0: the backend's "
                             "measured best (torch 32, onnx 8, onnx-int8 16; docs/performance.md).")
     max_query_chars: int = _f(1000, "Longest accepted question, in characters.")

@@ -132,6 +132,7 @@ def test_unknown_kind_is_refused():
 def test_choose_index_type():
     assert choose_index_type("auto", 1000, 200_000) == "flat"
     assert choose_index_type("auto", 300_000, 200_000) == "hnsw"
+    assert choose_index_type("auto", 100_000, 100_000) == "flat"
     assert choose_index_type("ivf", 10, 200_000) == "ivf"
     with pytest.raises(SearchError):
         choose_index_type("bogus", 10, 10)
