@@ -99,12 +99,14 @@ def write_corpus(source: Path, target: Path) -> int:
     return count
 
 
-def cache_key(corpus: Path, model: str, model_sha256: str) -> str:
+def cache_key(corpus: Path, model: str, model_sha256: str, backend: str = "torch") -> str:
     digest = hashlib.sha256()
     with open(corpus, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     digest.update(f"\0{CONVERSION}\0{model}\0{model_sha256}".encode())
+    if backend != "torch":  # other runtimes give (slightly) different vectors: their own index
+        digest.update(f"\0{backend}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -115,7 +117,7 @@ def prepare_index(dataset: Path, encoder, cache: Path = CACHE_ROOT, batch_size: 
     from index.build import build_index
 
     corpus = Path(dataset) / "corpus.jsonl"
-    root = Path(cache) / cache_key(corpus, encoder.name, encoder.sha256)
+    root = Path(cache) / cache_key(corpus, encoder.name, encoder.sha256, getattr(encoder, "backend", "torch"))
     index = root / "index"
     if layout.current_generation(index) is None:
         documents = root / "corpus"
@@ -171,13 +173,13 @@ def summarise(run, latencies: list[float], dataset: Dataset) -> dict[str, Any]:
 def evaluate(dataset_path: Path, settings: Settings, split: str = "test", mode: str | None = None,
              cache: Path = CACHE_ROOT, embedder=None, progress: Callable[[int], Any] | None = None) -> dict[str, Any]:
     """Index (or reuse) the corpus, run every judged query of `split`, return the metrics."""
-    from index.embedder import Embedder
+    from index.embedder import make_embedder
 
     from .searcher import Searcher, validate_mode
 
     mode = validate_mode(mode or settings.mode)
     dataset = load_dataset(dataset_path, split)
-    embedder = embedder if embedder is not None else Embedder(settings.model, threads=0)
+    embedder = embedder if embedder is not None else make_embedder(settings, threads=0)
     index = prepare_index(dataset.path, embedder, cache, settings.batch_size, progress=progress is not None)
     searcher = Searcher(index, settings, embedder)
     total = len(dataset.queries)
