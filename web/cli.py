@@ -125,7 +125,8 @@ def query(text, index, model, k, offset, mode, speaker, after, before, source, s
               help="BEIR-layout folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")
 @click.option("--split", type=click.Choice(["test", "train", "dev"]), default="test", help="Which qrels to score.")
 @click.option("--mode", type=click.Choice(["hybrid", "vector", "keyword"]), default=None, help=HELP["mode"])
-@click.option("--fusion", default=None, help=HELP["fusion"])
+@click.option("--fusion", type=click.Choice(["adaptive", "weighted", "minmax", "rrf"]), default=None,
+              help=HELP["fusion"])
 @click.option("--hybrid-weight", type=float, default=None, help=HELP["hybrid_weight"])
 @click.option("--model", help=HELP["model"])
 @click.option("--cache", type=click.Path(path_type=Path), default=None,
