@@ -1,13 +1,13 @@
 """The one search function behind both the page and the API, and request parsing for both."""
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from flask import current_app
 
 from search.errors import SearchError
+from search.filters import make_filters
 
 FIELDS = ("q", "k", "offset", "mode", "context", "speaker", "after", "before", "source", "sort")
 LIST_FIELDS = ("speaker", "source")
@@ -90,30 +90,16 @@ def live_searcher() -> Any:
     return current_app.extensions[EXTENSION]
 
 
-def _supports(searcher: Any, name: str) -> bool:
-    try:
-        return name in inspect.signature(searcher.search).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def run_search(req: SearchRequest, neighbours: bool | None = None) -> tuple[Any, Any]:
     """(searcher, SearchResponse) for one request, both from one index generation."""
     if req.q is None:
         raise SearchError("q is missing: ask a question with ?q=... or {\"q\": \"...\"}", code="missing_query")
     searcher = live_searcher().get()  # one generation for the whole request
-    kwargs: dict[str, Any] = {}
-    if req.filtered or req.sort not in (None, "relevance"):
-        if not _supports(searcher, "filters"):
-            raise SearchError("filters and sorting are not available in this version", code="unsupported")
-        from search.filters import make_filters, validate_sort
-
-        kwargs["filters"] = make_filters(speaker=list(req.speaker) or None, after=req.after,
-                                         before=req.before, source=list(req.source) or None)
-        kwargs["sort"] = validate_sort(req.sort or "relevance")
+    filters = make_filters(speaker=list(req.speaker) or None, after=req.after,
+                           before=req.before, source=list(req.source) or None)
     response = searcher.search(req.q, k=req.k, offset=req.offset,
                                neighbours=req.context if neighbours is None else neighbours,
-                               mode=req.mode, **kwargs)
+                               mode=req.mode, filters=filters, sort=req.sort or "relevance")
     return searcher, response
 
 
