@@ -18,7 +18,7 @@ def statement(folder, name, text):
 
 def test_manifest_records_model_and_counts(seed_index, embedder):
     m = read_manifest(seed_index)
-    assert m["model"] == {"name": "all-MiniLM-L6-v2", "sha256": embedder.sha256}
+    assert m["model"] == {"name": "all-MiniLM-L6-v2", "sha256": embedder.sha256, "backend": "torch"}
     assert m["dimension"] == 384 and m["normalized"] is True
     assert m["counts"]["documents"] == 1 and m["counts"]["passages"] == 13
     assert len(m["corpus"]["fingerprint"]) == 64
