@@ -91,7 +91,6 @@ def test_serve_answers_over_http(seed_index):
         assert status == 404 and set(error) == {"error"}
 
 
-@pytest.mark.slow
 def test_hot_reload_without_failed_requests(tmp_path, corpus, embedder):
     """Rebuild while the server runs: the new statement is answered, no request fails meanwhile."""
     from index.build import build_index
