@@ -124,3 +124,16 @@ def test_bad_split_and_bad_qrels(beir, tmp_path):
     (bad / "qrels" / "test.tsv").write_text("q1\td1\tnot-a-number\n")
     with pytest.raises(SearchError, match="not a number"):
         load_dataset(bad, "test")
+
+
+SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SCIFACT / "corpus.jsonl").is_file(), reason="SciFact is not available")
+@pytest.mark.parametrize("mode,low,high", [("vector", 0.635, 0.675), ("keyword", 0.67, 1.0), ("hybrid", 0.73, 1.0)])
+def test_scifact_test_split_targets(embedder, mode, low, high):
+    """The real SciFact test split (minutes the first time: the index is built into state/eval)."""
+    result = evaluate(SCIFACT, load_settings(environ={}), split="test", mode=mode, embedder=embedder)
+    assert result["queries"] == 300
+    assert low <= result["ndcg@10"] <= high
