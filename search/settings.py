@@ -44,9 +44,9 @@ class Settings:
     max_offset: int = _f(1000, "Deepest result offset one request may ask for.")
     default_k: int = _f(10, "Results per page when k is not given.")
     mode: str = _f("hybrid", "Retrieval mode: hybrid, vector or keyword.")
-    fusion: str = _f("weighted", "Hybrid fusion: adaptive (cosine and BM25 over the question's ideal BM25), "
+    fusion: str = _f("adaptive", "Hybrid fusion: adaptive (cosine and BM25 over the question's ideal BM25), "
                                  "weighted (BM25 over its best), minmax or rrf; see docs/quality.md.")
-    hybrid_weight: float = _f(0.5, "Weight of the vector side in score fusion (0 to 1).")
+    hybrid_weight: float = _f(0.6, "Weight of the vector side in score fusion (0 to 1).")
     candidates: int = _f(100, "Candidates taken from each side before fusion.")
     weak_below: float = _f(0.30, "Question-passage cosine below which a hit is marked weak "
                                  "(\"no strong match\"); calibrated in docs/quality.md.")
