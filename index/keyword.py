@@ -60,7 +60,11 @@ class KeywordIndex:
 
     def search(self, query: str, k: int, subset: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top-k (id, score) with a positive score, best first; `subset` restricts the candidate ids."""
-        scores = self.scores(query)
+        return self.top(self.scores(query), k, subset)
+
+    @staticmethod
+    def top(scores: np.ndarray, k: int, subset: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top-k (id, score) of a score array from `scores`, positive scores only, within `subset`."""
         if subset is not None:
             masked = np.zeros_like(scores)
             subset = np.asarray(subset, dtype=np.int64)

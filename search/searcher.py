@@ -212,13 +212,14 @@ class Searcher:
         vec = self._vector_search(q, n, subset)
         if mode == "vector":
             return vec
-        kw = self.keyword.search(query, n, subset)
+        all_bm25 = self.keyword.scores(query)  # once per question: ranks the keyword half and scores candidates
+        kw = self.keyword.top(all_bm25, n, subset)
         if self.settings.fusion == "rrf":
             return rrf([vec, kw])[:depth]
         # Score both sides exactly for every candidate either side found.
         ids = sorted({pid for pid, _ in vec} | {pid for pid, _ in kw})
         cos = np.asarray(self.matrix[ids], dtype=np.float32) @ q
-        bm25 = self.keyword.scores(query)[ids]
+        bm25 = all_bm25[ids]
         ideal = 0.0
         if self.settings.fusion == "adaptive":
             ideal = ideal_bm25(self.keyword.retriever, query_token_ids(self.keyword, query))
