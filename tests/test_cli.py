@@ -104,3 +104,21 @@ def test_env_var_reaches_the_cli(runner, built, monkeypatch):
     result = runner.invoke(main, ["query", "encryption keys", "-k", "1", "--json"])
     assert result.exit_code == 0, result.output
     assert ENCRYPTION_PARAGRAPH in json.loads(result.stdout)["results"][0]["text"]
+
+
+def test_readme_settings_table_is_current():
+    from pathlib import Path
+
+    from web.cli import settings_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert settings_table() in readme, "regenerate the README table with `statement-search settings --markdown`"
+
+
+def test_settings_command(runner, monkeypatch):
+    monkeypatch.setenv("STATEMENT_SEARCH_MAX_K", "42")
+    result = runner.invoke(main, ["settings"])
+    assert result.exit_code == 0 and "max_k = 42" in result.output
+    monkeypatch.setenv("STATEMENT_SEARCH_MAX_K", "lots")
+    result = runner.invoke(main, ["settings"])
+    assert result.exit_code == 2 and "max_k must be int" in result.stderr

@@ -179,5 +179,38 @@ def serve_command(index, host, port, workers, threads, model) -> None:
         _fail(exc)
 
 
+@main.command("settings")
+@click.option("--markdown", is_flag=True, help="Print the defaults as the README's markdown table.")
+def settings_command(markdown: bool) -> None:
+    """Show every setting: its current value, environment variable and help."""
+    from dataclasses import fields
+
+    try:
+        current = load_settings()
+    except SearchError as exc:
+        _fail(exc)
+    if markdown:
+        click.echo(settings_table())
+        return
+    for f in fields(Settings):
+        click.echo(f"{f.name} = {getattr(current, f.name)}  [{Settings.env_name(f.name)}]")
+        click.echo(f"    {f.metadata['help']}")
+
+
+def settings_table() -> str:
+    """The defaults as a markdown table (paths shown relative to the project)."""
+    from dataclasses import fields
+
+    from search.settings import PROJECT_ROOT
+
+    rows = ["| setting | environment variable | default | meaning |", "|---|---|---|---|"]
+    for f in fields(Settings):
+        default = f.default
+        if isinstance(default, Path) and default.is_relative_to(PROJECT_ROOT):
+            default = default.relative_to(PROJECT_ROOT).as_posix()
+        rows.append(f"| `{f.name}` | `{Settings.env_name(f.name)}` | `{default}` | {f.metadata['help']} |")
+    return "\n".join(rows)
+
+
 if __name__ == "__main__":
     main()
