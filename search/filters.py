@@ -40,7 +40,8 @@ def parse_date(name: str, value: Any, end: bool) -> str | None:
                           code=f"invalid_{name}") from None
 
 
-def _names(name: str, value: Any) -> tuple[str, ...]:
+def names(name: str, value: Any) -> tuple[str, ...]:
+    """A string or list of strings as a tuple of non-blank values; SearchError otherwise."""
     if value is None:
         return ()
     values = [value] if isinstance(value, str) else value
@@ -54,8 +55,8 @@ def _names(name: str, value: Any) -> tuple[str, ...]:
 
 def make_filters(speaker: Any = None, after: Any = None, before: Any = None, source: Any = None) -> Filters:
     """Validate raw filter values from any front end into Filters; SearchError on bad input."""
-    filters = Filters(speakers=_names("speaker", speaker), after=parse_date("after", after, end=False),
-                      before=parse_date("before", before, end=True), sources=_names("source", source))
+    filters = Filters(speakers=names("speaker", speaker), after=parse_date("after", after, end=False),
+                      before=parse_date("before", before, end=True), sources=names("source", source))
     if filters.after and filters.before and filters.after > filters.before:
         raise SearchError(f"after ({filters.after}) is later than before ({filters.before})",
                           code="invalid_date_range")

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from flask import current_app
 
 from search.errors import SearchError
-from search.filters import make_filters
+from search.filters import make_filters, names
 
 FIELDS = ("q", "k", "offset", "mode", "context", "speaker", "after", "before", "source", "sort")
 LIST_FIELDS = ("speaker", "source")
@@ -44,15 +44,6 @@ def _flag(name: str, value: Any) -> bool:
     raise SearchError(f"{name} must be true or false, got {value!r}", code=f"invalid_{name}")
 
 
-def _list(name: str, value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    values = [value] if isinstance(value, str) else value
-    if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) for v in values):
-        raise SearchError(f"{name} must be a string or a list of strings", code=f"invalid_{name}")
-    return tuple(v for v in values if v.strip())
-
-
 def _blank(value: Any) -> Any:
     return None if value == "" else value
 
@@ -65,8 +56,8 @@ def from_args(args: Any, strict: bool = True) -> SearchRequest:
     return SearchRequest(
         q=args.get("q"), k=_blank(args.get("k")), offset=_blank(args.get("offset")) or 0,
         mode=_blank(args.get("mode")), context=_flag("context", args.get("context")),
-        speaker=_list("speaker", args.getlist("speaker")), after=_blank(args.get("after")),
-        before=_blank(args.get("before")), source=_list("source", args.getlist("source")),
+        speaker=names("speaker", args.getlist("speaker")), after=_blank(args.get("after")),
+        before=_blank(args.get("before")), source=names("source", args.getlist("source")),
         sort=_blank(args.get("sort")))
 
 
@@ -79,8 +70,8 @@ def from_json(body: Any) -> SearchRequest:
         raise SearchError(f"unknown field {unknown[0]!r}; known: {', '.join(FIELDS)}", code="unknown_parameter")
     return SearchRequest(
         q=body.get("q"), k=body.get("k"), offset=body.get("offset", 0), mode=body.get("mode"),
-        context=_flag("context", body.get("context", False)), speaker=_list("speaker", body.get("speaker")),
-        after=body.get("after"), before=body.get("before"), source=_list("source", body.get("source")),
+        context=_flag("context", body.get("context", False)), speaker=names("speaker", body.get("speaker")),
+        after=body.get("after"), before=body.get("before"), source=names("source", body.get("source")),
         sort=body.get("sort"))
 
 
