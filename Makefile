@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-slow bench clean
+.PHONY: install run test test-slow clean
 
 install: $(STAMP)
 
