@@ -21,7 +21,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from _common import BENCH_STATE, QUESTIONS, SOTU_INDEX, header, report
+from _common import BENCH_STATE, QUESTIONS, SOTU_INDEX, header, real_questions, report
 
 from index.vectors import ANN_DEFAULTS, FaissIndex  # noqa: E402
 from search.settings import load_settings  # noqa: E402
@@ -62,11 +62,25 @@ def percentiles(times: list[float]) -> dict:
             "p99_ms": round(float(np.percentile(t, 99)), 1), "queries": len(t)}
 
 
+def question_set(n: int) -> list[str]:
+    """`n` distinct questions: SOTU ones, the paraphrase set, then SciFact claims (off-topic filler)."""
+    pool = list(dict.fromkeys(real_questions()))
+    scifact = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact" / "queries.jsonl"
+    if len(pool) < n and scifact.is_file():
+        import json
+
+        pool += [json.loads(line)["text"] for line in scifact.read_text().splitlines() if line.strip()]
+    return list(dict.fromkeys(pool))[:n]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="20000,200000,1000000")
     ap.add_argument("--backend", default="torch", help="embedding backend for the questions")
     ap.add_argument("--index-type", default="hnsw", help="vector index at 200k/1M: flat or hnsw")
+    ap.add_argument("--questions", type=int, default=len(QUESTIONS),
+                    help="how many distinct questions: the SOTU questions, then the paraphrase set, "
+                         "then SciFact claims as filler")
     args = ap.parse_args()
     faiss.omp_set_num_threads(1)
 
@@ -79,7 +93,7 @@ def main() -> None:
     searcher = Searcher.load(settings)
     real = len(searcher.vectors)
     exact = searcher.vectors
-    questions = QUESTIONS
+    questions = question_set(args.questions)
     live = LiveSearcher(settings, embedder=searcher.embedder)
     live._install(searcher)
     client = create_app({"SETTINGS": settings, "LIVE_SEARCHER": live, "TESTING": True}).test_client()
