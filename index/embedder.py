@@ -76,7 +76,8 @@ class Embedder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces of `text` without the [CLS]/[SEP] the model adds."""
-        return len(self.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+        # verbose=False: counting a long paragraph before splitting it is expected, not an error.
+        return len(self.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
 
     @property
     def passage_limit(self) -> int:
