@@ -2,7 +2,7 @@
 
     flock /tmp/cpu.lock .venv/bin/python bench/build.py [--backend torch|onnx|onnx-int8] [--index-type auto]
 
-The corpus is the SOTU folder less its last file (symlinks under state/bench/build-corpus); the full
+The corpus is the SOTU statements less the last one (symlinks under state/bench/build-corpus); the full
 build starts from an empty index, then the held-out file is linked in and the index rebuilt, which
 embeds only the new file's passages. Reports seconds, passages/s and the process's peak RSS.
 """
@@ -31,7 +31,7 @@ def main() -> None:
     shutil.rmtree(corpus, ignore_errors=True)
     shutil.rmtree(index, ignore_errors=True)
     corpus.mkdir(parents=True)
-    files = sorted(p for p in SOTU.iterdir() if p.is_file())
+    files = sorted(p for p in SOTU.iterdir() if p.is_file() and p.suffix == ".txt")  # statements only
     for path in files[:-1]:
         (corpus / path.name).symlink_to(path)
 

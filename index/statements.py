@@ -19,6 +19,8 @@ KNOWN_KEYS = ("title", "speaker", "date", "source")
 _HEADER_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9 _-]{0,30}):[ \t]*(.*)$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+# A collection's own paperwork, not statements (e.g. PROVENANCE.md beside the SOTU addresses).
+_PAPERWORK = re.compile(r"^(readme|license|licence|provenance|changelog|notice|copying)(\.\w+)?$", re.IGNORECASE)
 
 
 @dataclass
@@ -123,6 +125,9 @@ def scan_corpus(root: Path) -> CorpusScan:
         rel = path.relative_to(root).as_posix()
         suffix = path.suffix.lower()
         if suffix not in TEXT_SUFFIXES | JSONL_SUFFIXES:
+            continue
+        if _PAPERWORK.match(path.name):
+            log.info("not a statement, left out: %s", path)
             continue
         try:
             data = path.read_bytes()

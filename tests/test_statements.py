@@ -63,3 +63,10 @@ def test_bad_date_is_kept_but_not_used(tmp_path):
     write(tmp_path / "d.txt", "Date: March 1990\n\nText of the statement.\n")
     st = scan_corpus(tmp_path).statements[0]
     assert st.date is None and st.extra["date_raw"] == "March 1990"
+
+
+def test_collection_paperwork_is_not_a_statement(tmp_path):
+    write(tmp_path / "PROVENANCE.md", "# Where these files come from\n\nScraped from an archive.\n")
+    write(tmp_path / "README.txt", "About this folder.\n")
+    write(tmp_path / "readme-of-the-minister.txt", "A statement whose name starts like a readme.\n")
+    assert [s.id for s in scan_corpus(tmp_path).statements] == ["readme-of-the-minister"]
