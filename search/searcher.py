@@ -132,16 +132,16 @@ class Searcher:
         # Rank deep enough for facets and date sorting over all relevant matches, not just this page.
         ranked = self.rank(query, q, max(k + offset, self.settings.facet_depth), mode, subset)
         ranked, copies = self.collapse_duplicates(ranked, k + offset if sort == "relevance" else None)
-        relevant = [(pid, score) for (pid, score), weak in zip(ranked, self.weak_flags(query, q, ranked, mode))
-                    if not weak]
+        weak_ids = {pid for (pid, _), weak in zip(ranked, self.weak_flags(query, q, ranked, mode)) if weak}
+        relevant = [(pid, score) for pid, score in ranked if pid not in weak_ids]
         if sort != "relevance":
             # Date order among the relevant matches; ties keep relevance order; undated go last.
             dates = dict(zip((pid for pid, _ in relevant), self.table.dates([pid for pid, _ in relevant])))
             dated = sorted((h for h in relevant if dates[h[0]]), key=lambda h: dates[h[0]], reverse=sort == "newest")
             ranked = dated + [h for h in relevant if not dates[h[0]]]
         page = ranked[offset:offset + k]
-        hits = [dataclasses.replace(h, weak=weak, duplicates=copies.get(h.id, ()))
-                for h, weak in zip(self._hits(query, q, page, neighbours, mode), self.weak_flags(query, q, page, mode))]
+        hits = [dataclasses.replace(h, weak=h.id in weak_ids, duplicates=copies.get(h.id, ()))
+                for h in self._hits(query, q, page, neighbours, mode)]
         return SearchResponse(query=query, hits=tuple(hits), took_ms=(time.perf_counter() - began) * 1000,
                               generation=self.generation, passages=self.passages, k=k, offset=offset,
                               mode=mode, filters=filters, sort=sort,
