@@ -16,7 +16,6 @@ import itertools
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -25,6 +24,8 @@ import urllib.parse
 from pathlib import Path
 
 from _common import ROOT, SOTU_INDEX, header, report
+
+from web.serve import stop_server  # noqa: E402
 
 TOPICS = ["taxes", "the national debt", "the army", "the navy", "tariffs on imports", "the Indian tribes", "slavery",
           "the railroads", "immigration", "public schools", "health care", "social security", "inflation",
@@ -63,15 +64,6 @@ def start_server(index: Path, workers: int, threads: int) -> tuple[subprocess.Po
             break
     stop_server(proc)
     raise SystemExit("the server did not start")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 def children(pid: int) -> list[int]:

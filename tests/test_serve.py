@@ -5,7 +5,6 @@ import json
 import os
 import queue
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+from web.serve import stop_server
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "privacy and security"
@@ -50,12 +51,7 @@ def running_server(index: Path, workers: int = 2, startup_s: float = 240, **env:
             url = match.group(1) if match else None
         yield url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_server(proc)
 
 
 def fetch(url: str, data: dict | None = None, timeout: float = 60) -> tuple[int, dict | str]:

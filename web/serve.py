@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import subprocess
 import sys
 from typing import Any
 
@@ -79,3 +81,14 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
             return app
 
     Application().run()
+
+
+def stop_server(proc: subprocess.Popen, grace: float = 30) -> None:
+    """Stop a `serve` process started in its own session: SIGTERM (gunicorn stops its workers), then
+    SIGKILL to the whole process group if it is still running after `grace` seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
