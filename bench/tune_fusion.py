@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from search.evaluate import (PASSAGE_DEPTH, CACHE_ROOT, documents_of, fold, load_dataset,  # noqa: E402
                              prepare_index)
-from search.fusion import fuse, ideal_bm25, query_token_ids, rrf  # noqa: E402
+from search.fusion import fuse, rrf  # noqa: E402
 from search.metrics import evaluate_run  # noqa: E402
 from search.settings import load_settings  # noqa: E402
 
@@ -38,7 +38,7 @@ def candidates(searcher, text: str, depth: int = PASSAGE_DEPTH) -> dict:
     ids = sorted({pid for pid, _ in vec} | {pid for pid, _ in kw})
     cos = (np.asarray(searcher.matrix[ids], dtype=np.float32) @ q).tolist()
     bm25 = searcher.keyword.scores(text)[ids].tolist()
-    ideal = ideal_bm25(searcher.keyword.retriever, query_token_ids(searcher.keyword, text))
+    ideal = searcher.keyword.ideal_score(text)
     return {"vec": vec, "kw": kw, "cos": list(zip(ids, cos)), "bm25": list(zip(ids, bm25)), "ideal": ideal}
 
 

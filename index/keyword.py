@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Sequence
 
@@ -51,9 +52,28 @@ class KeywordIndex:
 
         return cls(bm25s.BM25.load(str(Path(directory) / KEYWORD_DIR), mmap=mmap, show_progress=False))
 
+    def terms(self, query: str) -> list[str]:
+        """The question's analysed terms that occur in the corpus (the only ones that can score)."""
+        return [t for t in analyse([query])[0] if t in self.retriever.vocab_dict]
+
+    def ideal_score(self, query: str) -> float:
+        """Upper bound of any passage's BM25 (Lucene variant) for `query`: the sum of its terms' IDFs.
+
+        bm25s's Lucene term-frequency part tf / (tf + k1 * (...)) stays below 1, so a term adds at most
+        its IDF. Document frequencies are read off the column pointers of the stored score matrix.
+        """
+        indptr = self.retriever.scores["indptr"]
+        n = float(self.size)
+        total = 0.0
+        for t in self.terms(query):
+            col = self.retriever.vocab_dict[t]
+            df = float(indptr[col + 1] - indptr[col])
+            total += math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return total
+
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for `query` (zeros where no term matches)."""
-        tokens = [t for t in analyse([query])[0] if t in self.retriever.vocab_dict]
+        tokens = self.terms(query)
         if not tokens:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self.retriever.get_scores(tokens), dtype=np.float32)

@@ -14,10 +14,7 @@ Four methods, chosen by the `fusion` setting (measured in docs/quality.md):
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
-
-import numpy as np
 
 from .errors import SearchError
 
@@ -77,21 +74,6 @@ def adaptive(vector: Ranking, keyword: Ranking, weight: float, ideal: float) -> 
     return _convex(dict(vector), kw, weight)
 
 
-def ideal_bm25(retriever, token_ids: Sequence[int]) -> float:
-    """Upper bound of the BM25 (Lucene variant) score for these query tokens: the sum of their IDFs.
-
-    bm25s's Lucene term-frequency part tf / (tf + k1 * (...)) stays below 1, so a term adds at most
-    its IDF. Document frequencies are read off the column pointers of the stored score matrix.
-    """
-    indptr = retriever.scores["indptr"]
-    n = float(retriever.scores["num_docs"])
-    total = 0.0
-    for t in token_ids:
-        df = float(indptr[t + 1] - indptr[t])
-        total += math.log(1 + (n - df + 0.5) / (df + 0.5))
-    return total
-
-
 def fuse(method: str, vector: Ranking, keyword: Ranking, weight: float, ideal: float = 0.0,
          ) -> list[tuple[int, float]]:
     """Dispatch on the `fusion` setting; `vector` and `keyword` hold exact scores for the same ids."""
@@ -105,10 +87,3 @@ def fuse(method: str, vector: Ranking, keyword: Ranking, weight: float, ideal: f
         return weighted(vector, keyword, weight)
     raise SearchError(f"fusion must be one of {', '.join(METHODS)}, got {method!r}", code="bad_setting")
 
-
-def query_token_ids(keyword_index, query: str) -> np.ndarray:
-    """The query's token ids in the keyword vocabulary (terms the corpus never uses are dropped)."""
-    from index.keyword import analyse
-
-    vocab = keyword_index.retriever.vocab_dict
-    return np.asarray([vocab[t] for t in analyse([query])[0] if t in vocab], dtype=np.int64)

@@ -20,10 +20,10 @@ from index.vectors import FaissIndex
 
 from .filters import DocumentTable, validate_sort
 from .errors import IndexUnavailable, NotFound, SearchError
-from .fusion import fuse, ideal_bm25, query_token_ids, rrf
+from .fusion import fuse, rrf
 from .highlight import best_spans
 from .settings import Settings
-from .types import DocumentInfo, Filters, Neighbour, SearchHit, SearchResponse, Span
+from .types import DocumentInfo, Filters, Neighbour, SearchHit, SearchResponse
 
 
 MODES = ("hybrid", "vector", "keyword")
@@ -141,7 +141,7 @@ class Searcher:
             ranked = dated + [h for h in relevant if not dates[h[0]]]
         page = ranked[offset:offset + k]
         hits = [dataclasses.replace(h, weak=h.id in weak_ids, duplicates=copies.get(h.id, ()))
-                for h in self._hits(query, q, page, neighbours, mode)]
+                for h in self._hits(query, q, page, neighbours)]
         return SearchResponse(query=query, hits=tuple(hits), took_ms=(time.perf_counter() - began) * 1000,
                               generation=self.generation, passages=self.passages, k=k, offset=offset,
                               mode=mode, filters=filters, sort=sort,
@@ -222,7 +222,7 @@ class Searcher:
         bm25 = all_bm25[ids]
         ideal = 0.0
         if self.settings.fusion == "adaptive":
-            ideal = ideal_bm25(self.keyword.retriever, query_token_ids(self.keyword, query))
+            ideal = self.keyword.ideal_score(query)
         return fuse(self.settings.fusion, list(zip(ids, cos.tolist())), list(zip(ids, bm25.tolist())),
                     self.settings.hybrid_weight, ideal)[:depth]
 
@@ -235,8 +235,8 @@ class Searcher:
             return [(int(subset[i]), float(scores[i])) for i in top]
         return self.vectors.search(q, n, subset)[0]
 
-    def _hits(self, query: str, q: np.ndarray, ranked: list[tuple[int, float]], neighbours: bool,
-              mode: str) -> list[SearchHit]:
+    def _hits(self, query: str, q: np.ndarray, ranked: list[tuple[int, float]],
+              neighbours: bool) -> list[SearchHit]:
         rows = self.store.passages([pid for pid, _ in ranked])
         ranked = [(pid, score) for pid, score in ranked if pid in rows]
         spans = best_spans(query, q, [rows[pid]["text"] for pid, _ in ranked], self.embedder.encode,

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from search.errors import SearchError
-from search.fusion import adaptive, fuse, ideal_bm25, minmax, query_token_ids, rrf, weighted
+from search.fusion import adaptive, fuse, minmax, rrf, weighted
 from search.highlight import best_spans
 from search.settings import load_settings
 
@@ -52,7 +51,7 @@ def test_unknown_fusion_is_a_search_error():
 
 def test_ideal_bm25_bounds_every_score(seed_searcher):
     query = "encryption keys surveillance Russia"
-    ideal = ideal_bm25(seed_searcher.keyword.retriever, query_token_ids(seed_searcher.keyword, query))
+    ideal = seed_searcher.keyword.ideal_score(query)
     scores = seed_searcher.keyword.scores(query)
     assert 0 < scores.max() < ideal
 
