@@ -158,7 +158,7 @@ def main() -> None:
     questions = load_questions()
     results: dict = {"default": {"fusion": settings.fusion, "hybrid_weight": settings.hybrid_weight}}
     print(f"{len(questions)} questions, index {index} ({searcher.passages} passages)")
-    print(f"| mode | top-1 | top-10 | MRR@10 |\n|---|---|---|---|")
+    print("| mode | top-1 | top-10 | MRR@10 |\n|---|---|---|---|")
     for mode in MODES:
         r = score(searcher, questions, mode)
         results[mode] = r

@@ -103,7 +103,7 @@ def build_index(corpus: Path, index: Path, encoder: Encoder, batch_size: int = 6
         try:
             report = _write_generation(tmp, scan, drafts, encoder, previous, batch_size, progress, corpus,
                                       choose_index_type(index_type, total, ann_threshold))
-            final = layout.publish(tmp, index, report["generation"])
+            layout.publish(tmp, index, report["generation"])
         except BaseException:
             import shutil
 
