@@ -156,7 +156,8 @@ def main() -> None:
     index = prepare_index(args.index, corpus, embedder, args.reuse)
     searcher = Searcher(index, settings, embedder)
     questions = load_questions()
-    results: dict = {"default": {"fusion": settings.fusion, "hybrid_weight": settings.hybrid_weight}}
+    results: dict = {"default": {"fusion": settings.fusion, "hybrid_weight": settings.hybrid_weight,
+                                 "gate": settings.keyword_gate}}
     print(f"{len(questions)} questions, index {index} ({searcher.passages} passages)")
     print("| mode | top-1 | top-10 | MRR@10 |\n|---|---|---|---|")
     for mode in MODES:
@@ -167,15 +168,16 @@ def main() -> None:
         for miss in results[mode]["missed"]:
             print(f"  missed by {mode}: {miss}")
     if args.grid:
-        from tune_fusion import FUSION_GRID
+        from tune_fusion import FUSION_GRID, label
 
         results["grid"] = {}
-        print("\n| fusion | weight | top-1 | top-10 | MRR@10 |\n|---|---|---|---|---|")
-        for fusion, weight in FUSION_GRID:
-            searcher.settings = settings.replace(fusion=fusion, hybrid_weight=weight)
+        print("\n| fusion | top-1 | top-10 | MRR@10 |\n|---|---|---|---|")
+        for fusion, weight, gate in FUSION_GRID:
+            searcher.settings = settings.replace(fusion=fusion, hybrid_weight=weight,
+                                                 gate_low=gate[0], gate_high=gate[1])
             r = score(searcher, questions, "hybrid")
-            results["grid"][f"{fusion}:{weight}"] = r
-            print(f"| {fusion} | {weight} | {r['top1']:.3f} | {r['top10']:.3f} | {r['mrr@10']:.3f} |")
+            results["grid"][label(fusion, weight, gate)] = r
+            print(f"| {label(fusion, weight, gate)} | {r['top1']:.3f} | {r['top10']:.3f} | {r['mrr@10']:.3f} |")
         searcher.settings = settings
     if args.calibrate:
         seed_index = args.index.parent / "seed-index"

@@ -25,8 +25,20 @@ from search.metrics import evaluate_run  # noqa: E402
 from search.settings import load_settings  # noqa: E402
 
 WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
-FUSION_GRID = ([("rrf", 0.5)] + [("weighted", w) for w in WEIGHTS] + [("minmax", w) for w in WEIGHTS]
-               + [("adaptive", w) for w in (0.2,) + WEIGHTS])
+NO_GATE = (0.0, 0.0)
+GATES = ((0.15, 0.2), (0.15, 0.25), (0.2, 0.25), (0.2, 0.3), (0.25, 0.3))
+# (fusion, vector weight, coverage gate of the adaptive fusion)
+FUSION_GRID = ([("rrf", 0.5, NO_GATE)] + [("weighted", w, NO_GATE) for w in WEIGHTS]
+               + [("minmax", w, NO_GATE) for w in WEIGHTS]
+               + [("adaptive", w, NO_GATE) for w in (0.2,) + WEIGHTS]
+               + [("adaptive", w, g) for w in (0.4, 0.5, 0.6) for g in GATES])
+
+
+def label(method: str, weight: float, gate: tuple[float, float]) -> str:
+    """How a grid row is named in the tables: `adaptive 0.5 gate 0.15-0.25`."""
+    if method == "rrf":
+        return "rrf"
+    return f"{method} {weight}" + (f" gate {gate[0]}-{gate[1]}" if gate != NO_GATE else "")
 
 
 def candidates(searcher, text: str, depth: int = PASSAGE_DEPTH) -> dict:
@@ -42,10 +54,10 @@ def candidates(searcher, text: str, depth: int = PASSAGE_DEPTH) -> dict:
     return {"vec": vec, "kw": kw, "cos": list(zip(ids, cos)), "bm25": list(zip(ids, bm25)), "ideal": ideal}
 
 
-def fused(c: dict, method: str, weight: float) -> list[tuple[int, float]]:
+def fused(c: dict, method: str, weight: float, gate: tuple[float, float]) -> list[tuple[int, float]]:
     if method == "rrf":
         return rrf([c["vec"], c["kw"]])
-    return fuse(method, c["cos"], c["bm25"], weight, c["ideal"])
+    return fuse(method, c["cos"], c["bm25"], weight, c["ideal"], gate)
 
 
 def main() -> None:
@@ -68,7 +80,7 @@ def main() -> None:
     for mode in ("vector", "keyword"):
         key = "vec" if mode == "vector" else "kw"
         scores = evaluate_run({qid: fold(c[key], doc_of) for qid, c in cands.items()}, data.qrels)
-        rows.append({"method": mode, "weight": None, **scores})
+        rows.append({"method": mode, **scores})
     # MTEB's all-MiniLM-L6-v2 figure embeds each document once, truncated to 256 word pieces:
     # scoring only each document's first passage (title context + opening) mimics that.
     first = np.asarray([pid for pid, in searcher.store.conn.execute(
@@ -79,16 +91,14 @@ def main() -> None:
         cos = first_vectors @ searcher.embed_query(text)
         top = np.argsort(-cos)[:100]
         run[qid] = {doc_of[first[i]]: float(cos[i]) for i in top}
-    rows.append({"method": "vector, first passage only", "weight": None, **evaluate_run(run, data.qrels)})
-    for method, weight in FUSION_GRID:
-        run = {qid: fold(fused(c, method, weight), doc_of) for qid, c in cands.items()}
-        rows.append({"method": method, "weight": None if method == "rrf" else weight,
-                     **evaluate_run(run, data.qrels)})
+    rows.append({"method": "vector, first passage only", **evaluate_run(run, data.qrels)})
+    for method, weight, gate in FUSION_GRID:
+        run = {qid: fold(fused(c, method, weight, gate), doc_of) for qid, c in cands.items()}
+        rows.append({"method": label(method, weight, gate), **evaluate_run(run, data.qrels)})
     print(f"{args.dataset.name} {args.split}: {len(cands)} queries\n")
-    print("| fusion | weight | nDCG@10 | R@10 | R@100 | MRR@10 |\n|---|---|---|---|---|---|")
+    print("| fusion | nDCG@10 | R@10 | R@100 | MRR@10 |\n|---|---|---|---|---|")
     for r in rows:
-        w = "" if r["weight"] is None else r["weight"]
-        print(f"| {r['method']} | {w} | {r['ndcg@10']:.4f} | {r['recall@10']:.4f} | "
+        print(f"| {r['method']} | {r['ndcg@10']:.4f} | {r['recall@10']:.4f} | "
               f"{r['recall@100']:.4f} | {r['mrr@10']:.4f} |")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,10 @@ Four methods, chosen by the `fusion` setting (measured in docs/quality.md):
   side then weighs in by how much of the question it actually matched, not relative to its own
   best candidate: a rare name or number matched in full counts fully, a paraphrase whose best
   keyword match shares one common word counts little. The weight adapts to the question without
-  a second model.
+  a second model. A coverage gate adapts it once more, per question: the best keyword match's
+  coverage (its BM25 over the ideal) says whether the question shares the statements' words at
+  all. Below `gate[0]` the keyword side is left out, above `gate[1]` it counts in full, linearly in
+  between. Claims that reuse the text's terms (SciFact) clear it; paraphrases mostly do not.
 """
 from __future__ import annotations
 
@@ -68,21 +71,31 @@ def minmax(vector: Ranking, keyword: Ranking, weight: float) -> list[tuple[int, 
     return _convex(_min_max(vector), _min_max(keyword), weight)
 
 
-def adaptive(vector: Ranking, keyword: Ranking, weight: float, ideal: float) -> list[tuple[int, float]]:
-    """Score fusion with BM25 divided by the question's ideal BM25 (see the module docstring)."""
+def coverage_gate(best_coverage: float, gate: tuple[float, float]) -> float:
+    """Share of the keyword weight a question keeps, from its best keyword match's coverage."""
+    low, high = gate
+    if high <= low:
+        return 1.0 if best_coverage >= low else 0.0
+    return min(1.0, max(0.0, (best_coverage - low) / (high - low)))
+
+
+def adaptive(vector: Ranking, keyword: Ranking, weight: float, ideal: float,
+             gate: tuple[float, float] = (0.0, 0.0)) -> list[tuple[int, float]]:
+    """Score fusion with BM25 divided by the question's ideal BM25, gated by the best coverage."""
     kw = {pid: (s / ideal if ideal > 0 else 0.0) for pid, s in keyword}
-    return _convex(dict(vector), kw, weight)
+    keep = coverage_gate(max(kw.values(), default=0.0), gate)
+    return _convex(dict(vector), {pid: keep * c for pid, c in kw.items()}, weight)
 
 
 def fuse(method: str, vector: Ranking, keyword: Ranking, weight: float, ideal: float = 0.0,
-         ) -> list[tuple[int, float]]:
+         gate: tuple[float, float] = (0.0, 0.0)) -> list[tuple[int, float]]:
     """Dispatch on the `fusion` setting; `vector` and `keyword` hold exact scores for the same ids."""
     if method == "rrf":
         return rrf([sorted(vector, key=lambda kv: -kv[1]), sorted(keyword, key=lambda kv: -kv[1])])
     if method == "minmax":
         return minmax(vector, keyword, weight)
     if method == "adaptive":
-        return adaptive(vector, keyword, weight, ideal)
+        return adaptive(vector, keyword, weight, ideal, gate)
     if method == "weighted":
         return weighted(vector, keyword, weight)
     raise SearchError(f"fusion must be one of {', '.join(METHODS)}, got {method!r}", code="bad_setting")

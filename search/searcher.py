@@ -224,7 +224,7 @@ class Searcher:
         if self.settings.fusion == "adaptive":
             ideal = self.keyword.ideal_score(query)
         return fuse(self.settings.fusion, list(zip(ids, cos.tolist())), list(zip(ids, bm25.tolist())),
-                    self.settings.hybrid_weight, ideal)[:depth]
+                    self.settings.hybrid_weight, ideal, self.settings.keyword_gate)[:depth]
 
     def _vector_search(self, q: np.ndarray, n: int, subset: np.ndarray | None) -> list[tuple[int, float]]:
         if subset is not None and len(subset) <= self.settings.exact_subset_max:

@@ -46,7 +46,11 @@ class Settings:
     mode: str = _f("hybrid", "Retrieval mode: hybrid, vector or keyword.")
     fusion: str = _f("adaptive", "Hybrid fusion: adaptive (cosine and BM25 over the question's ideal BM25), "
                                  "weighted (BM25 over its best), minmax or rrf; see docs/quality.md.")
-    hybrid_weight: float = _f(0.6, "Weight of the vector side in score fusion (0 to 1).")
+    hybrid_weight: float = _f(0.5, "Weight of the vector side in score fusion (0 to 1).")
+    gate_low: float = _f(0.15, "Adaptive fusion: below this best-keyword-match coverage (BM25 over the "
+                              "question's ideal) the keyword side is left out; see docs/quality.md.")
+    gate_high: float = _f(0.25, "Adaptive fusion: from this coverage up the keyword side counts in full "
+                               "(linear between gate_low and gate_high).")
     candidates: int = _f(100, "Candidates taken from each side before fusion.")
     weak_below: float = _f(0.30, "Question-passage cosine below which a hit is marked weak "
                                  "(\"no strong match\"); calibrated in docs/quality.md.")
@@ -57,6 +61,10 @@ class Settings:
     workers: int = _f(2, "Worker processes for `serve`.")
     threads: int = _f(1, "Torch and FAISS threads per worker process (0: all cores).")
     reload_interval: float = _f(2.0, "Seconds between checks for a newly built index generation.")
+
+    @property
+    def keyword_gate(self) -> tuple[float, float]:
+        return (self.gate_low, self.gate_high)
 
     @classmethod
     def help(cls) -> dict[str, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from search.errors import SearchError
-from search.fusion import adaptive, fuse, minmax, rrf, weighted
+from search.fusion import adaptive, coverage_gate, fuse, minmax, rrf, weighted
 from search.highlight import best_spans
 from search.settings import load_settings
 
@@ -41,6 +41,27 @@ def test_adaptive_keyword_side_counts_by_share_of_ideal():
     assert adaptive(vec, kw, 0.5, ideal=20.0)[0][0] == 1
     assert adaptive(vec, kw, 0.5, ideal=1.0)[0][0] == 2
     assert weighted(vec, kw, 0.5)[0][0] == 2  # max-normalised: any keyword match looks perfect
+
+
+def test_coverage_gate_is_linear_between_its_ends():
+    assert coverage_gate(0.10, (0.15, 0.25)) == 0.0
+    assert coverage_gate(0.20, (0.15, 0.25)) == pytest.approx(0.5)
+    assert coverage_gate(0.60, (0.15, 0.25)) == 1.0
+    assert coverage_gate(0.0, (0.0, 0.0)) == 1.0  # no gate: always in full
+    assert coverage_gate(0.3, (0.3, 0.3)) == 1.0 and coverage_gate(0.29, (0.3, 0.3)) == 0.0
+
+
+def test_gate_drops_a_weak_keyword_side_and_keeps_a_strong_one():
+    vec = [(1, 0.6), (2, 0.5)]
+    # Best keyword coverage 0.2 / 1.0 = 0.2: half way through the gate, the keyword side at half weight.
+    weak = dict(adaptive(vec, [(1, 0.0), (2, 0.2)], 0.5, ideal=1.0, gate=(0.15, 0.25)))
+    assert weak[2] == pytest.approx(0.5 * 0.5 + 0.5 * 0.5 * 0.2)
+    # A paraphrase-like question (best coverage 0.12) is ranked by the vectors alone.
+    para = adaptive(vec, [(1, 0.0), (2, 0.12)], 0.5, ideal=1.0, gate=(0.15, 0.25))
+    assert para[0][0] == 1 and dict(para)[2] == pytest.approx(0.25)
+    # A question whose best match holds most of its terms keeps the full keyword weight.
+    strong = dict(adaptive(vec, [(1, 0.0), (2, 0.8)], 0.5, ideal=1.0, gate=(0.15, 0.25)))
+    assert strong[2] == pytest.approx(0.5 * 0.5 + 0.5 * 0.8)
 
 
 def test_unknown_fusion_is_a_search_error():
