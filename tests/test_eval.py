@@ -82,6 +82,18 @@ def test_index_goes_through_build_and_is_cached(beir, cache, embedder):
     assert all(p["context"] == "Annual report:" for p in long_doc["passages"])  # the title in every passage
 
 
+def test_first_passage_only_misses_what_truncation_misses(beir, cache, embedder):
+    # d4's answer is past its first passage: a document scored by its first passage alone (the
+    # published one-vector-per-document setups) loses it; the best-passage path does not.
+    settings = load_settings(environ={})
+    first = evaluate(beir, settings, split="test", mode="vector", cache=cache, embedder=embedder, passages="first")
+    best = evaluate(beir, settings, split="test", mode="vector", cache=cache, embedder=embedder)
+    assert first["passages"] == "first" and first["queries"] == 4
+    assert first["mrr@10"] < best["mrr@10"] == pytest.approx(1.0)
+    with pytest.raises(SearchError, match="passages must be"):
+        evaluate(beir, settings, split="test", mode="vector", cache=cache, embedder=embedder, passages="some")
+
+
 def test_title_is_a_lead_in():
     assert statement_text("A title.", "Body text.") == "A title:\n\nBody text."
     assert statement_text("", "Body text.") == "Body text."
@@ -131,12 +143,15 @@ SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (SCIFACT / "corpus.jsonl").is_file(), reason="SciFact is not available")
-# Bounds are what docs/quality.md reports with the defaults (vector 0.663, keyword 0.680,
-# hybrid 0.724 on test), not the issue's targets: vector sits 0.018 above the published 0.645
-# (passage-level scoring of long abstracts) and hybrid misses 0.73 with the chosen default.
-@pytest.mark.parametrize("mode,low,high", [("vector", 0.645, 0.675), ("keyword", 0.67, 1.0), ("hybrid", 0.72, 1.0)])
-def test_scifact_test_split_targets(embedder, mode, low, high):
+# The issue's targets with the defaults (docs/quality.md): keyword >= 0.67, hybrid >= 0.73, and the
+# vector pipeline within 0.01 of the published 0.645 when documents are scored as the published
+# setup sees them (first passage only); the production best-passage path scores above it (0.663).
+@pytest.mark.parametrize("mode,passages,low,high", [
+    ("vector", "first", 0.635, 0.655), ("vector", "all", 0.645, 0.68),
+    ("keyword", "all", 0.67, 1.0), ("hybrid", "all", 0.73, 1.0)])
+def test_scifact_test_split_targets(embedder, mode, passages, low, high):
     """The real SciFact test split (minutes the first time: the index is built into state/eval)."""
-    result = evaluate(SCIFACT, load_settings(environ={}), split="test", mode=mode, embedder=embedder)
+    result = evaluate(SCIFACT, load_settings(environ={}), split="test", mode=mode, embedder=embedder,
+                      passages=passages)
     assert result["queries"] == 300
     assert low <= result["ndcg@10"] <= high

@@ -128,16 +128,23 @@ def query(text, index, model, k, offset, mode, speaker, after, before, source, s
 @click.option("--fusion", type=click.Choice(["adaptive", "weighted", "minmax", "rrf"]), default=None,
               help=HELP["fusion"])
 @click.option("--hybrid-weight", type=float, default=None, help=HELP["hybrid_weight"])
+@click.option("--gate-low", type=float, default=None, help=HELP["gate_low"])
+@click.option("--gate-high", type=float, default=None, help=HELP["gate_high"])
+@click.option("--passages", type=click.Choice(["all", "first"]), default="all", show_default=True,
+              help="all: a document scores as its best passage (the production path); first: as its first "
+                   "passage only, what a model truncating long texts sees (the published setups).")
 @click.option("--model", help=HELP["model"])
 @click.option("--cache", type=click.Path(path_type=Path), default=None,
               help="Where evaluation indexes are cached, keyed by corpus and model [default: state/eval].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def evaluate_command(dataset, split, mode, fusion, hybrid_weight, model, cache, as_json) -> None:
+def evaluate_command(dataset, split, mode, fusion, hybrid_weight, gate_low, gate_high, passages, model, cache,
+                     as_json) -> None:
     """Score retrieval on a BEIR dataset: nDCG@10, Recall@10/100, MRR@10 and query latency."""
     from search.evaluate import CACHE_ROOT, evaluate, load_dataset
 
     try:
-        settings = load_settings({"model": model, "mode": mode, "fusion": fusion, "hybrid_weight": hybrid_weight})
+        settings = load_settings({"model": model, "mode": mode, "fusion": fusion, "hybrid_weight": hybrid_weight,
+                                  "gate_low": gate_low, "gate_high": gate_high})
         total = len(load_dataset(dataset, split).queries)  # fail on a bad folder before loading the model
         with click.progressbar(length=total, label=f"{split} queries", file=sys.stderr) as bar:
             last = [0]
@@ -147,14 +154,16 @@ def evaluate_command(dataset, split, mode, fusion, hybrid_weight, model, cache, 
                 last[0] = done
 
             result = evaluate(dataset, settings, split=split, mode=mode, cache=cache or CACHE_ROOT,
-                              progress=advance)
+                              progress=advance, passages=passages)
     except SearchError as exc:
         _fail(exc)
     if as_json:
         keys = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "latency_ms_p50", "latency_ms_p95", "queries")
-        click.echo(json.dumps({k: result[k] for k in keys} | {"mode": result["mode"], "split": split}))
+        click.echo(json.dumps({k: result[k] for k in keys} | {"mode": result["mode"], "split": split,
+                                                               "passages": passages}))
         return
-    click.echo(f"{Path(dataset).name} {split}, mode {result['mode']}, {result['queries']} queries")
+    click.echo(f"{Path(dataset).name} {split}, mode {result['mode']}, {result['queries']} queries"
+               + (", first passage of each document only" if passages == "first" else ""))
     for key in ("ndcg@10", "recall@10", "recall@100", "mrr@10"):
         click.echo(f"  {key:<11} {result[key]:.4f}")
     click.echo(f"  latency     p50 {result['latency_ms_p50']:.1f} ms, p95 {result['latency_ms_p95']:.1f} ms")
