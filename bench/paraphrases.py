@@ -3,7 +3,8 @@
 A question is answered at rank r when the r-th passage belongs to the expected statement and
 contains one of the expected substrings. Prints top-1, top-10 and MRR@10 per mode (and per fusion
 setting with --grid), and with --calibrate the question-passage cosine of the top hit for in-scope
-paraphrases and out-of-scope questions (tests/data/out_of_scope.txt), which sets `weak_below`.
+paraphrases, natural questions and out-of-scope questions (tests/data/out_of_scope.txt), against
+fixed lines and against each index's own line (search/weak.py: probe questions measured at build).
 
     flock /tmp/cpu.lock .venv/bin/python bench/paraphrases.py [--grid] [--calibrate] [--json out.json]
 """
@@ -24,6 +25,7 @@ from index.build import build_index  # noqa: E402
 from index.manifest import read_manifest  # noqa: E402
 from index.statements import scan_corpus  # noqa: E402
 from search.settings import load_settings  # noqa: E402
+from search.weak import PROBE_KEY  # noqa: E402
 
 SOTU = Path("/work/shared/data/statements/us-sotu-1790-2008")
 SEED = ROOT / "data" / "statements" / "durov-2024-09-06.txt"
@@ -55,7 +57,8 @@ def prepare_index(index: Path, corpus: Path, encoder, reuse_from: Path | None) -
     fingerprint = scan_corpus(corpus).fingerprint
     if index.exists():
         try:
-            if read_manifest(index.resolve())["corpus"]["fingerprint"] == fingerprint:
+            manifest = read_manifest(index.resolve())
+            if manifest["corpus"]["fingerprint"] == fingerprint and PROBE_KEY in manifest:
                 return index
         except Exception:
             pass
@@ -99,6 +102,7 @@ def top_cosines(searcher, questions: list[str]) -> list[float]:
 
 
 IN_SCOPE_SEED = ROOT / "tests" / "data" / "in_scope_seed.txt"
+from _common import QUESTIONS  # noqa: E402
 THRESHOLDS = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
 
 
@@ -124,16 +128,28 @@ def calibrate(searcher, seed_searcher, questions: list[dict]) -> dict:
         "in: paraphrases, expected passage (sotu+seed)": (expected, True),
         "out: off-topic, top-1 (seed index)": (top_cosines(seed_searcher, outside), False),
         "out: off-topic, top-1 (sotu+seed)": (top_cosines(searcher, outside), False),
+        "in: SOTU questions (bench/_common.py), top-1 (sotu+seed)": (top_cosines(searcher, QUESTIONS), True),
     }
-    out = {}
-    print("\n| questions | n | min | median | max | " + " | ".join(f"right at {t}" for t in THRESHOLDS) + " |")
-    print("|---|---|---|---|---|" + "---|" * len(THRESHOLDS))
+    lines = {"seed": seed_searcher.weak_line, "sotu+seed": searcher.weak_line}
+    out = {"lines": lines, "probes": {name: s.manifest[PROBE_KEY]["top1"] for name, s in
+                                      (("seed", seed_searcher), ("sotu+seed", searcher))}}
+    print(f"\nper-index line (weak_below {searcher.settings.weak_below}, weak_quantile "
+          f"{searcher.settings.weak_quantile}): " + ", ".join(f"{k} {v:.3f}" for k, v in lines.items()))
+    print("\n| questions | n | min | median | max | " + " | ".join(f"right at {t}" for t in THRESHOLDS)
+          + " | right at the index's line |")
+    print("|---|---|---|---|---|" + "---|" * (len(THRESHOLDS) + 1))
     for name, (values, inside) in groups.items():
         v = np.asarray(values)
-        right = [float(np.mean(v >= t) if inside else np.mean(v < t)) for t in THRESHOLDS]
-        out[name] = {"values": [round(float(x), 3) for x in v], "right": dict(zip(THRESHOLDS, right))}
+        line = lines["seed"] if "(seed" in name else lines["sotu+seed"]
+        right = [float(np.mean(v >= t) if inside else np.mean(v < t)) for t in THRESHOLDS + (line,)]
+        out[name] = {"values": [round(float(x), 3) for x in v], "right": dict(zip(THRESHOLDS, right)),
+                     "right_at_line": right[-1]}
         print(f"| {name} | {len(v)} | {v.min():.3f} | {np.median(v):.3f} | {v.max():.3f} | "
               + " | ".join(f"{r:.2f}" for r in right) + " |")
+    for name, values in out["probes"].items():
+        v = np.asarray(values)
+        print(f"probes ({len(v)}, index/probes.py) top-1 on {name}: min {v.min():.3f} median {np.median(v):.3f} "
+              f"p90 {np.quantile(v, 0.9):.3f} max {v.max():.3f}")
     return out
 
 
@@ -146,7 +162,7 @@ def main() -> None:
     ap.add_argument("--reuse", type=Path, default=ROOT / "state" / "sotu-index",
                     help="An existing SOTU index whose vectors seed the first build.")
     ap.add_argument("--grid", action="store_true", help="Also score every fusion setting of the tuning grid.")
-    ap.add_argument("--calibrate", action="store_true", help="Print the cosine distributions behind weak_below.")
+    ap.add_argument("--calibrate", action="store_true", help="Print the cosine distributions behind the weak line.")
     ap.add_argument("--json", type=Path, help="Write the results here as JSON.")
     args = ap.parse_args()
 

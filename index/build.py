@@ -13,10 +13,12 @@ from typing import Protocol
 import numpy as np
 
 from search.errors import CorpusError
+from search.weak import PROBE_KEY, probe_top1
 
 from . import layout, store
 from .manifest import FORMAT_VERSION, check_model, read_manifest, write_manifest
 from .passages import PassageDraft, split_statement
+from .probes import PROBES
 from .statements import Statement, scan_corpus
 from .keyword import KeywordIndex
 from .vectors import FaissIndex, choose_index_type
@@ -144,6 +146,8 @@ def _write_generation(tmp: Path, scan, drafts, encoder: Encoder, previous: dict[
         store.insert_passages(conn, passage_rows)
     conn.close()
     np.save(tmp / VECTORS_FILE, vectors)
+    # The "no strong match" line's measurement for this corpus (search/weak.py).
+    probes = probe_top1(encoder.encode(list(PROBES), batch_size=batch_size), vectors)
     vector_index = FaissIndex.build(vectors, np.arange(len(vectors)), index_type)
     vector_index.save(tmp)
     KeywordIndex.build(texts).save(tmp)
@@ -161,6 +165,7 @@ def _write_generation(tmp: Path, scan, drafts, encoder: Encoder, previous: dict[
                   "rebuilt": "full, from vectors.npy"},
         "keyword": {"type": "bm25s", "k1": 1.2, "b": 0.75, "method": "lucene", "stemmer": "english",
                     "stopwords": "en", "dir": "bm25"},
+        PROBE_KEY: {"count": len(probes), "top1": probes, "source": "index/probes.py"},
         "counts": {"documents": len(doc_rows), "passages": len(passage_rows),
                    "embedded": len(todo), "reused": len(texts) - len(todo)},
         "corpus": {"path": str(corpus.resolve()), "fingerprint": scan.fingerprint,

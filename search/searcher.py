@@ -24,6 +24,7 @@ from .fusion import fuse, rrf
 from .highlight import best_spans
 from .settings import Settings
 from .types import DocumentInfo, Filters, Neighbour, SearchHit, SearchResponse
+from .weak import weak_line
 
 
 MODES = ("hybrid", "vector", "keyword")
@@ -108,6 +109,11 @@ class Searcher:
         self.cache = QueryCache()
         self.sentence_cache = QueryCache(4096)  # passage id -> its sentence vectors, for highlighting
 
+    @property
+    def weak_line(self) -> float:
+        """The cosine below which a hit is weak, for this index and the current settings (search/weak.py)."""
+        return weak_line(self.manifest, self.settings.weak_below, self.settings.weak_quantile)
+
     @classmethod
     def load(cls, settings: Settings, embedder: Any | None = None) -> "Searcher":
         return cls(settings.index, settings, embedder)
@@ -156,7 +162,7 @@ class Searcher:
         if not ranked:
             return []
         cos = np.asarray(self.matrix[[pid for pid, _ in ranked]], dtype=np.float32) @ q
-        return [bool(c < self.settings.weak_below) for c in cos]
+        return [bool(c < self.weak_line) for c in cos]
 
     def collapse_duplicates(self, ranked: list[tuple[int, float]], need: int | None = None,
                             ) -> tuple[list[tuple[int, float]], dict[int, tuple[DocumentInfo, ...]]]:
@@ -267,7 +273,8 @@ class Searcher:
     def stats(self) -> dict[str, Any]:
         m = self.manifest
         return {"generation": self.generation, "documents": m["counts"]["documents"], "passages": self.passages,
-                "model": m["model"], "dimension": m["dimension"], "index": m["index"], "built_at": m["built_at"]}
+                "model": m["model"], "dimension": m["dimension"], "index": m["index"], "built_at": m["built_at"],
+                "weak_line": round(self.weak_line, 4)}
 
 
 _NOT_WORD = re.compile(r"[\W_]+")

@@ -52,8 +52,10 @@ class Settings:
     gate_high: float = _f(0.25, "Adaptive fusion: from this coverage up the keyword side counts in full "
                                "(linear between gate_low and gate_high).")
     candidates: int = _f(100, "Candidates taken from each side before fusion.")
-    weak_below: float = _f(0.30, "Question-passage cosine below which a hit is marked weak "
-                                 "(\"no strong match\"); calibrated in docs/quality.md.")
+    weak_below: float = _f(0.30, "Floor of the \"no strong match\" line: hits whose question-passage cosine "
+                                 "is below the line are marked weak; calibrated in docs/quality.md.")
+    weak_quantile: float = _f(0.9, "The line is also at least this quantile of the best cosines the index's "
+                                   "off-topic probe questions reach (measured at build time); 0: the floor only.")
     facet_depth: int = _f(1000, "Ranked candidates over which facets and date sorting are computed.")
     exact_subset_max: int = _f(50000, "Filtered searches over at most this many passages are scored exactly.")
     host: str = _f("127.0.0.1", "Address `serve` listens on.")

@@ -10,6 +10,8 @@ from search.errors import SearchError
 from search.fusion import adaptive, coverage_gate, fuse, minmax, rrf, weighted
 from search.highlight import best_spans
 from search.settings import load_settings
+from search.weak import weak_line
+from index.probes import PROBES
 
 DATA = Path(__file__).parent / "data"
 SEED_ID = "durov-2024-09-06"
@@ -122,6 +124,51 @@ def test_weak_line_is_a_setting(seed_searcher):
     assert not _with(seed_searcher, weak_below=0.0).search(question, k=3).hits[0].weak
     assert all(h.weak for h in _with(seed_searcher, weak_below=1.01).search(question, k=3).hits)
     assert load_settings(environ={"STATEMENT_SEARCH_WEAK_BELOW": "0.5"}).weak_below == 0.5
+
+
+def test_weak_line_is_the_probe_quantile_never_below_the_floor():
+    manifest = {"weak_probes": {"top1": [0.1, 0.2, 0.3, 0.4, 0.5]}}
+    assert weak_line(manifest, 0.30, 0.5) == pytest.approx(0.30)      # median 0.3, floor 0.3
+    assert weak_line(manifest, 0.30, 0.75) == pytest.approx(0.40)
+    assert weak_line(manifest, 0.45, 0.75) == pytest.approx(0.45)     # the floor wins
+    assert weak_line(manifest, 0.30, 0.0) == pytest.approx(0.30)      # quantile 0: floor only
+    assert weak_line({}, 0.25, 0.9) == pytest.approx(0.25)            # an index without probes
+
+
+def test_index_measures_its_probes_and_a_single_statement_keeps_the_floor(seed_searcher):
+    probes = seed_searcher.manifest["weak_probes"]
+    assert probes["count"] == len(PROBES) == len(probes["top1"])
+    assert max(probes["top1"]) < 0.30  # nothing in one statement is close to everyday questions
+    assert seed_searcher.weak_line == pytest.approx(seed_searcher.settings.weak_below)
+    assert seed_searcher.stats()["weak_line"] == pytest.approx(0.30)
+    assert not set(PROBES) & set(OUT_OF_SCOPE)  # the held-out questions are not the calibration ones
+
+
+EVERYDAY = [
+    "To bake bread, knead the dough for ten minutes, let it rise for an hour and bake it at 220 degrees.",
+    "Feed an adult cat twice a day and keep fresh water in its bowl.",
+    "Plant tulip bulbs in autumn, about ten centimetres deep, in soil that drains well.",
+    "A tennis serve starts with the ball toss; keep it in front of you and hit at full stretch.",
+    "Clean a microwave by heating a bowl of water with lemon for three minutes, then wipe it.",
+]
+
+
+def test_a_broad_corpus_raises_its_line(tmp_path, embedder):
+    from index.build import build_index
+    from search.searcher import Searcher
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "seed.txt").write_text((DATA.parent.parent / "data" / "statements" / f"{SEED_ID}.txt").read_text())
+    (corpus / "everyday.txt").write_text("Title: Household notes\n\n" + "\n\n".join(EVERYDAY) + "\n")
+    build_index(corpus, tmp_path / "index", embedder)
+    searcher = Searcher(tmp_path / "index", load_settings(environ={}), embedder)
+    assert searcher.weak_line > searcher.settings.weak_below + 0.1
+    response = searcher.search("What is the weather like on Mars today?", k=5, mode="vector")
+    line = searcher.weak_line
+    for hit in response.hits:
+        cosine = float(searcher.matrix[hit.id] @ searcher.embed_query("What is the weather like on Mars today?"))
+        assert hit.weak == (cosine < line)
 
 
 # ---- near-duplicates ---------------------------------------------------------------------

@@ -109,6 +109,7 @@ def test_health_and_stats(client, live):
     validator("Health").validate(health)
     stats = client.get("/api/stats").get_json()
     assert stats["passages"] == health["passages"] and stats["documents"] == 2
+    assert 0.3 <= stats["weak_line"] < 1
     validator("Stats").validate(stats)
 
 

@@ -131,11 +131,14 @@ SCHEMAS: dict[str, Any] = {
                        "error": {"$ref": "#/components/schemas/Error/properties/error"}},
     },
     "Stats": {
-        "type": "object", "required": ["generation", "documents", "passages", "model", "dimension", "built_at"],
+        "type": "object",
+        "required": ["generation", "documents", "passages", "model", "dimension", "built_at", "weak_line"],
         "properties": {"generation": {"type": "string"}, "documents": {"type": "integer"},
                        "passages": {"type": "integer"}, "model": {"type": ["object", "string"]},
                        "dimension": {"type": "integer"}, "index": {"type": ["object", "string", "null"]},
-                       "built_at": {"type": "string"}},
+                       "built_at": {"type": "string"},
+                       "weak_line": {"type": "number", "description": "Cosine below which hits are weak "
+                                     "(\"no strong match\") for this index."}},
     },
 }
 

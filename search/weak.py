@@ -1,0 +1,33 @@
+"""The "no strong match" line: the cosine below which a hit is not presented as an answer.
+
+A fixed cosine line cannot serve every corpus: an unrelated question finds *something* loosely
+related in two centuries of addresses (best cosine about 0.35) but nothing in one statement (about
+0.1). So each index carries its own measurement: at build time the off-topic probe questions of
+index/probes.py are searched against it and their best cosines stored in the manifest. The line is
+the `weak_quantile` quantile of those (the share of unrelated questions it should catch), never
+below the fixed floor `weak_below`. Measured in docs/quality.md.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+PROBE_KEY = "weak_probes"
+
+
+def weak_line(manifest: Mapping[str, Any], floor: float, quantile: float) -> float:
+    """max(floor, the quantile of the index's probe cosines); the floor alone without probes."""
+    top1 = manifest.get(PROBE_KEY, {}).get("top1") or []
+    if quantile <= 0 or not top1:
+        return float(floor)
+    return max(float(floor), float(np.quantile(np.asarray(top1, dtype=np.float64), min(quantile, 1.0))))
+
+
+def probe_top1(probe_vectors: np.ndarray, vectors: np.ndarray, chunk: int = 65536) -> list[float]:
+    """Best cosine of each probe against the index's (normalised) passage vectors."""
+    best = np.full(len(probe_vectors), -1.0, dtype=np.float32)
+    for start in range(0, len(vectors), chunk):
+        block = np.asarray(vectors[start:start + chunk], dtype=np.float32)
+        np.maximum(best, (block @ probe_vectors.T).max(axis=0), out=best)
+    return [round(float(x), 4) for x in best]
