@@ -25,7 +25,7 @@ from index.build import build_index  # noqa: E402
 from index.manifest import read_manifest  # noqa: E402
 from index.statements import scan_corpus  # noqa: E402
 from search.settings import load_settings  # noqa: E402
-from search.weak import PROBE_KEY  # noqa: E402
+from index.probes import PROBE_KEY  # noqa: E402
 
 SOTU = Path("/work/shared/data/statements/us-sotu-1790-2008")
 SEED = ROOT / "data" / "statements" / "durov-2024-09-06.txt"

@@ -13,12 +13,11 @@ from typing import Protocol
 import numpy as np
 
 from search.errors import CorpusError
-from search.weak import PROBE_KEY, probe_top1
 
 from . import layout, store
 from .manifest import FORMAT_VERSION, check_model, read_manifest, write_manifest
 from .passages import PassageDraft, split_statement
-from .probes import PROBES
+from .probes import PROBE_KEY, PROBES, probe_top1
 from .statements import Statement, scan_corpus
 from .keyword import KeywordIndex
 from .vectors import FaissIndex, choose_index_type

@@ -9,6 +9,10 @@ line is tested on.
 """
 from __future__ import annotations
 
+import numpy as np
+
+PROBE_KEY = "weak_probes"  # where the manifest keeps the measurement
+
 PROBES = (
     "How long do I bake chocolate chip cookies?",
     "What is the best pizza dough hydration?",
@@ -59,3 +63,12 @@ PROBES = (
     "How do rainbows form?",
     "How do I descale a kettle?",
 )
+
+
+def probe_top1(probe_vectors: np.ndarray, vectors: np.ndarray, chunk: int = 65536) -> list[float]:
+    """Best cosine of each probe against the index's (normalised) passage vectors."""
+    best = np.full(len(probe_vectors), -1.0, dtype=np.float32)
+    for start in range(0, len(vectors), chunk):
+        block = np.asarray(vectors[start:start + chunk], dtype=np.float32)
+        np.maximum(best, (block @ probe_vectors.T).max(axis=0), out=best)
+    return [round(float(x), 4) for x in best]

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-PROBE_KEY = "weak_probes"
+from index.probes import PROBE_KEY
 
 
 def weak_line(manifest: Mapping[str, Any], floor: float, quantile: float) -> float:
@@ -22,12 +22,3 @@ def weak_line(manifest: Mapping[str, Any], floor: float, quantile: float) -> flo
     if quantile <= 0 or not top1:
         return float(floor)
     return max(float(floor), float(np.quantile(np.asarray(top1, dtype=np.float64), min(quantile, 1.0))))
-
-
-def probe_top1(probe_vectors: np.ndarray, vectors: np.ndarray, chunk: int = 65536) -> list[float]:
-    """Best cosine of each probe against the index's (normalised) passage vectors."""
-    best = np.full(len(probe_vectors), -1.0, dtype=np.float32)
-    for start in range(0, len(vectors), chunk):
-        block = np.asarray(vectors[start:start + chunk], dtype=np.float32)
-        np.maximum(best, (block @ probe_vectors.T).max(axis=0), out=best)
-    return [round(float(x), 4) for x in best]
