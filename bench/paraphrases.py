@@ -21,11 +21,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import QUESTIONS  # noqa: E402
+
 from index.build import build_index  # noqa: E402
 from index.manifest import read_manifest  # noqa: E402
+from index.probes import PROBE_KEY  # noqa: E402
 from index.statements import scan_corpus  # noqa: E402
 from search.settings import load_settings  # noqa: E402
-from index.probes import PROBE_KEY  # noqa: E402
 
 SOTU = Path("/work/shared/data/statements/us-sotu-1790-2008")
 SEED = ROOT / "data" / "statements" / "durov-2024-09-06.txt"
@@ -102,7 +104,6 @@ def top_cosines(searcher, questions: list[str]) -> list[float]:
 
 
 IN_SCOPE_SEED = ROOT / "tests" / "data" / "in_scope_seed.txt"
-from _common import QUESTIONS  # noqa: E402
 THRESHOLDS = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
 
 

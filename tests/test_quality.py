@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from index.probes import PROBES
 from search.errors import SearchError
 from search.fusion import adaptive, coverage_gate, fuse, minmax, rrf, weighted
 from search.highlight import best_spans
 from search.settings import load_settings
 from search.weak import weak_line
-from index.probes import PROBES
 
 DATA = Path(__file__).parent / "data"
 SEED_ID = "durov-2024-09-06"
