@@ -21,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _common import QUESTIONS  # noqa: E402
+from _common import QUESTIONS as SOTU_QUESTIONS  # noqa: E402
 
 from index.build import build_index  # noqa: E402
 from index.manifest import read_manifest  # noqa: E402
@@ -129,7 +129,7 @@ def calibrate(searcher, seed_searcher, questions: list[dict]) -> dict:
         "in: paraphrases, expected passage (sotu+seed)": (expected, True),
         "out: off-topic, top-1 (seed index)": (top_cosines(seed_searcher, outside), False),
         "out: off-topic, top-1 (sotu+seed)": (top_cosines(searcher, outside), False),
-        "in: SOTU questions (bench/_common.py), top-1 (sotu+seed)": (top_cosines(searcher, QUESTIONS), True),
+        "in: SOTU questions (bench/_common.py), top-1 (sotu+seed)": (top_cosines(searcher, SOTU_QUESTIONS), True),
     }
     lines = {"seed": seed_searcher.weak_line, "sotu+seed": searcher.weak_line}
     out = {"lines": lines, "probes": {name: s.manifest[PROBE_KEY]["top1"] for name, s in
