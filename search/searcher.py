@@ -162,7 +162,7 @@ class Searcher:
         if not ranked:
             return []
         cos = np.asarray(self.matrix[[pid for pid, _ in ranked]], dtype=np.float32) @ q
-        return [bool(c < self.weak_line) for c in cos]
+        return (cos < self.weak_line).tolist()
 
     def collapse_duplicates(self, ranked: list[tuple[int, float]], need: int | None = None,
                             ) -> tuple[list[tuple[int, float]], dict[int, tuple[DocumentInfo, ...]]]:
