@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from search.evaluate import (PASSAGE_DEPTH, CACHE_ROOT, documents_of, fold, load_dataset,  # noqa: E402
-                             prepare_index)
+                             prepare_index, run_queries)
 from search.fusion import fuse, rrf  # noqa: E402
 from search.metrics import evaluate_run  # noqa: E402
 from search.settings import load_settings  # noqa: E402
@@ -83,14 +83,7 @@ def main() -> None:
         rows.append({"method": mode, **scores})
     # MTEB's all-MiniLM-L6-v2 figure embeds each document once, truncated to 256 word pieces:
     # scoring only each document's first passage (title context + opening) mimics that.
-    first = np.asarray([pid for pid, in searcher.store.conn.execute(
-        "SELECT id FROM passages WHERE ordinal = 1 ORDER BY id")], dtype=np.int64)
-    first_vectors = np.asarray(searcher.matrix[first], dtype=np.float32)
-    run = {}
-    for qid, text in data.queries.items():
-        cos = first_vectors @ searcher.embed_query(text)
-        top = np.argsort(-cos)[:100]
-        run[qid] = {doc_of[first[i]]: float(cos[i]) for i in top}
+    run, _ = run_queries(searcher, data, "vector", passages="first")
     rows.append({"method": "vector, first passage only", **evaluate_run(run, data.qrels)})
     for method, weight, gate in FUSION_GRID:
         run = {qid: fold(fused(c, method, weight, gate), doc_of) for qid, c in cands.items()}

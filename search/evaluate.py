@@ -128,12 +128,8 @@ def prepare_index(dataset: Path, encoder, cache: Path = CACHE_ROOT, batch_size: 
 
 
 def documents_of(searcher) -> np.ndarray:
-    """Document id of every passage, indexed by passage id."""
-    rows = searcher.store.conn.execute("SELECT id, doc_id FROM passages ORDER BY id").fetchall()
-    out = np.empty(len(rows), dtype=object)
-    for pid, doc in rows:
-        out[pid] = doc
-    return out
+    """Document id of every passage, indexed by passage id (from the searcher's DocumentTable)."""
+    return np.asarray(searcher.table.doc_ids, dtype=object)[searcher.table.passage_doc]
 
 
 def fold(ranked: list[tuple[int, float]], doc_of: np.ndarray, depth: int = DOC_DEPTH) -> dict[str, float]:
