@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -174,8 +173,3 @@ class OnnxEmbedder:
         if bar is not None:
             bar.close()
         return out
-
-
-def clear_cache(cache: Path) -> None:
-    """Remove every cached export (they are rebuilt on next use)."""
-    shutil.rmtree(cache, ignore_errors=True)

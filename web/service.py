@@ -1,7 +1,7 @@
 """The one search function behind both the page and the API, and request parsing for both."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from flask import current_app
@@ -27,11 +27,6 @@ class SearchRequest:
     before: Any = None
     source: tuple[str, ...] = ()
     sort: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def filtered(self) -> bool:
-        return bool(self.speaker or self.after or self.before or self.source)
 
 
 def _flag(name: str, value: Any) -> bool:
