@@ -44,14 +44,16 @@ def best_spans(query: str, query_vector: np.ndarray, texts: Sequence[str],
     spans_per_text = [sentence_spans(t) or [(0, len(t))] for t in texts]
     vectors: dict[int, np.ndarray] = {}
     todo: list[int] = []
+    planned = 0  # sentences of `todo`
     for i, spans in enumerate(spans_per_text):
         if len(spans) < 2:
             continue
         cached = cache.get(keys[i]) if cache is not None and keys is not None else None
         if cached is not None:
             vectors[i] = cached
-        elif sum(len(spans_per_text[j]) for j in todo) + len(spans) <= budget:
+        elif planned + len(spans) <= budget:
             todo.append(i)
+            planned += len(spans)
     if todo:
         encoded = encode([texts[i][a:b] for i in todo for a, b in spans_per_text[i]])
         at = 0
