@@ -1,64 +1,45 @@
-"""Ranking metrics as pytrec_eval / BEIR compute them: nDCG@k, Recall@k, MRR@k.
+"""Ranking metrics through ir_measures (the pytrec_eval / trec_eval definitions BEIR reports).
 
 A run maps a query id to {document id: score}; qrels map a query id to {document id: relevance}.
-Documents are ranked by score, best first, ties broken by document id descending (trec_eval's rule).
-Queries without any relevant document are left out, as BEIR does; each metric is the mean over
-the remaining queries. A query that retrieves nothing scores 0.
+Documents rank by score; ties (absent in real runs of float cosines) follow each provider: nDCG and
+recall come from pytrec_eval (document id descending, trec_eval's rule), RR from ir_measures' own.
+Queries without any relevant document are left out, as BEIR does; a judged query the run does not
+answer scores 0 (pytrec_eval alone would skip it and inflate the mean). Measures are named as in
+docs/quality.md: "ndcg@10", "recall@100", "mrr@10".
 """
 from __future__ import annotations
 
-import math
-from typing import Mapping
+from typing import Mapping, Sequence
+
+import ir_measures
 
 Run = Mapping[str, Mapping[str, float]]
 Qrels = Mapping[str, Mapping[str, int]]
+MEASURES = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
+_LIBRARY = {"ndcg": ir_measures.nDCG, "recall": ir_measures.R, "mrr": ir_measures.RR}
 
 
-def ranked(scores: Mapping[str, float]) -> list[str]:
-    """Document ids best first; equal scores in descending id order, as trec_eval sorts them."""
-    return [d for d, _ in sorted(scores.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)]
+def measure(name: str):
+    """The ir_measures object for a name such as "ndcg@10"."""
+    kind, _, cutoff = name.partition("@")
+    return _LIBRARY[kind] @ int(cutoff)
 
 
-def ndcg_at(ranking: list[str], relevance: Mapping[str, int], k: int) -> float:
-    """nDCG@k with gain = graded relevance and discount 1 / log2(rank + 1)."""
-    dcg = sum(relevance.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranking[:k]) if relevance.get(d, 0) > 0)
-    ideal = sorted((r for r in relevance.values() if r > 0), reverse=True)[:k]
-    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
-    return dcg / idcg if idcg > 0 else 0.0
-
-
-def recall_at(ranking: list[str], relevance: Mapping[str, int], k: int) -> float:
-    """Share of the relevant documents found in the top k."""
-    relevant = {d for d, r in relevance.items() if r > 0}
-    return len(relevant & set(ranking[:k])) / len(relevant) if relevant else 0.0
-
-
-def mrr_at(ranking: list[str], relevance: Mapping[str, int], k: int) -> float:
-    """1 / rank of the first relevant document in the top k, else 0."""
-    for i, d in enumerate(ranking[:k], 1):
-        if relevance.get(d, 0) > 0:
-            return 1.0 / i
-    return 0.0
-
-
-def per_query(run: Run, qrels: Qrels) -> dict[str, dict[str, float]]:
-    """{query id: {"ndcg@10", "recall@10", "recall@100", "mrr@10"}} for every judged query."""
-    out = {}
-    for qid, relevance in qrels.items():
-        if not any(r > 0 for r in relevance.values()):
-            continue
-        ranking = ranked(run.get(qid, {}))
-        out[qid] = {"ndcg@10": ndcg_at(ranking, relevance, 10),
-                    "recall@10": recall_at(ranking, relevance, 10),
-                    "recall@100": recall_at(ranking, relevance, 100),
-                    "mrr@10": mrr_at(ranking, relevance, 10)}
+def per_query(run: Run, qrels: Qrels, measures: Sequence[str] = MEASURES) -> dict[str, dict[str, float]]:
+    """{query id: {measure: value}} for every judged query."""
+    judged = {q: {d: int(r) for d, r in rel.items()} for q, rel in qrels.items() if any(r > 0 for r in rel.values())}
+    out = {q: {name: 0.0 for name in measures} for q in judged}
+    answered = {q: {d: float(s) for d, s in docs.items()} for q, docs in run.items() if q in judged and docs}
+    names = {measure(name): name for name in measures}
+    if answered:
+        for row in ir_measures.iter_calc(list(names), judged, answered):
+            out[row.query_id][names[row.measure]] = float(row.value)
     return out
 
 
-def evaluate_run(run: Run, qrels: Qrels) -> dict[str, float]:
-    """Mean of each metric over the judged queries."""
-    rows = per_query(run, qrels)
-    names = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
+def evaluate_run(run: Run, qrels: Qrels, measures: Sequence[str] = MEASURES) -> dict[str, float]:
+    """Mean of each measure over the judged queries."""
+    rows = per_query(run, qrels, measures)
     if not rows:
-        return {n: 0.0 for n in names}
-    return {n: sum(r[n] for r in rows.values()) / len(rows) for n in names}
+        return {name: 0.0 for name in measures}
+    return {name: sum(r[name] for r in rows.values()) / len(rows) for name in measures}
