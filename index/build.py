@@ -4,37 +4,27 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
-from search.errors import CorpusError
-
 from . import layout, store
-from .manifest import FORMAT_VERSION, check_model, read_manifest, write_manifest
-from .passages import PassageDraft, split_statement
-from .probes import PROBE_KEY, PROBES, probe_top1
-from .statements import Statement, scan_corpus
+from .embedder import Embedder
+from .errors import CorpusError
 from .keyword import KeywordIndex
+from .manifest import Counts, Manifest, ModelInfo, check_model, read_manifest, write_manifest
+from .passages import PassageDraft, split_statement
+from .probes import PROBES, probe_top1
+from .statements import Statement, scan_corpus
 from .vectors import FaissIndex, choose_index_type
 
 log = logging.getLogger(__name__)
 DB_FILE = "passages.sqlite"
 VECTORS_FILE = "vectors.npy"
-
-
-class Encoder(Protocol):
-    name: str
-    sha256: str
-    dimension: int
-    passage_limit: int
-
-    def count_tokens(self, text: str) -> int: ...
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -53,16 +43,16 @@ def passage_hash(model_sha: str, text: str) -> str:
     return hashlib.sha256(f"{model_sha}\0{text}".encode()).hexdigest()
 
 
-def _previous_vectors(index: Path, encoder: Encoder) -> dict[str, np.ndarray]:
+def _previous_vectors(index: Path, embedder: Embedder) -> dict[str, np.ndarray]:
     """Vectors of the live generation keyed by passage hash, when it was built by the same model."""
     live = layout.current_generation(index)
     if live is None:
         return {}
     try:
         manifest = read_manifest(live)
-        check_model(manifest, live, encoder.name, encoder.sha256)
-        built_with = manifest["model"].get("backend", "torch")
-        if built_with != getattr(encoder, "backend", "torch"):  # int8 vectors differ slightly from fp32
+        check_model(manifest, live, embedder.name, embedder.sha256)
+        built_with = manifest.model.backend
+        if built_with != embedder.backend:  # int8 vectors differ slightly from fp32
             raise ValueError(f"built with the {built_with} backend")
         vectors = np.load(live / VECTORS_FILE, mmap_mode="r")
         rows = store.PassageStore(live / DB_FILE).hashes()
@@ -72,8 +62,8 @@ def _previous_vectors(index: Path, encoder: Encoder) -> dict[str, np.ndarray]:
     return {h: vectors[i] for i, h in rows}
 
 
-def _split(statements: list[Statement], encoder: Encoder) -> list[list[PassageDraft]]:
-    return [split_statement(st.text, encoder.passage_limit, encoder.count_tokens) for st in statements]
+def _split(statements: list[Statement], embedder: Embedder) -> list[list[PassageDraft]]:
+    return [split_statement(st.text, embedder.passage_limit, embedder.count_tokens) for st in statements]
 
 
 def package_version() -> str:
@@ -83,41 +73,42 @@ def package_version() -> str:
         return "0+unknown"
 
 
-def build_index(corpus: Path, index: Path, encoder: Encoder, batch_size: int = 64,
+def build_index(corpus: Path, index: Path, embedder: Embedder, batch_size: int = 64,
                 progress: bool = False, index_type: str = "auto", ann_threshold: int = 100_000) -> BuildReport:
     """Index every statement under `corpus` into a new generation of `index`; reuse unchanged vectors."""
     began = time.perf_counter()
     corpus, index = Path(corpus), Path(index)
     if not corpus.is_dir():
-        raise CorpusError(f"corpus folder {corpus} does not exist or is not a folder")
+        raise CorpusError(f"corpus folder {corpus} does not exist or is not a folder; the existing index is unchanged")
+    if index.exists() and not index.is_symlink():
+        raise CorpusError(f"{index} is a plain folder, not an index link made by rebuild-index: "
+                          "move it away or choose another --index", code="index_not_link")
     scan = scan_corpus(corpus)
-    drafts = _split(scan.statements, encoder)
+    drafts = _split(scan.statements, embedder)
     total = sum(len(d) for d in drafts)
     if total == 0:
         raise CorpusError(f"no statements with text found under {corpus}; the existing index is unchanged")
 
-    batch_size = batch_size or getattr(encoder, "batch_size", 32)  # 0: the backend's measured best
+    batch_size = batch_size or embedder.batch_size  # 0: the backend's measured best
     with layout.build_lock(index):
         layout.cleanup(index)
-        previous = _previous_vectors(index, encoder)
+        previous = _previous_vectors(index, embedder)
         tmp = layout.temporary_dir(index)
         try:
-            report = _write_generation(tmp, scan, drafts, encoder, previous, batch_size, progress, corpus,
+            report = _write_generation(tmp, scan, drafts, embedder, previous, batch_size, progress, corpus,
                                       choose_index_type(index_type, total, ann_threshold))
-            layout.publish(tmp, index, report["generation"])
+            layout.publish(tmp, index, report.generation)
         except BaseException:
-            import shutil
-
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         layout.cleanup(index)
-    return BuildReport(index=index, generation=report["generation"], documents=len(scan.statements),
-                       passages=total, embedded=report["embedded"], reused=report["reused"],
+    return BuildReport(index=index, generation=report.generation, documents=len(scan.statements),
+                       passages=total, embedded=report.counts.embedded, reused=report.counts.reused,
                        skipped=scan.skipped, seconds=time.perf_counter() - began)
 
 
-def _write_generation(tmp: Path, scan, drafts, encoder: Encoder, previous: dict[str, np.ndarray],
-                      batch_size: int, progress: bool, corpus: Path, index_type: str = "flat") -> dict:
+def _write_generation(tmp: Path, scan, drafts, embedder: Embedder, previous: dict[str, np.ndarray],
+                      batch_size: int, progress: bool, corpus: Path, index_type: str = "flat") -> Manifest:
     generation = layout.new_generation_id()
     doc_rows, passage_rows, texts, hashes = [], [], [], []
     pid = 0
@@ -125,19 +116,19 @@ def _write_generation(tmp: Path, scan, drafts, encoder: Encoder, previous: dict[
         doc_rows.append((st.id, st.title, st.speaker, st.date, st.source,
                          json.dumps(st.extra, ensure_ascii=False, sort_keys=True), st.path, st.text, len(ds)))
         for ordinal, d in enumerate(ds, 1):
-            h = passage_hash(encoder.sha256, d.embed_text)
+            h = passage_hash(embedder.sha256, d.embed_text)
             passage_rows.append((pid, st.id, ordinal, d.paragraph, d.part, d.start, d.end, d.context, d.text, h))
             texts.append(d.embed_text)
             hashes.append(h)
             pid += 1
 
-    vectors = np.zeros((len(texts), encoder.dimension), dtype=np.float32)
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
     todo = [i for i, h in enumerate(hashes) if h not in previous]
     for i, h in enumerate(hashes):
         if h in previous:
             vectors[i] = previous[h]
     if todo:
-        vectors[todo] = encoder.encode([texts[i] for i in todo], batch_size=batch_size, progress=progress)
+        vectors[todo] = embedder.encode([texts[i] for i in todo], batch_size=batch_size, progress=progress)
 
     conn = store.create(tmp / DB_FILE)
     with conn:
@@ -146,30 +137,28 @@ def _write_generation(tmp: Path, scan, drafts, encoder: Encoder, previous: dict[
     conn.close()
     np.save(tmp / VECTORS_FILE, vectors)
     # The "no strong match" line's measurement for this corpus (search/weak.py).
-    probes = probe_top1(encoder.encode(list(PROBES), batch_size=batch_size), vectors)
+    probes = probe_top1(embedder.encode(list(PROBES), batch_size=batch_size), vectors)
     vector_index = FaissIndex.build(vectors, np.arange(len(vectors)), index_type)
     vector_index.save(tmp)
-    KeywordIndex.build(texts).save(tmp)
-    write_manifest(tmp, {
-        "format_version": FORMAT_VERSION,
-        "generation": generation,
-        "model": {"name": encoder.name, "sha256": encoder.sha256, "backend": getattr(encoder, "backend", "torch")},
-        "dimension": encoder.dimension,
-        "normalized": True,
-        "metric": "inner_product",
+    keyword_index = KeywordIndex.build(texts)
+    keyword_index.save(tmp)
+    manifest = Manifest(
+        generation=generation,
+        model=ModelInfo(embedder.name, embedder.sha256, embedder.backend),
+        dimension=embedder.dimension,
+        counts=Counts(documents=len(doc_rows), passages=len(passage_rows), embedded=len(todo),
+                      reused=len(texts) - len(todo)),
         # Every generation rebuilds its vector index in full from vectors.npy (the canonical vectors),
         # so deletions and incremental builds need no in-place ANN updates.
-        "index": {"type": index_type, "params": vector_index.params, "file": "index.faiss",
-                  "factory": {"flat": "IDMap2,FlatIP", "hnsw": "IDMap2,HNSWFlat", "ivf": "IDMap2,IVFFlat"}[index_type],
-                  "rebuilt": "full, from vectors.npy"},
-        "keyword": {"type": "bm25s", "k1": 1.2, "b": 0.75, "method": "lucene", "stemmer": "english",
-                    "stopwords": "en", "dir": "bm25"},
-        PROBE_KEY: {"count": len(probes), "top1": probes, "source": "index/probes.py"},
-        "counts": {"documents": len(doc_rows), "passages": len(passage_rows),
-                   "embedded": len(todo), "reused": len(texts) - len(todo)},
-        "corpus": {"path": str(corpus.resolve()), "fingerprint": scan.fingerprint,
-                   "skipped": [p for p, _ in scan.skipped]},
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "package_version": package_version(),
-    })
-    return {"generation": generation, "embedded": len(todo), "reused": len(texts) - len(todo)}
+        index={"type": index_type, "params": vector_index.params, "file": "index.faiss",
+               "factory": {"flat": "IDMap2,FlatIP", "hnsw": "IDMap2,HNSWFlat", "ivf": "IDMap2,IVFFlat"}[index_type],
+               "rebuilt": "full, from vectors.npy"},
+        keyword=keyword_index.spec(),
+        probes=tuple(probes),
+        corpus={"path": str(corpus.resolve()), "fingerprint": scan.fingerprint,
+                "skipped": [p for p, _ in scan.skipped]},
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        package_version=package_version(),
+    )
+    write_manifest(tmp, manifest)
+    return manifest

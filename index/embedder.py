@@ -1,14 +1,18 @@
-"""Sentence-transformers embedding, loaded by path and pinned by the weights' sha256."""
+"""The embedder contract and its torch implementation (sentence-transformers, loaded by path and pinned
+by the weights' sha256); `make_embedder` picks torch or ONNX Runtime (index/onnx_backend.py)."""
 from __future__ import annotations
 
 import hashlib
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from search.errors import IndexUnavailable
+from .errors import IndexUnavailable, SettingError
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # sha256 of model.safetensors at the official revision 1110a243 of sentence-transformers/all-MiniLM-L6-v2.
@@ -16,12 +20,36 @@ DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fa
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+class Embedder(Protocol):
+    """What the indexer and the searcher need of a model: L2-normalised float32 vectors, so that an inner
+    product is a cosine, and token counts for splitting passages to the model's window."""
+
+    name: str
+    sha256: str
+    backend: str
+    dimension: int
+    passage_limit: int
+    batch_size: int
+
+    def count_tokens(self, text: str) -> int: ...
+    def encode(self, texts: list[str], batch_size: int = 0, progress: bool = False) -> np.ndarray: ...
+
+
+def file_sha256(path: Path, digest=None) -> str:
+    """sha256 of a file, streamed; pass `digest` to keep feeding an existing hash object."""
+    digest = digest or hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def available_cores() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 @lru_cache(maxsize=8)
@@ -46,8 +74,8 @@ def resolve_model(name: str) -> tuple[str, str]:
     return name, "unpinned:" + name  # a hub name: resolved from the local cache only
 
 
-class Embedder:
-    """Encodes text to L2-normalised float32 vectors (so inner product is cosine)."""
+class TorchEmbedder:
+    """The `Embedder` on sentence-transformers and torch."""
 
     def __init__(self, model: str = DEFAULT_MODEL, threads: int = 0):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -93,16 +121,13 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def make_embedder(settings, threads: int | None = None):
-    """The encoder `settings.embedding_backend` names: torch `Embedder` or ONNX Runtime `OnnxEmbedder`."""
-    from search.errors import SearchError
-
-    threads = settings.threads if threads is None else threads
-    backend = settings.embedding_backend
+def make_embedder(backend: str = "torch", model: str = DEFAULT_MODEL, onnx_cache: Path | None = None,
+                  threads: int = 0) -> Embedder:
+    """The embedder a backend names: torch `TorchEmbedder` or ONNX Runtime `OnnxEmbedder` (fp32 or int8)."""
     if backend == "torch":
-        return Embedder(settings.model, threads)
+        return TorchEmbedder(model, threads)
     if backend in ("onnx", "onnx-int8"):
         from .onnx_backend import OnnxEmbedder
 
-        return OnnxEmbedder(settings.model, settings.onnx_cache, int8=backend == "onnx-int8", threads=threads)
-    raise SearchError(f"embedding_backend must be torch, onnx or onnx-int8, got {backend!r}", code="bad_setting")
+        return OnnxEmbedder(model, Path(onnx_cache or "state/onnx"), int8=backend == "onnx-int8", threads=threads)
+    raise SettingError(f"embedding_backend must be one of {', '.join(BACKENDS)}, got {backend!r}")

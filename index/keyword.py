@@ -9,20 +9,26 @@ from typing import Sequence
 import numpy as np
 
 KEYWORD_DIR = "bm25"
-logging.getLogger("bm25s").setLevel(logging.WARNING)
+K1, B, METHOD, STEMMER, STOPWORDS = 1.2, 0.75, "lucene", "english", "en"
+
+
+def _bm25s():
+    """bm25s, with the DEBUG level it sets on its own logger at import turned back down."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
 
 
 def _stemmer():
     import Stemmer
 
-    return Stemmer.Stemmer("english")
+    return Stemmer.Stemmer(STEMMER)
 
 
 def analyse(texts: Sequence[str]) -> list[list[str]]:
     """Lower-case, drop English stopwords, Snowball-stem: the same analysis for passages and questions."""
-    import bm25s
-
-    return bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    return _bm25s().tokenize(list(texts), stopwords=STOPWORDS, stemmer=_stemmer(), return_ids=False, show_progress=False)
 
 
 class KeywordIndex:
@@ -36,21 +42,23 @@ class KeywordIndex:
         return self.size
 
     @classmethod
-    def build(cls, texts: Sequence[str], k1: float = 1.2, b: float = 0.75) -> "KeywordIndex":
-        import bm25s
-
-        retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
+    def build(cls, texts: Sequence[str], k1: float = K1, b: float = B) -> "KeywordIndex":
+        retriever = _bm25s().BM25(k1=k1, b=b, method=METHOD)
         retriever.index(analyse(texts), show_progress=False)
         return cls(retriever)
+
+    def spec(self) -> dict:
+        """The manifest's record of this index: the parameters it was actually built with."""
+        r = self.retriever
+        return {"type": "bm25s", "k1": r.k1, "b": r.b, "method": r.method, "stemmer": STEMMER,
+                "stopwords": STOPWORDS, "dir": KEYWORD_DIR}
 
     def save(self, directory: Path) -> None:
         self.retriever.save(str(Path(directory) / KEYWORD_DIR), show_progress=False)
 
     @classmethod
     def load(cls, directory: Path, mmap: bool = True) -> "KeywordIndex":
-        import bm25s
-
-        return cls(bm25s.BM25.load(str(Path(directory) / KEYWORD_DIR), mmap=mmap, show_progress=False))
+        return cls(_bm25s().BM25.load(str(Path(directory) / KEYWORD_DIR), mmap=mmap, show_progress=False))
 
     def terms(self, query: str) -> list[str]:
         """The question's analysed terms that occur in the corpus (the only ones that can score)."""

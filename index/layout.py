@@ -7,7 +7,6 @@ temporary directories (a crash, Ctrl-C) are removed by the next build, under a l
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import secrets
 import shutil
@@ -15,6 +14,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from filelock import FileLock
 
 
 def _sibling(index: Path, kind: str, ident: str = "") -> Path:
@@ -29,12 +30,8 @@ def new_generation_id() -> str:
 def build_lock(index: Path) -> Iterator[None]:
     """One build at a time per index path."""
     index.parent.mkdir(parents=True, exist_ok=True)
-    with open(index.parent / f".{index.name}.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with FileLock(index.parent / f".{index.name}.lock"):
+        yield
 
 
 def temporary_dir(index: Path) -> Path:
@@ -55,9 +52,6 @@ def publish(tmp: Path, index: Path, generation: str) -> Path:
     """Make `tmp` the live generation of `index` in one atomic step; return its final path."""
     final = _sibling(index, "gen", generation)
     os.rename(tmp, final)
-    if index.exists() and not index.is_symlink():
-        # An index directory from before generations: move it aside, then link.
-        os.rename(index, _sibling(index, "gen", "legacy-" + secrets.token_hex(3)))
     link = _sibling(index, "link", secrets.token_hex(4))
     os.symlink(final.name, link)
     os.replace(link, index)

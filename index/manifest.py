@@ -1,43 +1,113 @@
-"""manifest.json: what an index directory holds and which model made it."""
+"""manifest.json: what an index directory holds and which model made it, as a typed `Manifest`.
+
+`index.build` writes one per generation; `read_manifest` returns it, refusing a missing, unreadable or
+foreign-format file with IndexUnavailable (code index_missing, index_corrupt or index_format).
+"""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from search.errors import IndexUnavailable
+from .errors import IndexUnavailable
 
 MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
+PROBE_KEY = "weak_probes"  # where the off-topic probe measurement lives (index/probes.py)
 
 
-def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
-    (Path(directory) / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+@dataclass(frozen=True)
+class ModelInfo:
+    """The model that made the vectors: its name, weights sha256 and runtime."""
+
+    name: str
+    sha256: str
+    backend: str = "torch"
 
 
-def read_manifest(directory: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Counts:
+    documents: int
+    passages: int
+    embedded: int = 0
+    reused: int = 0
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One generation's description. `index` and `keyword` are the specs their loaders need (from
+    `FaissIndex` and `KeywordIndex`); `probes` are the off-topic probes' best cosines (search/weak.py)."""
+
+    generation: str
+    model: ModelInfo
+    dimension: int
+    counts: Counts
+    index: dict[str, Any]
+    keyword: dict[str, Any]
+    built_at: str
+    package_version: str
+    probes: tuple[float, ...] = ()
+    corpus: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+    normalized: bool = True
+    metric: str = "inner_product"
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        top1 = list(out.pop("probes"))
+        out[PROBE_KEY] = {"count": len(top1), "top1": top1, "source": "index/probes.py"}
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Manifest":
+        """A Manifest from decoded JSON; ValueError/KeyError/TypeError on a wrong shape."""
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+        probes = data.get(PROBE_KEY) or {}
+        return cls(
+            generation=str(data["generation"]), model=ModelInfo(**data["model"]), dimension=int(data["dimension"]),
+            counts=Counts(**data["counts"]), index=dict(data["index"]), keyword=dict(data.get("keyword") or {}),
+            built_at=str(data["built_at"]), package_version=str(data.get("package_version", "")),
+            probes=tuple(float(x) for x in probes.get("top1") or ()), corpus=dict(data.get("corpus") or {}),
+            format_version=int(data["format_version"]), normalized=bool(data.get("normalized", True)),
+            metric=str(data.get("metric", "inner_product")))
+
+
+def write_manifest(directory: Path, manifest: Manifest) -> None:
+    (Path(directory) / MANIFEST_FILE).write_text(json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n")
+
+
+def read_manifest(directory: Path) -> Manifest:
+    """The manifest of the generation at `directory`; IndexUnavailable when missing, unreadable or foreign."""
     path = Path(directory) / MANIFEST_FILE
     if not path.is_file():
         raise IndexUnavailable(
             f"no index at {directory}: run `statement-search rebuild-index --index {directory}`",
             code="index_missing")
     try:
-        manifest = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise IndexUnavailable(f"unreadable manifest {path}: {exc}; rebuild the index", code="index_corrupt")
-    if manifest.get("format_version") != FORMAT_VERSION:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexUnavailable(f"unreadable manifest in {directory} ({exc}); rebuild the index",
+                               code="index_corrupt") from None
+    version = data.get("format_version") if isinstance(data, dict) else None
+    if version != FORMAT_VERSION:
         raise IndexUnavailable(
-            f"index {directory} has format version {manifest.get('format_version')}, this release reads "
-            f"{FORMAT_VERSION}: run `statement-search rebuild-index --index {directory}`", code="index_format")
-    return manifest
+            f"index {directory} has format version {version}, this release reads {FORMAT_VERSION}: "
+            f"run `statement-search rebuild-index --index {directory}`", code="index_format")
+    try:
+        return Manifest.from_json(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IndexUnavailable(f"manifest in {directory} is incomplete ({exc!r}); rebuild the index",
+                               code="index_corrupt") from None
 
 
-def check_model(manifest: dict[str, Any], directory: Path, model_name: str, model_sha256: str) -> None:
+def check_model(manifest: Manifest, directory: Path, model_name: str, model_sha256: str) -> None:
     """Refuse an index built with other weights than the configured model's."""
-    built = manifest.get("model", {})
-    if built.get("sha256") != model_sha256:
+    built = manifest.model
+    if built.sha256 != model_sha256:
         raise IndexUnavailable(
-            f"index {directory} was built with model {built.get('name')!r} (sha256 {str(built.get('sha256'))[:12]}…) "
+            f"index {directory} was built with model {built.name!r} (sha256 {built.sha256[:12]}…) "
             f"but the configured model is {model_name!r} (sha256 {model_sha256[:12]}…): run "
             f"`statement-search rebuild-index --index {directory} --model {model_name}` or configure the "
             "index's model", code="model_mismatch")

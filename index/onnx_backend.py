@@ -15,23 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from search.errors import IndexUnavailable
+from .errors import IndexUnavailable
 
-from .embedder import resolve_model
+from .embedder import available_cores, resolve_model
 
 log = logging.getLogger(__name__)
-BACKENDS = ("torch", "onnx", "onnx-int8")
 FP32_FILE = "model.onnx"
 INT8_FILE = "model-int8.onnx"
 OPSET = 17
-
-
-def available_cores() -> int:
-    """Cores this process may run on (the affinity mask, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _export(model_path: Path, target: Path) -> None:

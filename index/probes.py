@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-PROBE_KEY = "weak_probes"  # where the manifest keeps the measurement
-
 PROBES = (
     "How long do I bake chocolate chip cookies?",
     "What is the best pizza dough hydration?",

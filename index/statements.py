@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from search.errors import CorpusError
+from .errors import CorpusError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,6 @@ class Statement:
     source: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     path: str = ""
-    body_offset: int = 0  # where `text` starts in the normalised file
 
 
 @dataclass
@@ -66,7 +65,7 @@ def parse_header(text: str) -> tuple[dict[str, str], int]:
     return header, body
 
 
-def _statement(doc_id: str, text: str, meta: dict[str, Any], path: str, offset: int = 0) -> Statement:
+def _statement(doc_id: str, text: str, meta: dict[str, Any], path: str) -> Statement:
     meta = {k: v for k, v in meta.items() if v not in (None, "")}
     date = meta.pop("date", None)
     if date is not None:
@@ -79,13 +78,13 @@ def _statement(doc_id: str, text: str, meta: dict[str, Any], path: str, offset: 
         found = _DATE_IN_NAME.search(Path(path).name)
         date = found.group(1) if found else None
     known = {k: (str(meta.pop(k)) if k in meta else None) for k in ("title", "speaker", "source")}
-    return Statement(id=doc_id, text=text, date=date, extra=meta, path=path, body_offset=offset, **known)
+    return Statement(id=doc_id, text=text, date=date, extra=meta, path=path, **known)
 
 
 def read_text_statement(path: Path, doc_id: str, raw: str) -> Statement:
     text = normalise_newlines(raw)
     header, body = parse_header(text)
-    return _statement(doc_id, text[body:], dict(header), str(path), body)
+    return _statement(doc_id, text[body:], dict(header), str(path))
 
 
 def read_jsonl(path: Path, doc_prefix: str, raw: str) -> Iterator[Statement]:

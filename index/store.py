@@ -92,9 +92,25 @@ class PassageStore:
     def hashes(self) -> list[tuple[int, str]]:
         return self.conn.execute("SELECT id, hash FROM passages ORDER BY id").fetchall()
 
-    def all_texts(self) -> list[tuple[int, str]]:
-        return [(r[0], r[1]) for r in self.conn.execute(
-            "SELECT id, context || ' ' || text FROM passages ORDER BY id")]
+    def texts(self, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """{passage id: (document id, passage text)} for `ids` (unknown ids left out)."""
+        if not ids:
+            return {}
+        rows = self.conn.execute(f"SELECT id, doc_id, text FROM passages WHERE id IN ({','.join('?' * len(ids))})",
+                                 [int(i) for i in ids])
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def first_passage_ids(self) -> list[int]:
+        """The id of every statement's first passage, in id order."""
+        return [r[0] for r in self.conn.execute("SELECT id FROM passages WHERE ordinal = 1 ORDER BY id")]
+
+    def document_metadata(self) -> list[tuple[str, str | None, str | None, str | None]]:
+        """(id, speaker, date, source) of every statement, in insertion order."""
+        return [tuple(r) for r in self.conn.execute("SELECT id, speaker, date, source FROM documents ORDER BY rowid")]
+
+    def passage_documents(self) -> list[tuple[int, str]]:
+        """(passage id, document id) of every passage, in id order."""
+        return [tuple(r) for r in self.conn.execute("SELECT id, doc_id FROM passages ORDER BY id")]
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

@@ -11,7 +11,7 @@ from typing import Protocol
 import faiss
 import numpy as np
 
-from search.errors import SearchError
+from .errors import SettingError as SearchError
 
 FAISS_FILE = "index.faiss"
 INDEX_TYPES = ("flat", "hnsw", "ivf")

@@ -20,8 +20,10 @@ class FakeEncoder:
 
     name = "fake"
     sha256 = "fake-encoder-v1"
+    backend = "fake"
     dimension = 64
     passage_limit = 254
+    batch_size = 64
 
     def __init__(self):
         self.calls: list[int] = []
@@ -46,9 +48,9 @@ def fake_encoder():
 
 @pytest.fixture(scope="session")
 def embedder():
-    from index.embedder import Embedder
+    from index.embedder import TorchEmbedder
 
-    return Embedder()
+    return TorchEmbedder()
 
 
 @pytest.fixture(scope="session")

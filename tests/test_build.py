@@ -6,7 +6,7 @@ import pytest
 
 from index import layout
 from index.build import VECTORS_FILE, build_index
-from index.manifest import read_manifest
+from index.manifest import ModelInfo, read_manifest
 from index.probes import PROBES
 from search.errors import CorpusError, IndexUnavailable
 from search.searcher import Searcher
@@ -19,10 +19,10 @@ def statement(folder, name, text):
 
 def test_manifest_records_model_and_counts(seed_index, embedder):
     m = read_manifest(seed_index)
-    assert m["model"] == {"name": "all-MiniLM-L6-v2", "sha256": embedder.sha256, "backend": "torch"}
-    assert m["dimension"] == 384 and m["normalized"] is True
-    assert m["counts"]["documents"] == 1 and m["counts"]["passages"] == 13
-    assert len(m["corpus"]["fingerprint"]) == 64
+    assert m.model == ModelInfo(name="all-MiniLM-L6-v2", sha256=embedder.sha256, backend="torch")
+    assert m.dimension == 384 and m.normalized is True
+    assert m.counts.documents == 1 and m.counts.passages == 13
+    assert len(m.corpus["fingerprint"]) == 64
     vectors = np.load(seed_index / VECTORS_FILE)
     assert vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -65,7 +65,7 @@ def test_unchanged_passages_are_not_re_embedded(tmp_path, corpus, fake_encoder):
     # reused vectors are the stored vectors, carried over unchanged
     new_vectors = np.load(layout.current_generation(index) / VECTORS_FILE)
     assert np.array_equal(new_vectors[:13], first_vectors)
-    assert read_manifest(index)["counts"]["embedded"] == 2
+    assert read_manifest(index).counts.embedded == 2
 
 
 class Boom(RuntimeError):
@@ -75,7 +75,7 @@ class Boom(RuntimeError):
 def test_build_that_fails_midway_leaves_previous_index(tmp_path, corpus, fake_encoder, monkeypatch):
     index = tmp_path / "index"
     build_index(corpus, index, fake_encoder)
-    before = read_manifest(index)["generation"]
+    before = read_manifest(index).generation
     statement(corpus, "more.txt", "Yet another paragraph that needs embedding now.\n")
 
     def explode(texts, **kw):
@@ -86,7 +86,7 @@ def test_build_that_fails_midway_leaves_previous_index(tmp_path, corpus, fake_en
     monkeypatch.setattr(fake_encoder, "encode", explode)
     with pytest.raises(Boom):
         build_index(corpus, index, fake_encoder)
-    assert read_manifest(index)["generation"] == before
+    assert read_manifest(index).generation == before
     assert not list(tmp_path.glob(".index.tmp-*"))
     # a crash that could not clean up (kill -9) is cleaned by the next build
     (tmp_path / ".index.tmp-deadbeef").mkdir()
@@ -100,7 +100,7 @@ def test_build_that_fails_midway_leaves_previous_index(tmp_path, corpus, fake_en
 def test_empty_corpus_is_an_error_and_index_untouched(tmp_path, corpus, fake_encoder):
     index = tmp_path / "index"
     build_index(corpus, index, fake_encoder)
-    before = read_manifest(index)["generation"]
+    before = read_manifest(index).generation
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "blank.txt").write_text("\n\n")
@@ -108,7 +108,7 @@ def test_empty_corpus_is_an_error_and_index_untouched(tmp_path, corpus, fake_enc
         build_index(empty, index, fake_encoder)
     with pytest.raises(CorpusError, match="does not exist"):
         build_index(tmp_path / "missing", index, fake_encoder)
-    assert read_manifest(index)["generation"] == before
+    assert read_manifest(index).generation == before
 
 
 def test_readers_of_old_generation_survive_a_swap(tmp_path, corpus, fake_encoder):

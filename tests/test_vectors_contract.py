@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from index.vectors import EXACT_SUBSET, FaissIndex, NumpyIndex, choose_index_type
-from search.errors import SearchError
+from index.errors import SettingError
 
 DIM = 32
 N = 3000
@@ -134,7 +134,7 @@ def test_choose_index_type():
     assert choose_index_type("auto", 300_000, 200_000) == "hnsw"
     assert choose_index_type("auto", 100_000, 100_000) == "flat"
     assert choose_index_type("ivf", 10, 200_000) == "ivf"
-    with pytest.raises(SearchError):
+    with pytest.raises(SettingError):
         choose_index_type("bogus", 10, 10)
 
 
