@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import sys
 import time
@@ -11,8 +10,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from index.embedder import available_cores  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
-SOTU = Path("/work/shared/data/statements/us-sotu-1790-2008")
+SHARED = ROOT.parent / "shared" / "data"  # the example data beside the project, as tests/conftest.py finds it
+SOTU = SHARED / "statements" / "us-sotu-1790-2008"
 SOTU_INDEX = ROOT / "state" / "sotu-index"
 BENCH_STATE = ROOT / "state" / "bench"
 
@@ -27,7 +29,7 @@ def cpu_line() -> str:
                 break
     except OSError:
         pass
-    return f"{model} ({len(os.sched_getaffinity(0))} cores available)"
+    return f"{model} ({available_cores()} cores available)"
 
 
 def header(title: str) -> dict:

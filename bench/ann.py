@@ -12,15 +12,15 @@ bench/memory.py.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import time
 
 import faiss
 import numpy as np
 
-from _common import BENCH_STATE, SOTU_INDEX, header, real_questions, report
+from _common import BENCH_STATE, SOTU, SOTU_INDEX, header, real_questions, report
 
+from index.embedder import available_cores  # noqa: E402
 from index.vectors import ANN_DEFAULTS, FaissIndex  # noqa: E402
 
 
@@ -28,7 +28,7 @@ def sotu_vectors() -> np.ndarray:
     path = SOTU_INDEX / "vectors.npy"
     if not path.is_file():
         raise SystemExit(f"{path} is missing: build it first with\n  flock /tmp/cpu.lock .venv/bin/statement-search "
-                         f"rebuild-index --corpus /work/shared/data/statements/us-sotu-1790-2008 --index {SOTU_INDEX}")
+                         f"rebuild-index --corpus {SOTU} --index {SOTU_INDEX}")
     return np.ascontiguousarray(np.load(path), dtype=np.float32)
 
 
@@ -49,9 +49,9 @@ def grow(base: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
 
 
 def question_vectors() -> np.ndarray:
-    from index.embedder import Embedder
+    from index.embedder import TorchEmbedder
 
-    return Embedder().encode(real_questions())
+    return TorchEmbedder().encode(real_questions())
 
 
 def latencies(index: FaissIndex, queries: np.ndarray, k: int = 10, repeat: int = 3) -> tuple[list, np.ndarray]:
@@ -75,7 +75,7 @@ def stored(size: int, kind: str, vectors: np.ndarray) -> tuple[FaissIndex, float
     folder = BENCH_STATE / f"ann-{size}-{kind}"
     if (folder / "index.faiss").is_file() and (folder / "vectors.npy").is_file():
         return FaissIndex.load(folder, kind=kind, params=ANN_DEFAULTS.get(kind)), float("nan")
-    faiss.omp_set_num_threads(len(os.sched_getaffinity(0)))
+    faiss.omp_set_num_threads(available_cores())
     began = time.perf_counter()
     index = FaissIndex.build(vectors, np.arange(len(vectors)), kind)
     seconds = time.perf_counter() - began

@@ -14,7 +14,6 @@ import shutil
 from _common import BENCH_STATE, SOTU, header, peak_rss_mb, report
 
 from index.build import build_index  # noqa: E402
-from index.embedder import make_embedder  # noqa: E402
 from search.settings import load_settings  # noqa: E402
 
 
@@ -35,7 +34,7 @@ def main() -> None:
     for path in files[:-1]:
         (corpus / path.name).symlink_to(path)
 
-    encoder = make_embedder(settings, threads=0)
+    encoder = settings.make_embedder(threads=0)
     batch = settings.batch_size or encoder.batch_size
     rows = []
     full = build_index(corpus, index, encoder, batch_size=settings.batch_size,

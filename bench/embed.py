@@ -32,7 +32,7 @@ def main() -> None:
     args = ap.parse_args()
 
     backends = args.backends.split(",")
-    encoders = {b: make_embedder(load_settings({"embedding_backend": b}), threads=0) for b in backends}
+    encoders = {b: make_embedder(b, load_settings().model, load_settings().onnx_cache, threads=0) for b in backends}
     texts = sotu_passages(encoders[backends[0]], args.sample)
     tokens = sum(min(encoders[backends[0]].count_tokens(t) + 2, encoders[backends[0]].max_tokens) for t in texts)
     sweep_texts = texts[: args.sweep]

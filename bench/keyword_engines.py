@@ -42,11 +42,11 @@ SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
 
 def scifact_index() -> Path:
     """The SciFact index `statement-search eval` builds and caches (built here if it is missing)."""
-    from index.embedder import Embedder
+    from index.embedder import TorchEmbedder
     from search.evaluate import CACHE_ROOT, prepare_index
     from search.settings import load_settings
 
-    return prepare_index(SCIFACT, Embedder(load_settings().model, threads=1), CACHE_ROOT, progress=True)
+    return prepare_index(SCIFACT, TorchEmbedder(load_settings().model, threads=1), CACHE_ROOT, progress=True)
 QUALITY = ["engine", "split", "queries", "ndcg@10", "recall@10", "recall@100", "mrr@10"]
 LATENCY = ["engine", "passages", "build_s", "size_mib", "p50_ms", "p95_ms", "mean_hits", "questions"]
 

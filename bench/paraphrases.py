@@ -22,14 +22,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import QUESTIONS as SOTU_QUESTIONS  # noqa: E402
+from _common import SOTU  # noqa: E402
 
 from index.build import build_index  # noqa: E402
 from index.manifest import read_manifest  # noqa: E402
-from index.probes import PROBE_KEY  # noqa: E402
 from index.statements import scan_corpus  # noqa: E402
+from search.duplicates import collapse_duplicates  # noqa: E402
 from search.settings import load_settings  # noqa: E402
 
-SOTU = Path("/work/shared/data/statements/us-sotu-1790-2008")
 SEED = ROOT / "data" / "statements" / "durov-2024-09-06.txt"
 QUESTIONS = ROOT / "tests" / "data" / "paraphrases.jsonl"
 OUT_OF_SCOPE = ROOT / "tests" / "data" / "out_of_scope.txt"
@@ -60,7 +60,7 @@ def prepare_index(index: Path, corpus: Path, encoder, reuse_from: Path | None) -
     if index.exists():
         try:
             manifest = read_manifest(index.resolve())
-            if manifest["corpus"]["fingerprint"] == fingerprint and PROBE_KEY in manifest:
+            if manifest.corpus.get("fingerprint") == fingerprint and manifest.probes:
                 return index
         except Exception:
             pass
@@ -85,8 +85,9 @@ def answer_rank(searcher, question: dict, ranked: list[tuple[int, float]]) -> in
 def score(searcher, questions: list[dict], mode: str, depth: int = 10) -> dict:
     ranks = []
     for qu in questions:
-        q = searcher.embed_query(qu["question"])
-        ranked, _ = searcher.collapse_duplicates(searcher.rank(qu["question"], q, depth * 3, mode), depth)
+        qvec = searcher.embed_question(qu["question"])
+        ranked, _ = collapse_duplicates(searcher.store, searcher.ranker.rank(qu["question"], qvec, depth * 3, mode),
+                                        depth)
         ranks.append(answer_rank(searcher, qu, ranked[:depth]))
     n = len(ranks)
     return {"top1": sum(r == 1 for r in ranks) / n, "top10": sum(r is not None for r in ranks) / n,
@@ -98,8 +99,7 @@ def top_cosines(searcher, questions: list[str]) -> list[float]:
     """Cosine of the best passage by vector search for each question."""
     out = []
     for text in questions:
-        q = searcher.embed_query(text)
-        out.append(float(searcher.vectors.search(q, 1)[0][0][1]))
+        out.append(searcher.ranker.vector_top(searcher.embed_question(text), 1)[0][1])
     return out
 
 
@@ -117,8 +117,7 @@ def calibrate(searcher, seed_searcher, questions: list[dict]) -> dict:
     # in-scope: the cosine of the expected passage itself (what must stay "strong")
     expected = []
     for qu in questions:
-        q = searcher.embed_query(qu["question"])
-        ranked = searcher.vectors.search(q, 200)[0]
+        ranked = searcher.ranker.vector_top(searcher.embed_question(qu["question"]), 200)
         r = answer_rank(searcher, qu, ranked)
         if r is not None:
             expected.append(ranked[r - 1][1])
@@ -132,7 +131,7 @@ def calibrate(searcher, seed_searcher, questions: list[dict]) -> dict:
         "in: SOTU questions (bench/_common.py), top-1 (sotu+seed)": (top_cosines(searcher, SOTU_QUESTIONS), True),
     }
     lines = {"seed": seed_searcher.weak_line, "sotu+seed": searcher.weak_line}
-    out = {"lines": lines, "probes": {name: s.manifest[PROBE_KEY]["top1"] for name, s in
+    out = {"lines": lines, "probes": {name: list(s.manifest.probes) for name, s in
                                       (("seed", seed_searcher), ("sotu+seed", searcher))}}
     print(f"\nper-index line (weak_below {searcher.settings.weak_below}, weak_quantile "
           f"{searcher.settings.weak_quantile}): " + ", ".join(f"{k} {v:.3f}" for k, v in lines.items()))
@@ -155,7 +154,7 @@ def calibrate(searcher, seed_searcher, questions: list[dict]) -> dict:
 
 
 def main() -> None:
-    from index.embedder import Embedder
+    from index.embedder import TorchEmbedder
     from search.searcher import Searcher
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -168,7 +167,7 @@ def main() -> None:
     args = ap.parse_args()
 
     settings = load_settings()
-    embedder = Embedder(settings.model, threads=0)
+    embedder = TorchEmbedder(settings.model, threads=0)
     corpus = prepare_corpus(args.index.parent / "paraphrase-corpus")
     index = prepare_index(args.index, corpus, embedder, args.reuse)
     searcher = Searcher(index, settings, embedder)
@@ -190,12 +189,10 @@ def main() -> None:
         results["grid"] = {}
         print("\n| fusion | top-1 | top-10 | MRR@10 |\n|---|---|---|---|")
         for fusion, weight, gate in FUSION_GRID:
-            searcher.settings = settings.replace(fusion=fusion, hybrid_weight=weight,
-                                                 gate_low=gate[0], gate_high=gate[1])
-            r = score(searcher, questions, "hybrid")
+            tuned = searcher.with_settings(fusion=fusion, hybrid_weight=weight, gate_low=gate[0], gate_high=gate[1])
+            r = score(tuned, questions, "hybrid")
             results["grid"][label(fusion, weight, gate)] = r
             print(f"| {label(fusion, weight, gate)} | {r['top1']:.3f} | {r['top10']:.3f} | {r['mrr@10']:.3f} |")
-        searcher.settings = settings
     if args.calibrate:
         seed_index = args.index.parent / "seed-index"
         seed_corpus = args.index.parent / "seed-corpus"

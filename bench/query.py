@@ -100,8 +100,8 @@ def main() -> None:
     settings = load_settings({"index": SOTU_INDEX, "embedding_backend": args.backend, "threads": 1,
                               "reload_interval": -1})
     searcher = Searcher.load(settings)
-    real = len(searcher.vectors)
-    exact = searcher.vectors
+    real = len(searcher.gen.vector_index)
+    exact = searcher.gen.vector_index
     questions = question_set(args.questions)
     live = LiveSearcher(settings, embedder=searcher.embedder)
     live._install(searcher)
@@ -113,7 +113,7 @@ def main() -> None:
     rows = []
     for size in map(int, args.sizes.split(",")):
         if size <= real:
-            searcher.vectors, kind, label = exact, "flat", real
+            searcher.gen.vector_index, kind, label = exact, "flat", real
         else:
             kind = args.index_type
             folder = BENCH_STATE / f"ann-{size}-{kind}"
@@ -121,7 +121,7 @@ def main() -> None:
                 print(f"skipping {size}: {folder} is missing (run bench/ann.py)")
                 continue
             big = FaissIndex.load(folder, kind=kind, params=ANN_DEFAULTS.get(kind))
-            searcher.vectors, label = CopiesIndex(big, real), len(big)
+            searcher.gen.vector_index, label = CopiesIndex(big, real), len(big)
             # The filter goes through the big index too (the searcher's exact path reads the 20k matrix).
             searcher.settings = settings.replace(exact_subset_max=0)
         for mode in ("vector", "hybrid"):

@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from _common import ROOT, header, report
+from _common import ROOT, SHARED, header, report
 
-from index.embedder import make_embedder  # noqa: E402
 from search.settings import load_settings  # noqa: E402
 
-SCIFACT = Path("/work/shared/data/scifact")
+SCIFACT = SHARED / "scifact"
 
 
 def main() -> None:
@@ -31,7 +30,7 @@ def main() -> None:
     rows, base = [], {}
     for backend in args.backends.split(","):
         settings = load_settings({"embedding_backend": backend})
-        encoder = make_embedder(settings, threads=0)
+        encoder = settings.make_embedder(threads=0)
         cache = CACHE_ROOT if backend == "torch" else ROOT / "state" / f"eval-{backend}"
         for mode in args.modes.split(","):
             result = evaluate(args.dataset, settings, split="test", mode=mode, cache=cache, embedder=encoder)

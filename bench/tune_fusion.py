@@ -1,8 +1,8 @@
 """Tune the hybrid fusion on a BEIR split (SciFact train): every method and weight of FUSION_GRID.
 
-Candidates and both exact scores are computed once per query, as Searcher.rank does, then each
-setting is fused with search.fusion.fuse and folded to documents by their best passage. The final
-figures for docs/quality.md come from `statement-search eval`, which runs the real Searcher.rank.
+Candidates and both exact scores are computed once per query by the service's own step
+(search.ranking.Ranker.candidates), then each setting is fused with search.fusion.fuse and folded to
+documents by their best passage. The final figures for docs/quality.md come from `statement-search eval`.
 
     flock /tmp/cpu.lock .venv/bin/python bench/tune_fusion.py --dataset ../shared/data/scifact --split train
 """
@@ -13,14 +13,12 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from search.evaluate import (PASSAGE_DEPTH, CACHE_ROOT, documents_of, fold, load_dataset,  # noqa: E402
                              prepare_index, run_queries)
-from search.fusion import fuse, rrf  # noqa: E402
+from search.fusion import Candidates, fuse  # noqa: E402
 from search.metrics import evaluate_run  # noqa: E402
 from search.settings import load_settings  # noqa: E402
 
@@ -41,27 +39,13 @@ def label(method: str, weight: float, gate: tuple[float, float]) -> str:
     return f"{method} {weight}" + (f" gate {gate[0]}-{gate[1]}" if gate != NO_GATE else "")
 
 
-def candidates(searcher, text: str, depth: int = PASSAGE_DEPTH) -> dict:
-    """What Searcher.rank computes before fusing: both candidate lists and exact scores on their union."""
-    q = searcher.embed_query(text)
+def candidates(searcher, text: str, depth: int = PASSAGE_DEPTH) -> Candidates:
+    """Both sides' candidates and exact scores for one question, as the service computes them."""
     n = max(depth, searcher.settings.candidates)
-    vec = searcher._vector_search(q, n, None)
-    kw = searcher.keyword.search(text, n)
-    ids = sorted({pid for pid, _ in vec} | {pid for pid, _ in kw})
-    cos = (np.asarray(searcher.matrix[ids], dtype=np.float32) @ q).tolist()
-    bm25 = searcher.keyword.scores(text)[ids].tolist()
-    ideal = searcher.keyword.ideal_score(text)
-    return {"vec": vec, "kw": kw, "cos": list(zip(ids, cos)), "bm25": list(zip(ids, bm25)), "ideal": ideal}
-
-
-def fused(c: dict, method: str, weight: float, gate: tuple[float, float]) -> list[tuple[int, float]]:
-    if method == "rrf":
-        return rrf([c["vec"], c["kw"]])
-    return fuse(method, c["cos"], c["bm25"], weight, c["ideal"], gate)
+    return searcher.ranker.candidates(text, searcher.embed_question(text), n)
 
 
 def main() -> None:
-    from index.embedder import Embedder
     from search.searcher import Searcher
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,23 +54,23 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="Write the grid here as JSON.")
     args = ap.parse_args()
 
-    settings = load_settings()
-    embedder = Embedder(settings.model, threads=0)
+    settings = load_settings({"fusion": "adaptive"})  # candidates carry the ideal BM25 for every method
+    embedder = settings.make_embedder(threads=0)
     data = load_dataset(args.dataset, args.split)
     searcher = Searcher(prepare_index(data.path, embedder, CACHE_ROOT), settings, embedder)
     doc_of = documents_of(searcher)
     cands = {qid: candidates(searcher, text) for qid, text in data.queries.items()}
     rows = []
     for mode in ("vector", "keyword"):
-        key = "vec" if mode == "vector" else "kw"
-        scores = evaluate_run({qid: fold(c[key], doc_of) for qid, c in cands.items()}, data.qrels)
+        scores = evaluate_run({qid: fold(c.vector if mode == "vector" else c.keyword, doc_of)
+                               for qid, c in cands.items()}, data.qrels)
         rows.append({"method": mode, **scores})
     # MTEB's all-MiniLM-L6-v2 figure embeds each document once, truncated to 256 word pieces:
     # scoring only each document's first passage (title context + opening) mimics that.
     run, _ = run_queries(searcher, data, "vector", passages="first")
     rows.append({"method": "vector, first passage only", **evaluate_run(run, data.qrels)})
     for method, weight, gate in FUSION_GRID:
-        run = {qid: fold(fused(c, method, weight, gate), doc_of) for qid, c in cands.items()}
+        run = {qid: fold(fuse(method, c, weight, gate), doc_of) for qid, c in cands.items()}
         rows.append({"method": label(method, weight, gate), **evaluate_run(run, data.qrels)})
     print(f"{args.dataset.name} {args.split}: {len(cands)} queries\n")
     print("| fusion | nDCG@10 | R@10 | R@100 | MRR@10 |\n|---|---|---|---|---|")

@@ -1,37 +1,18 @@
-"""One domain error type, turned into a JSON error by the API and an exit code by the CLI."""
+"""Errors of the query side: bad requests and unknown documents, on the shared base of index/errors.py."""
+from __future__ import annotations
+
+from index.errors import CorpusError, IndexUnavailable, SettingError, StatementSearchError
+
+__all__ = ["StatementSearchError", "SearchError", "NotFound", "IndexUnavailable", "CorpusError", "SettingError"]
 
 
-class SearchError(ValueError):
-    """Bad input or an unusable index; `code` is a stable machine-readable name."""
+class SearchError(StatementSearchError):
+    """A request the library cannot answer as asked (empty question, k out of range, bad filter, ...)."""
 
     code = "invalid_request"
-    status = 400
-    exit_code = 2
-
-    def __init__(self, message: str, code: str | None = None, status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        if status is not None:
-            self.status = status
-
-
-class IndexUnavailable(SearchError):
-    """The index is missing, unreadable or built for another model."""
-
-    code = "index_unavailable"
-    status = 503
-    exit_code = 3
-
-
-class CorpusError(SearchError):
-    """The corpus cannot be indexed (missing, empty)."""
-
-    code = "bad_corpus"
-    exit_code = 2
 
 
 class NotFound(SearchError):
+    """A document or passage id that the index does not hold."""
+
     code = "not_found"
-    status = 404

@@ -2,7 +2,7 @@
 
 The BEIR corpus is rewritten as a statements .jsonl (title as a lead-in line, so every passage of a
 document carries its title as context), indexed by index.build.build_index into a cache directory
-keyed by the corpus and model, and queried with Searcher.rank. A document scores as its best
+keyed by the corpus and model, and queried with the service's Ranker. A document scores as its best
 passage, so more passages than documents are retrieved.
 """
 from __future__ import annotations
@@ -16,12 +16,18 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from index import layout
+from index.build import build_index
+from index.embedder import file_sha256
+
 from .errors import SearchError
 from .metrics import evaluate_run, per_query
-from .settings import PROJECT_ROOT, Settings
+from .request import validate_mode
+from .searcher import Searcher
+from .settings import Settings
 
 SPLITS = ("test", "train", "dev")
-CACHE_ROOT = PROJECT_ROOT / "state" / "eval"
+CACHE_ROOT = Path("state/eval")  # relative to the working directory
 CONVERSION = "beir-jsonl-v1"  # bump when the corpus rewrite changes, so old caches are not reused
 DOC_DEPTH = 100       # documents ranked per query (Recall@100 needs 100)
 PASSAGE_DEPTH = 1000  # passages ranked per query before folding them into documents
@@ -102,28 +108,23 @@ def write_corpus(source: Path, target: Path) -> int:
 
 def cache_key(corpus: Path, model: str, model_sha256: str, backend: str = "torch") -> str:
     digest = hashlib.sha256()
-    with open(corpus, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
+    file_sha256(corpus, digest)
     digest.update(f"\0{CONVERSION}\0{model}\0{model_sha256}".encode())
     if backend != "torch":  # other runtimes give (slightly) different vectors: their own index
         digest.update(f"\0{backend}".encode())
     return digest.hexdigest()[:16]
 
 
-def prepare_index(dataset: Path, encoder, cache: Path = CACHE_ROOT, batch_size: int = 64,
+def prepare_index(dataset: Path, embedder, cache: Path = CACHE_ROOT, batch_size: int = 64,
                   progress: bool = False) -> Path:
     """The cached index of `dataset`'s corpus, built through build_index the first time only."""
-    from index import layout
-    from index.build import build_index
-
     corpus = Path(dataset) / "corpus.jsonl"
-    root = Path(cache) / cache_key(corpus, encoder.name, encoder.sha256, getattr(encoder, "backend", "torch"))
+    root = Path(cache) / cache_key(corpus, embedder.name, embedder.sha256, embedder.backend)
     index = root / "index"
     if layout.current_generation(index) is None:
         documents = root / "corpus"
         write_corpus(corpus, documents / "corpus.jsonl")
-        build_index(documents, index, encoder, batch_size=batch_size, progress=progress)
+        build_index(documents, index, embedder, batch_size=batch_size, progress=progress)
     return index
 
 
@@ -146,8 +147,7 @@ def fold(ranked: list[tuple[int, float]], doc_of: np.ndarray, depth: int = DOC_D
 
 def first_passages(searcher) -> np.ndarray:
     """Ids of every document's first passage: what a model that truncates long texts would see."""
-    rows = searcher.store.conn.execute("SELECT id FROM passages WHERE ordinal = 1 ORDER BY id").fetchall()
-    return np.asarray([pid for pid, in rows], dtype=np.int64)
+    return np.asarray(searcher.store.first_passage_ids(), dtype=np.int64)
 
 
 def run_queries(searcher, dataset: Dataset, mode: str, on_query: Callable[[], None] | None = None,
@@ -162,8 +162,8 @@ def run_queries(searcher, dataset: Dataset, mode: str, on_query: Callable[[], No
     run, latencies = {}, []
     for qid, text in dataset.queries.items():
         began = time.perf_counter()
-        q = searcher.embed_query(text)
-        run[qid] = fold(searcher.rank(text, q, PASSAGE_DEPTH, mode, subset), doc_of)
+        question_vector = searcher.embed_question(text)
+        run[qid] = fold(searcher.ranker.rank(text, question_vector, PASSAGE_DEPTH, mode, subset), doc_of)
         latencies.append((time.perf_counter() - began) * 1000)
         if on_query:
             on_query()
@@ -179,7 +179,7 @@ def summarise(run, latencies: list[float], dataset: Dataset) -> dict[str, Any]:
 
 
 def evaluate(dataset_path: Path, settings: Settings, split: str = "test", mode: str | None = None,
-             cache: Path = CACHE_ROOT, embedder=None, progress: Callable[[int], Any] | None = None,
+             cache: Path = CACHE_ROOT, embedder=None, progress: Callable[[int, int], Any] | None = None,
              passages: str = "all") -> dict[str, Any]:
     """Index (or reuse) the corpus, run every judged query of `split`, return the metrics.
 
@@ -189,13 +189,9 @@ def evaluate(dataset_path: Path, settings: Settings, split: str = "test", mode: 
     if passages not in PASSAGE_CHOICES:
         raise SearchError(f"passages must be one of {', '.join(PASSAGE_CHOICES)}, got {passages!r}",
                           code="bad_setting")
-    from index.embedder import make_embedder
-
-    from .searcher import Searcher, validate_mode
-
     mode = validate_mode(mode or settings.mode)
     dataset = load_dataset(dataset_path, split)
-    embedder = embedder if embedder is not None else make_embedder(settings, threads=0)
+    embedder = embedder if embedder is not None else settings.make_embedder(threads=0)
     index = prepare_index(dataset.path, embedder, cache, settings.batch_size, progress=progress is not None)
     searcher = Searcher(index, settings, embedder)
     total = len(dataset.queries)
@@ -204,7 +200,7 @@ def evaluate(dataset_path: Path, settings: Settings, split: str = "test", mode: 
     def tick() -> None:
         done[0] += 1
         if progress:
-            progress(done[0])
+            progress(done[0], total)
 
     run, latencies = run_queries(searcher, dataset, mode, tick if progress else None, passages)
     return {**summarise(run, latencies, dataset), "mode": mode, "split": split, "total": total,

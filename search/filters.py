@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections import Counter
 from datetime import date
 from typing import Any, Iterable, Sequence
@@ -74,15 +73,15 @@ def validate_sort(sort: Any) -> str:
 class DocumentTable:
     """Per-passage document metadata held as arrays, so a filter becomes an id subset in microseconds."""
 
-    def __init__(self, conn: sqlite3.Connection):
-        docs = conn.execute("SELECT id, speaker, date, source FROM documents ORDER BY rowid").fetchall()
+    def __init__(self, store):
+        docs = store.document_metadata()
         self.doc_ids = [d[0] for d in docs]
         position = {d[0]: i for i, d in enumerate(docs)}
         self.speaker = np.array([(d[1] or "").casefold() for d in docs], dtype=object)
         self.speaker_label = [d[1] for d in docs]
         self.date = np.array([d[2] or "" for d in docs], dtype=object)
         self.source = [(d[3] or "").casefold() for d in docs]
-        rows = conn.execute("SELECT id, doc_id FROM passages ORDER BY id").fetchall()
+        rows = store.passage_documents()
         self.passage_doc = np.full(max((r[0] for r in rows), default=-1) + 1, -1, dtype=np.int64)
         for pid, doc in rows:
             self.passage_doc[pid] = position[doc]

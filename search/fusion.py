@@ -17,9 +17,10 @@ Four methods, chosen by the `fusion` setting (measured in docs/quality.md):
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
-from .errors import SearchError
+from .errors import SettingError
 
 Ranking = Sequence[tuple[int, float]]
 RRF_K = 60
@@ -87,16 +88,33 @@ def adaptive(vector: Ranking, keyword: Ranking, weight: float, ideal: float,
     return _convex(dict(vector), {pid: keep * c for pid, c in kw.items()}, weight)
 
 
-def fuse(method: str, vector: Ranking, keyword: Ranking, weight: float, ideal: float = 0.0,
+@dataclass(frozen=True)
+class Candidates:
+    """What both sides found for one question, before fusion.
+
+    `vector` and `keyword` are each side's own top candidates, best first (what rrf ranks);
+    `cosines` and `bm25` hold both exact scores for every id either side found (what score fusion
+    needs); `ideal` is the question's ideal BM25 (adaptive fusion).
+    """
+
+    vector: Ranking
+    keyword: Ranking
+    cosines: Ranking
+    bm25: Ranking
+    ideal: float = 0.0
+
+
+def fuse(method: str, candidates: Candidates, weight: float,
          gate: tuple[float, float] = (0.0, 0.0)) -> list[tuple[int, float]]:
-    """Dispatch on the `fusion` setting; `vector` and `keyword` hold exact scores for the same ids."""
+    """One ranking from both sides' candidates by the `fusion` setting's method."""
+    c = candidates
     if method == "rrf":
-        return rrf([sorted(vector, key=lambda kv: -kv[1]), sorted(keyword, key=lambda kv: -kv[1])])
+        return rrf([c.vector, c.keyword])
     if method == "minmax":
-        return minmax(vector, keyword, weight)
+        return minmax(c.cosines, c.bm25, weight)
     if method == "adaptive":
-        return adaptive(vector, keyword, weight, ideal, gate)
+        return adaptive(c.cosines, c.bm25, weight, c.ideal, gate)
     if method == "weighted":
-        return weighted(vector, keyword, weight)
-    raise SearchError(f"fusion must be one of {', '.join(METHODS)}, got {method!r}", code="bad_setting")
+        return weighted(c.cosines, c.bm25, weight)
+    raise SettingError(f"fusion must be one of {', '.join(METHODS)}, got {method!r}")
 

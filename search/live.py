@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 from index.layout import current_generation
 
-from .errors import IndexUnavailable, SearchError
+from .errors import IndexUnavailable, StatementSearchError
+from .searcher import Searcher
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class LiveSearcher:
         self._clock = clock
         self._lock = threading.Lock()
         self._current: Any | None = None
-        self._error: SearchError | None = None
+        self._error: StatementSearchError | None = None
         self._loading: Path | None = None     # generation being loaded in the background
         self._failed: Path | None = None      # generation that failed to load (not retried)
         self._checked = float("-inf")
@@ -68,7 +69,7 @@ class LiveSearcher:
         target = current_generation(Path(self.settings.index))
         try:
             self._install(self._load(target if target is not None else Path(self.settings.index)))
-        except SearchError as exc:
+        except StatementSearchError as exc:
             self._error = exc
             self._failed = target
             log.warning("no index loaded: %s", exc.message)
@@ -90,7 +91,7 @@ class LiveSearcher:
     def _background(self, target: Path) -> None:
         try:
             searcher = self._load(target)
-        except SearchError as exc:
+        except StatementSearchError as exc:
             log.warning("cannot load index generation %s, keeping the current one: %s", target, exc.message)
             with self._lock:
                 self._failed = target
@@ -136,7 +137,7 @@ class LiveSearcher:
         return self._current
 
     @property
-    def error(self) -> SearchError | None:
+    def error(self) -> StatementSearchError | None:
         return self._error
 
     @property
@@ -158,6 +159,4 @@ class LiveSearcher:
 
 
 def _load_searcher(path: Path, settings: Settings, embedder: Any | None) -> Any:
-    from .searcher import Searcher
-
     return Searcher(path, settings, embedder)

@@ -1,67 +1,75 @@
 """The one settings object: every field has a default, an environment variable and a help line.
 
-Precedence: explicit overrides (CLI flags, test config) > environment > defaults.
+Precedence: explicit overrides (CLI flags, test config) > environment > defaults. A pydantic model
+does the type coercion and range checks (an environment variable is always a string); pydantic-settings
+was not needed: it reads only os.environ, while tests pass their own environment mapping.
+Relative paths are relative to the working directory, never to the installed package.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, get_args
 
-from .errors import SearchError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from index.embedder import BACKENDS, DEFAULT_MODEL, Embedder, make_embedder
+from index.vectors import INDEX_TYPES
+
+from .errors import SettingError
+from .fusion import METHODS
 
 ENV_PREFIX = "STATEMENT_SEARCH_"
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
+Mode = Literal["hybrid", "vector", "keyword"]
+MODES: tuple[str, ...] = get_args(Mode)
+Fusion = Literal[METHODS]  # type: ignore[valid-type]
+Backend = Literal[BACKENDS]  # type: ignore[valid-type]
+IndexType = Literal[("auto",) + INDEX_TYPES]  # type: ignore[valid-type]
 
 
-def _f(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _f(default: Any, help: str, **limits: Any) -> Any:
+    return Field(default=default, description=help, **limits)
 
 
-@dataclass(frozen=True)
-class Settings:
-    index: Path = _f(PROJECT_ROOT / "state" / "index",
-                     "Index directory (a symlink to the current generation).")
-    corpus: Path = _f(PROJECT_ROOT / "data" / "statements",
-                      "Folder of statements (.txt, .md, .jsonl), read recursively.")
-    model: str = _f(DEFAULT_MODEL,
-                    "Sentence-transformers model: the bundled default, a local path or a name.")
-    embedding_backend: str = _f("torch", "Embedding runtime: torch, onnx (exported fp32) or onnx-int8 "
-                                         "(dynamically quantised); onnx exports are cached under onnx_cache.")
-    onnx_cache: Path = _f(PROJECT_ROOT / "state" / "onnx",
-                          "Folder for ONNX exports of the model, one subfolder per weights sha256.")
-    index_type: str = _f("auto", "Vector index: flat (exact), hnsw (approximate), or auto "
-                                 "(flat below ann_threshold passages, hnsw above).")
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    index: Path = _f(Path("state/index"), "Index directory (a symlink to the current generation).")
+    corpus: Path = _f(Path("data/statements"), "Folder of statements (.txt, .md, .jsonl), read recursively.")
+    model: str = _f(DEFAULT_MODEL, "Sentence-transformers model: the bundled default, a local path or a name.")
+    embedding_backend: Backend = _f("torch", "Embedding runtime: torch, onnx (exported fp32) or onnx-int8 "
+                                             "(dynamically quantised); onnx exports are cached under onnx_cache.")
+    onnx_cache: Path = _f(Path("state/onnx"), "Folder for ONNX exports of the model, one subfolder per weights sha256.")
+    index_type: IndexType = _f("auto", "Vector index: flat (exact), hnsw (approximate), or auto "
+                                       "(flat below ann_threshold passages, hnsw above).")
     ann_threshold: int = _f(100_000, "Passages above which index_type=auto builds the approximate index "
-                                     "(exact flat search costs ~10-20 ms a query there; docs/performance.md).")
+                                     "(exact flat search costs ~10-20 ms a query there; docs/performance.md).", ge=0)
     batch_size: int = _f(0, "Passages per embedding batch (batches are sorted by length); 0: the backend's "
-                            "measured best (torch 32, onnx 8, onnx-int8 16; docs/performance.md).")
-    max_query_chars: int = _f(1000, "Longest accepted question, in characters.")
-    max_k: int = _f(100, "Largest number of results one request may ask for.")
-    max_offset: int = _f(1000, "Deepest result offset one request may ask for.")
-    default_k: int = _f(10, "Results per page when k is not given.")
-    mode: str = _f("hybrid", "Retrieval mode: hybrid, vector or keyword.")
-    fusion: str = _f("adaptive", "Hybrid fusion: adaptive (cosine and BM25 over the question's ideal BM25), "
-                                 "weighted (BM25 over its best), minmax or rrf; see docs/quality.md.")
-    hybrid_weight: float = _f(0.5, "Weight of the vector side in score fusion (0 to 1).")
+                            "measured best (torch 32, onnx 8, onnx-int8 16; docs/performance.md).", ge=0)
+    max_query_chars: int = _f(1000, "Longest accepted question, in characters.", ge=1)
+    max_k: int = _f(100, "Largest number of results one request may ask for.", ge=1)
+    max_offset: int = _f(1000, "Deepest result offset one request may ask for.", ge=0)
+    default_k: int = _f(10, "Results per page when k is not given.", ge=1)
+    mode: Mode = _f("hybrid", "Retrieval mode: hybrid, vector or keyword.")
+    fusion: Fusion = _f("adaptive", "Hybrid fusion: adaptive (cosine and BM25 over the question's ideal BM25), "
+                                    "weighted (BM25 over its best), minmax or rrf; see docs/quality.md.")
+    hybrid_weight: float = _f(0.5, "Weight of the vector side in score fusion (0 to 1).", ge=0, le=1)
     gate_low: float = _f(0.15, "Adaptive fusion: below this best-keyword-match coverage (BM25 over the "
-                              "question's ideal) the keyword side is left out; see docs/quality.md.")
+                               "question's ideal) the keyword side is left out; see docs/quality.md.")
     gate_high: float = _f(0.25, "Adaptive fusion: from this coverage up the keyword side counts in full "
-                               "(linear between gate_low and gate_high).")
-    candidates: int = _f(100, "Candidates taken from each side before fusion.")
+                                "(linear between gate_low and gate_high).")
+    candidates: int = _f(100, "Candidates taken from each side before fusion.", ge=1)
     weak_below: float = _f(0.30, "Floor of the \"no strong match\" line: hits whose question-passage cosine "
                                  "is below the line are marked weak; calibrated in docs/quality.md.")
     weak_quantile: float = _f(0.9, "The line is also at least this quantile of the best cosines the index's "
-                                   "off-topic probe questions reach (measured at build time); 0: the floor only.")
-    facet_depth: int = _f(1000, "Ranked candidates over which facets and date sorting are computed.")
-    exact_subset_max: int = _f(50000, "Filtered searches over at most this many passages are scored exactly.")
+                                   "off-topic probe questions reach (measured at build time); 0: the floor only.",
+                              ge=0, le=1)
+    facet_depth: int = _f(1000, "Ranked candidates over which facets and date sorting are computed.", ge=1)
+    exact_subset_max: int = _f(50000, "Filtered searches over at most this many passages are scored exactly.", ge=0)
     host: str = _f("127.0.0.1", "Address `serve` listens on.")
-    port: int = _f(8000, "Port `serve` listens on.")
-    workers: int = _f(2, "Worker processes for `serve`.")
-    threads: int = _f(1, "Torch and FAISS threads per worker process (0: all cores).")
+    port: int = _f(8000, "Port `serve` listens on.", ge=0, le=65535)
+    workers: int = _f(2, "Worker processes for `serve`.", ge=1)
+    threads: int = _f(1, "Torch and FAISS threads per worker process (0: all cores).", ge=0)
     reload_interval: float = _f(2.0, "Seconds between checks for a newly built index generation.")
 
     @property
@@ -70,45 +78,42 @@ class Settings:
 
     @classmethod
     def help(cls) -> dict[str, str]:
-        return {f.name: f.metadata["help"] for f in fields(cls)}
+        return {name: f.description or "" for name, f in cls.model_fields.items()}
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return {name: f.default for name, f in cls.model_fields.items()}
 
     @classmethod
     def env_name(cls, name: str) -> str:
         return ENV_PREFIX + name.upper()
 
     def replace(self, **changes: Any) -> "Settings":
-        return dataclasses.replace(self, **_coerce({k: v for k, v in changes.items() if v is not None}))
+        """A copy with `changes` applied (None values ignored), validated; SettingError on a bad value."""
+        return _validated({**self.model_dump(), **{k: v for k, v in changes.items() if v is not None}})
+
+    def make_embedder(self, threads: int | None = None) -> Embedder:
+        """The embedder these settings name (backend, model, ONNX cache), with `threads` (default: threads)."""
+        return make_embedder(self.embedding_backend, self.model, self.onnx_cache,
+                             self.threads if threads is None else threads)
 
 
-def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
-    types = {f.name: f.type for f in fields(Settings)}
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if key not in types:
-            raise SearchError(f"unknown setting {key!r}", code="bad_setting")
-        kind = types[key]
-        try:
-            if kind == "Path":
-                value = Path(value).expanduser()
-            elif kind == "int":
-                value = int(value)
-            elif kind == "float":
-                value = float(value)
-            elif kind == "bool":
-                value = value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes", "on"}
-            else:
-                value = str(value)
-        except (TypeError, ValueError):
-            raise SearchError(f"setting {key} must be {kind}, got {value!r}", code="bad_setting") from None
-        out[key] = value
-    return out
+def _validated(values: Mapping[str, Any]) -> Settings:
+    try:
+        return Settings.model_validate(dict(values))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = ".".join(str(p) for p in err["loc"]) or "settings"
+        if err["type"] == "extra_forbidden":
+            raise SettingError(f"unknown setting {name!r}") from None
+        kind = getattr(Settings.model_fields.get(name) and Settings.model_fields[name].annotation, "__name__", "valid")
+        raise SettingError(f"setting {name} must be {kind}: {err['msg'].lower()}, got {err.get('input')!r}") from None
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None,
                   environ: Mapping[str, str] | None = None) -> Settings:
     """Defaults, then STATEMENT_SEARCH_* environment variables, then `overrides` (None values ignored)."""
     environ = os.environ if environ is None else environ
-    from_env = {f.name: environ[Settings.env_name(f.name)]
-                for f in fields(Settings) if Settings.env_name(f.name) in environ}
-    settings = Settings().replace(**from_env)
-    return settings.replace(**dict(overrides or {}))
+    from_env = {name: environ[Settings.env_name(name)] for name in Settings.model_fields
+                if Settings.env_name(name) in environ}
+    return _validated({**from_env, **{k: v for k, v in (overrides or {}).items() if v is not None}})

@@ -1,7 +1,7 @@
 """Typed records shared by the indexer, the search library and the front ends."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -16,9 +16,6 @@ class DocumentInfo:
     source: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "speaker": self.speaker,
-                "date": self.date, "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -46,9 +43,6 @@ class Filters:
     def __bool__(self) -> bool:
         return bool(self.speakers or self.after or self.before or self.sources)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"speaker": list(self.speakers), "after": self.after, "before": self.before,
-                "source": list(self.sources)}
 
 
 @dataclass(frozen=True)
@@ -75,23 +69,6 @@ class SearchHit:
     weak: bool = False  # below the calibrated "no strong match" line
     duplicates: tuple[DocumentInfo, ...] = ()  # other statements that carry the same paragraph
 
-    def to_dict(self, neighbours: bool = False) -> dict[str, Any]:
-        out = {
-            "id": self.id,
-            "score": float(self.score),
-            "text": self.text,
-            "highlight": {"start": self.highlight.start, "end": self.highlight.end},
-            "document": self.document.to_dict(),
-            "position": {"paragraph": self.paragraph, "of": self.of},
-            "weak": self.weak,
-        }
-        if self.duplicates:
-            out["duplicates"] = [d.to_dict() for d in self.duplicates]
-        if self.context:
-            out["context"] = self.context
-        if neighbours:
-            out["neighbours"] = [asdict(n) for n in self.neighbours]
-        return out
 
 
 @dataclass(frozen=True)
@@ -112,19 +89,3 @@ class SearchResponse:
     @property
     def strong(self) -> bool:
         return any(not h.weak for h in self.hits)
-
-    def to_dict(self, neighbours: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "query": self.query,
-            "results": [h.to_dict(neighbours) for h in self.hits],
-            "took_ms": round(self.took_ms, 2),
-            "mode": self.mode,
-            "sort": self.sort,
-        }
-        if self.filters:
-            out["filters"] = self.filters.to_dict()
-            out["undated_excluded"] = self.undated_excluded
-        if self.facets:
-            out["facets"] = {name: [{"value": f.value, "count": f.count} for f in values]
-                             for name, values in self.facets.items()}
-        return out

@@ -9,16 +9,14 @@ below the fixed floor `weak_below`. Measured in docs/quality.md.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Sequence
 
 import numpy as np
 
-from index.probes import PROBE_KEY
 
-
-def weak_line(manifest: Mapping[str, Any], floor: float, quantile: float) -> float:
-    """max(floor, the quantile of the index's probe cosines); the floor alone without probes."""
-    top1 = manifest.get(PROBE_KEY, {}).get("top1") or []
+def weak_line(probes: Sequence[float], floor: float, quantile: float) -> float:
+    """max(floor, the quantile of the index's probe cosines (Manifest.probes)); the floor alone without probes."""
+    top1 = list(probes)
     if quantile <= 0 or not top1:
         return float(floor)
     return max(float(floor), float(np.quantile(np.asarray(top1, dtype=np.float64), min(quantile, 1.0))))

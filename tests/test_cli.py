@@ -74,14 +74,14 @@ def test_query_without_index(runner, tmp_path):
 
 
 def test_rebuild_errors_leave_index_untouched(runner, built, tmp_path):
-    before = read_manifest(built)["generation"]
+    before = read_manifest(built).generation
     empty = tmp_path / "empty"
     empty.mkdir()
     result = runner.invoke(main, ["rebuild-index", "--corpus", str(empty), "--index", str(built), "--quiet"])
     assert result.exit_code == 2 and "no statements" in result.stderr
     result = runner.invoke(main, ["rebuild-index", "--corpus", str(tmp_path / "nope"), "--index", str(built)])
     assert result.exit_code == 2 and "does not exist" in result.stderr
-    assert read_manifest(built)["generation"] == before
+    assert read_manifest(built).generation == before
 
 
 def test_rebuild_warns_about_skipped_files(runner, tmp_path, corpus):

@@ -75,7 +75,7 @@ def test_index_goes_through_build_and_is_cached(beir, cache, embedder):
     generation = index.resolve()
     assert prepare_index(beir, embedder, cache).resolve() == generation  # no rebuild
     searcher = Searcher(index, load_settings(environ={}), embedder)
-    assert searcher.manifest["counts"]["documents"] == len(DOCS)
+    assert searcher.manifest.counts.documents == len(DOCS)
     assert searcher.passages > len(DOCS)  # the long document was split
     long_doc = searcher.document("d4")
     assert len(long_doc["passages"]) > 1

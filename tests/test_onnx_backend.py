@@ -10,12 +10,14 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from index.embedder import Embedder, make_embedder  # noqa: E402
+from index.embedder import TorchEmbedder, make_embedder  # noqa: E402
 from index.onnx_backend import FP32_FILE, INT8_FILE, OnnxEmbedder  # noqa: E402
-from search.errors import SearchError  # noqa: E402
+from search.errors import StatementSearchError  # noqa: E402
 from search.settings import load_settings  # noqa: E402
 
-SOTU = Path("/work/shared/data/statements/us-sotu-1790-2008")
+from conftest import SHARED  # noqa: E402
+
+SOTU = SHARED / "statements" / "us-sotu-1790-2008"
 SENTENCES = [
     "The state of the Union is strong.",
     "We must reduce tariffs on imported goods and protect American workers from unfair competition.",
@@ -44,7 +46,7 @@ def onnx_cache() -> Path:
 
 @pytest.fixture(scope="session")
 def torch_embedder():
-    return Embedder()
+    return TorchEmbedder()
 
 
 @pytest.fixture(scope="session")
@@ -112,9 +114,11 @@ def test_export_is_cached_by_weights_and_rebuilt_if_missing(onnx_cache, int8, tm
 
 def test_factory_picks_the_backend(onnx_cache):
     settings = load_settings({"embedding_backend": "onnx", "onnx_cache": onnx_cache}, environ={})
-    assert isinstance(make_embedder(settings), OnnxEmbedder)
-    with pytest.raises(SearchError, match="embedding_backend"):
-        make_embedder(load_settings({"embedding_backend": "tensorflow"}, environ={}))
+    assert isinstance(settings.make_embedder(), OnnxEmbedder)
+    with pytest.raises(StatementSearchError, match="embedding_backend"):
+        load_settings({"embedding_backend": "tensorflow"}, environ={})
+    with pytest.raises(StatementSearchError, match="embedding_backend"):
+        make_embedder("tensorflow")
 
 
 def test_index_built_with_onnx_records_backend_and_serves(tmp_path, int8):
@@ -128,8 +132,8 @@ def test_index_built_with_onnx_records_backend_and_serves(tmp_path, int8):
                                   "The weather was pleasant at the harvest festival.\n")
     build_index(corpus, tmp_path / "index", int8, index_type="hnsw")
     manifest = read_manifest(tmp_path / "index")
-    assert manifest["model"]["backend"] == "onnx-int8" and manifest["index"]["type"] == "hnsw"
-    assert manifest["index"]["params"]["efSearch"] > 0
+    assert manifest.model.backend == "onnx-int8" and manifest.index["type"] == "hnsw"
+    assert manifest.index["params"]["efSearch"] > 0
     settings = load_settings({"index": tmp_path / "index", "mode": "vector"}, environ={})
     hits = Searcher.load(settings, int8).search("trade protection for industry", k=1).hits
     assert "Tariffs" in hits[0].text

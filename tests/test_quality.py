@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from index.probes import PROBES
-from search.errors import SearchError
-from search.fusion import adaptive, coverage_gate, fuse, minmax, rrf, weighted
+from search.errors import StatementSearchError
+from search.fusion import Candidates, adaptive, coverage_gate, fuse, minmax, rrf, weighted
 from search.highlight import best_spans
 from search.settings import load_settings
 from search.weak import weak_line
+from web.schemas import Hit, SearchResults, dump
 
 DATA = Path(__file__).parent / "data"
 SEED_ID = "durov-2024-09-06"
@@ -67,15 +68,15 @@ def test_gate_drops_a_weak_keyword_side_and_keeps_a_strong_one():
 
 
 def test_unknown_fusion_is_a_search_error():
-    with pytest.raises(SearchError) as err:
-        fuse("magic", [(1, 0.1)], [(1, 1.0)], 0.5)
+    with pytest.raises(StatementSearchError) as err:
+        fuse("magic", Candidates([(1, 0.1)], [(1, 1.0)], [(1, 0.1)], [(1, 1.0)]), 0.5)
     assert err.value.code == "bad_setting"
 
 
 def test_ideal_bm25_bounds_every_score(seed_searcher):
     query = "encryption keys surveillance Russia"
-    ideal = seed_searcher.keyword.ideal_score(query)
-    scores = seed_searcher.keyword.scores(query)
+    ideal = seed_searcher.gen.keyword.ideal_score(query)
+    scores = seed_searcher.gen.keyword.scores(query)
     assert 0 < scores.max() < ideal
 
 
@@ -88,11 +89,7 @@ def test_every_fusion_finds_the_encryption_paragraph(seed_searcher, fusion):
 
 def _with(searcher, **changes):
     """The same loaded searcher under other settings (tests only change ranking settings)."""
-    import copy
-
-    other = copy.copy(searcher)
-    other.settings = searcher.settings.replace(**changes)
-    return other
+    return searcher.with_settings(**changes)
 
 
 # ---- "no strong match" -------------------------------------------------------------------
@@ -107,7 +104,7 @@ def test_out_of_scope_questions_are_weak(seed_searcher, mode):
         response = seed_searcher.search(question, k=5, mode=mode)
         assert all(h.weak for h in response.hits), question
         assert not response.strong
-        assert all(r["weak"] is True for r in response.to_dict()["results"])
+        assert all(r["weak"] is True for r in dump(SearchResults.of(response))["results"])
 
 
 def test_in_scope_questions_have_a_strong_top_hit(seed_searcher):
@@ -127,18 +124,18 @@ def test_weak_line_is_a_setting(seed_searcher):
 
 
 def test_weak_line_is_the_probe_quantile_never_below_the_floor():
-    manifest = {"weak_probes": {"top1": [0.1, 0.2, 0.3, 0.4, 0.5]}}
+    manifest = [0.1, 0.2, 0.3, 0.4, 0.5]  # Manifest.probes
     assert weak_line(manifest, 0.30, 0.5) == pytest.approx(0.30)      # median 0.3, floor 0.3
     assert weak_line(manifest, 0.30, 0.75) == pytest.approx(0.40)
     assert weak_line(manifest, 0.45, 0.75) == pytest.approx(0.45)     # the floor wins
     assert weak_line(manifest, 0.30, 0.0) == pytest.approx(0.30)      # quantile 0: floor only
-    assert weak_line({}, 0.25, 0.9) == pytest.approx(0.25)            # an index without probes
+    assert weak_line((), 0.25, 0.9) == pytest.approx(0.25)            # an index without probes
 
 
 def test_index_measures_its_probes_and_a_single_statement_keeps_the_floor(seed_searcher):
-    probes = seed_searcher.manifest["weak_probes"]
-    assert probes["count"] == len(PROBES) == len(probes["top1"])
-    assert max(probes["top1"]) < 0.30  # nothing in one statement is close to everyday questions
+    probes = seed_searcher.manifest.probes
+    assert len(PROBES) == len(probes)
+    assert max(probes) < 0.30  # nothing in one statement is close to everyday questions
     assert seed_searcher.weak_line == pytest.approx(seed_searcher.settings.weak_below)
     assert seed_searcher.stats()["weak_line"] == pytest.approx(0.30)
     assert not set(PROBES) & set(OUT_OF_SCOPE)  # the held-out questions are not the calibration ones
@@ -167,7 +164,7 @@ def test_a_broad_corpus_raises_its_line(tmp_path, embedder):
     response = searcher.search("What is the weather like on Mars today?", k=5, mode="vector")
     line = searcher.weak_line
     for hit in response.hits:
-        cosine = float(searcher.matrix[hit.id] @ searcher.embed_query("What is the weather like on Mars today?"))
+        cosine = float(searcher.gen.vectors[hit.id] @ searcher.embed_question("What is the weather like on Mars today?"))
         assert hit.weak == (cosine < line)
 
 
@@ -206,7 +203,7 @@ def test_repeated_paragraph_appears_once_listing_the_others(repost_searcher, mod
     hit = copies[0]
     others = {d.id for d in hit.duplicates}
     assert others == {"original", "repost", "quote"} - {hit.document.id}
-    assert {d["id"] for d in hit.to_dict()["duplicates"]} == others
+    assert {d["id"] for d in dump(Hit.of(hit))["duplicates"]} == others
     assert all(not h.duplicates for h in response.hits if h is not hit)
 
 

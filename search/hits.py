@@ -1,0 +1,33 @@
+"""Assemble typed SearchHits for a page of ranked passages: text, best-sentence span, document, position."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from index.store import PassageStore
+
+from .documents import document_info
+from .highlight import best_spans
+from .types import Neighbour, SearchHit
+
+
+def make_hits(store: PassageStore, question: str, question_vector: np.ndarray, ranked: list[tuple[int, float]],
+              neighbours: bool, encode: Callable, cache=None) -> list[SearchHit]:
+    """One SearchHit per ranked passage still in the store, in ranking order."""
+    rows = store.passages([pid for pid, _ in ranked])
+    ranked = [(pid, score) for pid, score in ranked if pid in rows]
+    spans = best_spans(question, question_vector, [rows[pid]["text"] for pid, _ in ranked], encode,
+                       keys=[pid for pid, _ in ranked], cache=cache)
+    hits = []
+    for (pid, score), span in zip(ranked, spans):
+        row = rows[pid]
+        near = ()
+        if neighbours:
+            near = tuple(Neighbour(n["id"], n["ordinal"], n["text"])
+                         for n in store.neighbours(row["doc_id"], row["ordinal"]))
+        hits.append(SearchHit(id=pid, score=float(score), text=row["text"], context=row["context"],
+                              highlight=span, document=document_info(row, id_key="doc_id"),
+                              paragraph=row["ordinal"], of=row["n"], start=row["start"], end=row["end"],
+                              neighbours=near))
+    return hits

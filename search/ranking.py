@@ -1,0 +1,54 @@
+"""Rank passages for one question: candidates from the vector and keyword sides, then fusion.
+
+`candidates` is the public step that both `rank` and bench/tune_fusion.py use, so the tuning grid
+fuses exactly what the service would.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .fusion import Candidates, fuse
+from .generation import Generation
+from .settings import Settings
+
+Ranking = list[tuple[int, float]]
+
+
+class Ranker:
+    """Ranks within one generation by the settings' mode, fusion, weight and gate."""
+
+    def __init__(self, generation: Generation, settings: Settings):
+        self.gen = generation
+        self.settings = settings
+
+    def vector_top(self, question_vector: np.ndarray, n: int, subset: np.ndarray | None = None) -> Ranking:
+        """The n best passages by cosine, within `subset` if given (the vector index's own subset rule)."""
+        return self.gen.vector_index.search(question_vector, n, subset)[0]
+
+    def candidates(self, question: str, question_vector: np.ndarray, n: int,
+                   subset: np.ndarray | None = None) -> Candidates:
+        """Each side's top `n` within `subset`, and both exact scores for every id either side found."""
+        vector = self.vector_top(question_vector, n, subset)
+        all_bm25 = self.gen.keyword.scores(question)  # once per question: ranks the keyword side and scores
+        keyword = self.gen.keyword.top(all_bm25, n, subset)
+        ids = sorted({pid for pid, _ in vector} | {pid for pid, _ in keyword})
+        cosines = np.asarray(self.gen.vectors[ids], dtype=np.float32) @ question_vector
+        ideal = self.gen.keyword.ideal_score(question) if self.settings.fusion == "adaptive" else 0.0
+        return Candidates(vector, keyword, list(zip(ids, cosines.tolist())),
+                          list(zip(ids, all_bm25[ids].tolist())), ideal)
+
+    def rank(self, question: str, question_vector: np.ndarray, depth: int, mode: str,
+             subset: np.ndarray | None = None) -> Ranking:
+        """The top `depth` (passage id, score) in one mode, within `subset` if given.
+
+        The subset restricts candidates inside both sides, so a narrow filter still yields `depth`
+        results whenever that many passages match it.
+        """
+        if subset is not None and len(subset) == 0:
+            return []
+        if mode == "keyword":
+            return self.gen.keyword.search(question, depth, subset)
+        if mode == "vector":
+            return self.vector_top(question_vector, depth, subset)
+        c = self.candidates(question, question_vector, max(depth, self.settings.candidates), subset)
+        return fuse(self.settings.fusion, c, self.settings.hybrid_weight, self.settings.keyword_gate)[:depth]
