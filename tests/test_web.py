@@ -12,6 +12,7 @@ from search.settings import load_settings
 from search.types import DocumentInfo, Facet, SearchHit, SearchResponse, Span
 from web import create_app
 from web.openapi import document as openapi_document
+from web.schemas import SearchResults, dump
 
 from conftest import SEED_CORPUS
 
@@ -62,7 +63,7 @@ def seed_doc_id(live):
 
 
 def validator(name: str) -> jsonschema.Validator:
-    doc = openapi_document()
+    doc = openapi_document(load_settings(environ={}))
     return jsonschema.Draft202012Validator({"$ref": f"#/components/schemas/{name}", **doc})
 
 
@@ -98,7 +99,7 @@ def test_document_routes(client, seed_doc_id):
     assert page.status_code == api.status_code == 200
     body = api.get_json()
     assert body["document"]["id"] == seed_doc_id and len(body["passages"]) > 3
-    validator("Document").validate(body)
+    validator("DocumentBody").validate(body)
     for p in body["passages"]:
         assert f'id="p{p["paragraph"]}"' in page.get_data(as_text=True)
 
@@ -132,7 +133,7 @@ def test_post_answers_like_get(client):
 
 def test_api_result_is_shaped_like_the_cli_json(client, live):
     api = client.get("/api/search", query_string={"q": QUESTION, "k": 2, "context": "true"}).get_json()
-    cli = live.get().search(QUESTION, k=2, neighbours=True).to_dict(neighbours=True)
+    cli = dump(SearchResults.of(live.get().search(QUESTION, k=2, neighbours=True), neighbours=True))
     assert api["results"] == cli["results"]
     assert api["index"] == {"generation": live.get().generation, "passages": live.get().passages}
     assert all("neighbours" in h for h in api["results"])
@@ -144,7 +145,7 @@ def test_responses_match_the_openapi_document(client, seed_doc_id):
     assert {"/api/search", "/api/documents/{id}", "/api/health", "/api/stats"} <= set(doc["paths"])
     for schema in doc["components"]["schemas"].values():
         jsonschema.Draft202012Validator.check_schema(schema)
-    search = validator("SearchResponse")
+    search = validator("SearchResponseBody")
     search.validate(client.get("/api/search", query_string={"q": QUESTION, "context": "1"}).get_json())
     search.validate(client.post("/api/search", json={"q": QUESTION, "k": 1, "mode": "keyword"}).get_json())
     validator("SearchRequest").validate({"q": QUESTION, "k": 3, "speaker": ["a"], "sort": "newest"})
@@ -362,14 +363,14 @@ def test_speaker_filter_in_query_string_and_body(client):
     for body in (got, posted):
         assert body["results"] and {h["document"]["speaker"] for h in body["results"]} == {MALLORY}
         assert body["filters"]["speaker"] == [MALLORY]
-        validator("SearchResponse").validate(body)
+        validator("SearchResponseBody").validate(body)
 
 
 def test_date_filter_and_facets(client):
     body = client.get("/api/search", query_string={"q": "bread", "after": "2021", "before": "2021-12"}).get_json()
     assert body["results"] and all(h["document"]["date"].startswith("2021") for h in body["results"])
     assert body["facets"]["year"] and {f["value"] for f in body["facets"]["year"]} == {"2021"}
-    validator("SearchResponse").validate(body)
+    validator("SearchResponseBody").validate(body)
 
 
 @pytest.mark.parametrize("query, code", [

@@ -5,9 +5,9 @@ from typing import Any, Mapping
 
 from flask import Flask
 
-from search.settings import Settings, load_settings
+from search.settings import MODES, Settings, load_settings
 
-EXTENSION = "statement_search"
+from . import api, errors, extension, pages
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -17,10 +17,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     overrides), LIVE_SEARCHER (an already loaded search.live.LiveSearcher, shared by tests and by
     the pre-fork server) and LOAD_INDEX (False: load nothing; the API answers 503).
     """
-    from search.live import LiveSearcher
-
-    from . import api, errors, pages
-
     app = Flask(__name__)
     app.config.from_mapping(
         MAX_CONTENT_LENGTH=16 * 1024,   # a question is at most a few KiB of JSON: refuse more with 413
@@ -35,14 +31,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SETTINGS"] = settings
     app.json.ensure_ascii = False
     app.json.sort_keys = False
+    app.jinja_env.globals["MODES"] = MODES
 
-    live = app.config.get("LIVE_SEARCHER")
-    if live is None:
-        live = LiveSearcher(settings)
-        if app.config["LOAD_INDEX"]:
-            live.load()
-    app.extensions[EXTENSION] = live
-
+    extension.init_app(app, settings)
     errors.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api")

@@ -4,9 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, request
 from werkzeug.exceptions import BadRequest
 
-from search.errors import SearchError
+from search.errors import SearchError, StatementSearchError
 
-from . import openapi, service
+from . import openapi, schemas, service
+from .extension import live_searcher
 
 bp = Blueprint("api", __name__)
 
@@ -20,38 +21,39 @@ def search():
             body = request.get_json()
         except BadRequest:
             raise SearchError("the request body is not valid JSON", code="invalid_json") from None
-        req = service.from_json(body)
+        req = schemas.parse_request(body)
     else:
-        req = service.from_args(request.args)
-    searcher, response = service.run_search(req)
-    return service.response_json(searcher, response, neighbours=req.context)
+        req = schemas.parse_request(schemas.query_string_values(request.args))
+    _, response = service.run_search(req)
+    return schemas.dump(schemas.SearchResponseBody.of(response, neighbours=req.context))
 
 
 @bp.get("/documents/<path:doc_id>")
 def document(doc_id: str):
-    searcher = service.live_searcher().get()
+    searcher = live_searcher().get()
     out = searcher.document(doc_id)
     out["index"] = {"generation": searcher.generation, "passages": searcher.passages}
-    return out
+    return schemas.dump(schemas.DocumentBody.model_validate(out))
 
 
 @bp.get("/health")
 def health():
-    live = service.live_searcher()
+    live = live_searcher()
     try:
         searcher = live.get()
-    except SearchError as exc:
-        return {"status": "unavailable", "generation": None, "passages": 0, "loading": live.loading,
-                "error": {"code": exc.code, "message": exc.message}}, 503
-    return {"status": "ok", "generation": searcher.generation, "passages": searcher.passages,
-            "loading": live.loading}
+    except StatementSearchError as exc:
+        body = schemas.Health(status="unavailable", generation=None, passages=0, loading=live.loading,
+                              error=schemas.ErrorDetail(code=exc.code, message=exc.message))
+        return schemas.dump(body), 503
+    return schemas.dump(schemas.Health(status="ok", generation=searcher.generation, passages=searcher.passages,
+                                       loading=live.loading))
 
 
 @bp.get("/stats")
 def stats():
-    return service.live_searcher().get().stats()
+    return schemas.dump(schemas.Stats.model_validate(live_searcher().get().stats()))
 
 
 @bp.get("/openapi.json")
 def openapi_document():
-    return openapi.document(request.host_url.rstrip("/"))
+    return openapi.document(live_searcher().settings)

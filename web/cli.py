@@ -5,29 +5,23 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from search.errors import SearchError
-from search.settings import Settings, load_settings
+from search.errors import StatementSearchError
+from search.evaluate import PASSAGE_CHOICES, SPLITS
+from search.filters import SORT_ALIASES, SORTS
+from search.fusion import METHODS
+from search.settings import MODES, Settings, load_settings
+
+from .errors import exit_code
 
 HELP = Settings.help()
 
 
-def _settings(ctx: click.Context, **overrides: Any) -> Settings:
-    return load_settings(overrides)
-
-
-def _fail(exc: SearchError) -> None:
+def _fail(exc: StatementSearchError) -> None:
     click.echo(f"error: {exc.message}", err=True)
-    sys.exit(exc.exit_code)
-
-
-def _version() -> str:
-    from index.build import package_version
-
-    return package_version()
+    sys.exit(exit_code(exc))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,7 +29,11 @@ def _version() -> str:
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
 def main(verbose: bool) -> None:
     """Semantic search over public statements: what was said, by whom, when and where."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    # The handler's level, not the root's: libraries that set their own loggers to DEBUG (bm25s) stay quiet.
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s",
+                        handlers=[handler])
 
 
 @main.command("rebuild-index")
@@ -47,17 +45,14 @@ def main(verbose: bool) -> None:
 def rebuild_index(corpus, index, model, batch_size, quiet) -> None:
     """Index a folder of statements into a new index generation, swapped in atomically."""
     from index.build import build_index
-    from index.embedder import make_embedder
 
     try:
         settings = load_settings({"corpus": corpus, "index": index, "model": model, "batch_size": batch_size})
-        if not settings.corpus.is_dir():
-            raise SearchError(f"corpus folder {settings.corpus} does not exist", code="bad_corpus")
-        encoder = make_embedder(settings, threads=0)
-        report = build_index(settings.corpus, settings.index, encoder, batch_size=settings.batch_size,
+        report = build_index(settings.corpus, settings.index, settings.make_embedder(threads=0),
+                             batch_size=settings.batch_size,
                              progress=not quiet, index_type=settings.index_type,
                              ann_threshold=settings.ann_threshold)
-    except SearchError as exc:
+    except StatementSearchError as exc:
         _fail(exc)
     for path, why in report.skipped:
         click.echo(f"warning: skipped {path}: {why}", err=True)
@@ -72,35 +67,34 @@ def rebuild_index(corpus, index, model, batch_size, quiet) -> None:
 @click.option("--model", help=HELP["model"])
 @click.option("-k", "--k", "k", default=None, help="Number of results (1–100).")
 @click.option("--offset", default=0, help="Skip this many results (for paging).")
-@click.option("--mode", type=click.Choice(["hybrid", "vector", "keyword"]), default=None,
-              help=HELP["mode"] + " [env STATEMENT_SEARCH_MODE]")
+@click.option("--mode", type=click.Choice(MODES), default=None, help=HELP["mode"] + " [env STATEMENT_SEARCH_MODE]")
 @click.option("--speaker", multiple=True, help="Only statements by this speaker (repeatable; any of).")
 @click.option("--after", help="Only statements dated on or after this day (YYYY-MM-DD, YYYY-MM or YYYY).")
 @click.option("--before", help="Only statements dated on or before this day (YYYY-MM-DD, YYYY-MM or YYYY).")
 @click.option("--source", multiple=True, help="Only statements whose source contains this text (repeatable).")
-@click.option("--sort", default="relevance", type=click.Choice(["relevance", "newest", "oldest", "date"]),
+@click.option("--sort", default="relevance", type=click.Choice(SORTS + tuple(SORT_ALIASES)),
               help="Order: relevance, or newest/oldest first among the relevant results (date = newest).")
 @click.option("--context", is_flag=True, help="Also show the neighbouring paragraphs.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def query(text, index, model, k, offset, mode, speaker, after, before, source, sort, context, as_json) -> None:
     """Answer a question from the index: ranked paragraphs with the best sentence highlighted."""
+    from search.filters import make_filters
+    from search.request import validate
     from search.searcher import Searcher
+
+    from .schemas import SearchResults, dump
 
     try:
         settings = load_settings({"index": index, "model": model, "mode": mode})
-        from search.searcher import validate
-
-        from search.filters import make_filters
-
         # Validate before loading the model, so bad input fails fast.
         validate(settings, text, settings.default_k if k is None else k, offset)
         filters = make_filters(speaker=list(speaker), after=after, before=before, source=list(source))
         response = Searcher.load(settings).search(text, k=k, offset=offset, neighbours=context,
                                                   filters=filters, sort=sort)
-    except SearchError as exc:
+    except StatementSearchError as exc:
         _fail(exc)
     if as_json:
-        click.echo(json.dumps(response.to_dict(neighbours=context), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(dump(SearchResults.of(response, neighbours=context)), ensure_ascii=False, indent=2))
         return
     if response.undated_excluded:
         click.echo(f"note: {response.undated_excluded} undated statements left out by the date filter", err=True)
@@ -123,14 +117,13 @@ def query(text, index, model, k, offset, mode, speaker, after, before, source, s
 @main.command("eval")
 @click.option("--dataset", required=True, type=click.Path(path_type=Path),
               help="BEIR-layout folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")
-@click.option("--split", type=click.Choice(["test", "train", "dev"]), default="test", help="Which qrels to score.")
-@click.option("--mode", type=click.Choice(["hybrid", "vector", "keyword"]), default=None, help=HELP["mode"])
-@click.option("--fusion", type=click.Choice(["adaptive", "weighted", "minmax", "rrf"]), default=None,
-              help=HELP["fusion"])
+@click.option("--split", type=click.Choice(SPLITS), default="test", help="Which qrels to score.")
+@click.option("--mode", type=click.Choice(MODES), default=None, help=HELP["mode"])
+@click.option("--fusion", type=click.Choice(METHODS), default=None, help=HELP["fusion"])
 @click.option("--hybrid-weight", type=float, default=None, help=HELP["hybrid_weight"])
 @click.option("--gate-low", type=float, default=None, help=HELP["gate_low"])
 @click.option("--gate-high", type=float, default=None, help=HELP["gate_high"])
-@click.option("--passages", type=click.Choice(["all", "first"]), default="all", show_default=True,
+@click.option("--passages", type=click.Choice(PASSAGE_CHOICES), default="all", show_default=True,
               help="all: a document scores as its best passage (the production path); first: as its first "
                    "passage only, what a model truncating long texts sees (the published setups).")
 @click.option("--model", help=HELP["model"])
@@ -140,22 +133,22 @@ def query(text, index, model, k, offset, mode, speaker, after, before, source, s
 def evaluate_command(dataset, split, mode, fusion, hybrid_weight, gate_low, gate_high, passages, model, cache,
                      as_json) -> None:
     """Score retrieval on a BEIR dataset: nDCG@10, Recall@10/100, MRR@10 and query latency."""
-    from search.evaluate import CACHE_ROOT, evaluate, load_dataset
+    from search.evaluate import CACHE_ROOT, evaluate
 
     try:
         settings = load_settings({"model": model, "mode": mode, "fusion": fusion, "hybrid_weight": hybrid_weight,
                                   "gate_low": gate_low, "gate_high": gate_high})
-        total = len(load_dataset(dataset, split).queries)  # fail on a bad folder before loading the model
-        with click.progressbar(length=total, label=f"{split} queries", file=sys.stderr) as bar:
+        with click.progressbar(length=0, label=f"{split} queries", file=sys.stderr) as bar:
             last = [0]
 
-            def advance(done: int) -> None:
+            def advance(done: int, total: int) -> None:
+                bar.length = total
                 bar.update(done - last[0])
                 last[0] = done
 
             result = evaluate(dataset, settings, split=split, mode=mode, cache=cache or CACHE_ROOT,
                               progress=advance, passages=passages)
-    except SearchError as exc:
+    except StatementSearchError as exc:
         _fail(exc)
     if as_json:
         keys = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "latency_ms_p50", "latency_ms_p95", "queries")
@@ -184,7 +177,7 @@ def serve_command(index, host, port, workers, threads, model) -> None:
         settings = load_settings({"index": index, "host": host, "port": port, "workers": workers,
                                   "threads": threads, "model": model})
         serve(settings, echo=click.echo)
-    except SearchError as exc:
+    except StatementSearchError as exc:
         _fail(exc)
 
 
@@ -192,32 +185,24 @@ def serve_command(index, host, port, workers, threads, model) -> None:
 @click.option("--markdown", is_flag=True, help="Print the defaults as the README's markdown table.")
 def settings_command(markdown: bool) -> None:
     """Show every setting: its current value, environment variable and help."""
-    from dataclasses import fields
-
     try:
         current = load_settings()
-    except SearchError as exc:
+    except StatementSearchError as exc:
         _fail(exc)
     if markdown:
         click.echo(settings_table())
         return
-    for f in fields(Settings):
-        click.echo(f"{f.name} = {getattr(current, f.name)}  [{Settings.env_name(f.name)}]")
-        click.echo(f"    {f.metadata['help']}")
+    for name, help in HELP.items():
+        click.echo(f"{name} = {getattr(current, name)}  [{Settings.env_name(name)}]")
+        click.echo(f"    {help}")
 
 
 def settings_table() -> str:
-    """The defaults as a markdown table (paths shown relative to the project)."""
-    from dataclasses import fields
-
-    from search.settings import PROJECT_ROOT
-
+    """The defaults as a markdown table (paths are relative to the working directory)."""
     rows = ["| setting | environment variable | default | meaning |", "|---|---|---|---|"]
-    for f in fields(Settings):
-        default = f.default
-        if isinstance(default, Path) and default.is_relative_to(PROJECT_ROOT):
-            default = default.relative_to(PROJECT_ROOT).as_posix()
-        rows.append(f"| `{f.name}` | `{Settings.env_name(f.name)}` | `{default}` | {f.metadata['help']} |")
+    for name, default in Settings.defaults().items():
+        shown = default.as_posix() if isinstance(default, Path) else default
+        rows.append(f"| `{name}` | `{Settings.env_name(name)}` | `{shown}` | {HELP[name]} |")
     return "\n".join(rows)
 
 

@@ -1,4 +1,8 @@
-"""One error shape: {"error": {"code", "message"}} for the API, a friendly page for the site."""
+"""One error shape: {"error": {"code", "message"}} for the API, a friendly page for the site.
+
+The library raises domain errors with a code (index/errors.py, search/errors.py); this module alone
+decides their HTTP status, and `exit_code` their command-line exit status.
+"""
 from __future__ import annotations
 
 import logging
@@ -7,9 +11,23 @@ import re
 from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from search.errors import SearchError
+from search.errors import IndexUnavailable, NotFound, StatementSearchError
 
 log = logging.getLogger(__name__)
+
+
+def http_status(exc: StatementSearchError) -> int:
+    """503 when no usable index is there, 404 for an unknown id, 400 for anything the client asked wrong."""
+    if isinstance(exc, IndexUnavailable):
+        return 503
+    if isinstance(exc, NotFound):
+        return 404
+    return 400
+
+
+def exit_code(exc: StatementSearchError) -> int:
+    """3 when the index is missing, unreadable or built for another model; 2 for bad input."""
+    return 3 if isinstance(exc, IndexUnavailable) else 2
 
 
 def _code(name: str) -> str:
@@ -27,9 +45,9 @@ def error_response(status: int, code: str, message: str):
 
 
 def init_app(app: Flask) -> None:
-    @app.errorhandler(SearchError)
-    def search_error(exc: SearchError):
-        return error_response(exc.status, exc.code, exc.message)
+    @app.errorhandler(StatementSearchError)
+    def domain_error(exc: StatementSearchError):
+        return error_response(http_status(exc), exc.code, exc.message)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -5,9 +5,11 @@ from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
 
-from search.errors import SearchError
+from search.errors import StatementSearchError
 
-from . import service
+from . import schemas, service
+from .errors import http_status
+from .extension import live_searcher
 
 bp = Blueprint("pages", __name__)
 
@@ -20,7 +22,7 @@ def _current() -> dict[str, Any]:
     for key in PAGE_KEYS:
         values = [v for v in request.args.getlist(key) if v != ""]
         if values:
-            out[key] = values if key in service.LIST_FIELDS else values[0]
+            out[key] = values if key in schemas.LIST_FIELDS else values[0]
     return out
 
 
@@ -36,7 +38,7 @@ def page_url(drop: tuple[tuple[str, str | None], ...] = (), **changes: Any) -> s
     for key, value in changes.items():
         if value is None:
             params.pop(key, None)
-        elif key in service.LIST_FIELDS:
+        elif key in schemas.LIST_FIELDS:
             added = [value] if isinstance(value, str) else list(value)
             params[key] = list(dict.fromkeys([*params.get(key, []), *added]))
         else:
@@ -46,14 +48,17 @@ def page_url(drop: tuple[tuple[str, str | None], ...] = (), **changes: Any) -> s
 
 @bp.get("/")
 def index():
-    req = service.from_args(request.args, strict=False)
+    values = schemas.query_string_values(request.args, strict=False)
+    # The form shows what was asked even when it is invalid, so build it without validation first.
+    req = schemas.SearchRequest.model_construct(**{"q": None, **values})
     searcher = response = error = None
     status = 200
-    if req.q is not None and req.q.strip():
+    if isinstance(req.q, str) and req.q.strip():
         try:
+            req = schemas.parse_request(values)
             searcher, response = service.run_search(req, neighbours=True)
-        except SearchError as exc:
-            error, status = exc, exc.status
+        except StatementSearchError as exc:
+            error, status = exc, http_status(exc)
     chips = [("speaker", v) for v in req.speaker] + [("source", v) for v in req.source]
     chips += [(key, getattr(req, key)) for key in ("after", "before") if getattr(req, key)]
     next_url = prev_url = None
@@ -65,12 +70,12 @@ def index():
             next_url = page_url(offset=response.offset + step)
     return render_template("index.html", req=req, response=response, error=error, chips=chips,
                            next_url=next_url, prev_url=prev_url, page_url=page_url,
-                           settings=service.live_searcher().settings), status
+                           settings=live_searcher().settings), status
 
 
 @bp.get("/documents/<path:doc_id>")
 def document(doc_id: str):
-    searcher = service.live_searcher().get()
+    searcher = live_searcher().get()
     doc = searcher.document(doc_id)
     hit = request.args.get("hit", type=int)
     span = None

@@ -18,6 +18,7 @@ import subprocess
 import sys
 from typing import Any
 
+from index.embedder import available_cores
 from search.live import LiveSearcher, set_threads
 from search.settings import Settings
 
@@ -28,7 +29,7 @@ def threads_per_worker(settings: Settings, workers: int) -> int:
     """settings.threads, or (0) the cores shared out between the workers."""
     if settings.threads > 0:
         return settings.threads
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+    return max(1, available_cores() // max(1, workers))
 
 
 def serve(settings: Settings, workers: int | None = None, echo=print) -> None:

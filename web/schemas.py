@@ -1,0 +1,299 @@
+"""The API's request and response models (pydantic): they parse requests, shape responses and are the
+OpenAPI document's schemas, so there is no second hand-written copy of any shape (web/openapi.py).
+
+Why plain pydantic rather than spectree or flask-smorest: both bring their own error bodies and
+decorator conventions, while the service has one error shape (web/errors.py) and two front ends (the
+API and the CLI's --json) that must print the same objects. pydantic gives the parsing, the
+serialisation and JSON Schema 2020-12 (what OpenAPI 3.1 uses) from one class each.
+
+Types are checked here; limits that depend on settings (q length, k and offset ranges) are checked by
+the library (search.request) and written into the published schema from the live settings.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
+
+from search.errors import SearchError
+from search.filters import SORT_ALIASES, SORTS
+from search.settings import Mode
+from search.types import DocumentInfo, Filters, SearchHit, SearchResponse
+
+Sort = Literal[SORTS + tuple(SORT_ALIASES)]  # type: ignore[valid-type]
+DATE_PATTERN = r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$"
+Names = list[str]
+
+
+class SearchRequest(BaseModel):
+    """A search, from a query string or a JSON body. Unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"additionalProperties": False})
+
+    q: str = Field(description="The question.")
+    k: StrictInt | None = Field(None, description="Number of results.")
+    offset: StrictInt = Field(0, description="Results to skip (paging).")
+    mode: Mode | None = Field(None, description="Retrieval mode.")
+    context: StrictBool = Field(False, description="Include neighbouring paragraphs.")
+    speaker: Names = Field(default_factory=list, description="Only these speakers (exact names, any of).")
+    after: str | None = Field(None, pattern=DATE_PATTERN,
+                              description="Only statements dated on or after (YYYY, YYYY-MM or YYYY-MM-DD).")
+    before: str | None = Field(None, pattern=DATE_PATTERN,
+                               description="Only statements dated on or before (YYYY, YYYY-MM or YYYY-MM-DD).")
+    source: Names = Field(default_factory=list, description="Only sources containing one of these texts.")
+    sort: Sort = Field("relevance", description="Order of the relevant results; date = newest first.")
+
+    @field_validator("speaker", "source", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    def filters(self) -> Filters:
+        from search.filters import make_filters
+
+        return make_filters(speaker=self.speaker or None, after=self.after, before=self.before,
+                            source=self.source or None)
+
+
+FIELDS = tuple(SearchRequest.model_fields)
+LIST_FIELDS = ("speaker", "source")
+_CODES = {("q", "missing"): "missing_query", ("q", "string_type"): "invalid_query"}
+_INTEGER = re.compile(r"-?[0-9]+")
+_FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def query_string_values(args: Any, strict: bool = True) -> dict[str, Any]:
+    """A query string (werkzeug MultiDict) as JSON-like values: ASCII integers and flags converted,
+    lists for the repeatable fields, blank values left out; `strict=False` drops unknown names."""
+    out: dict[str, Any] = {}
+    for name in args:
+        if not strict and name not in FIELDS:
+            continue
+        values = [v for v in args.getlist(name) if v != "" or name == "q"]
+        if not values:
+            continue
+        value: Any = values if name in LIST_FIELDS else values[0]
+        if name in ("k", "offset") and _INTEGER.fullmatch(value):
+            value = int(value)
+        elif name == "context":
+            value = _FLAGS.get(value.lower(), value)
+        out[name] = value
+    return out
+
+
+def parse_request(values: Any) -> SearchRequest:
+    """A SearchRequest from a JSON object (or query_string_values); SearchError with a field's code otherwise."""
+    if not isinstance(values, Mapping):
+        raise SearchError("the JSON body must be an object such as {\"q\": \"...\"}", code="invalid_json")
+    try:
+        return SearchRequest.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "request"
+        if err["type"] == "extra_forbidden":
+            raise SearchError(f"unknown parameter {field!r}; known: {', '.join(FIELDS)}",
+                              code="unknown_parameter") from None
+        if field == "q" and err["type"] == "missing":
+            raise SearchError("q is missing: ask a question with ?q=... or {\"q\": \"...\"}",
+                              code="missing_query") from None
+        code = _CODES.get((field, err["type"]), f"invalid_{field}")
+        raise SearchError(f"{field} {_explain(field, err)}, got {err.get('input')!r}", code=code) from None
+
+
+def _explain(field: str, err: dict[str, Any]) -> str:
+    """What a field must be, in the words the library uses for the same mistakes."""
+    kind = err["type"]
+    if kind.startswith("int_"):
+        return "must be an integer"
+    if kind.startswith("bool_"):
+        return "must be true or false"
+    if kind == "literal_error":
+        return "must be one of " + err.get("ctx", {}).get("expected", "").replace("'", "").replace(" or ", ", ")
+    if kind == "list_type" or (len(err["loc"]) > 1 and kind == "string_type"):
+        return "must be a string or a list of strings"
+    if kind == "string_pattern_mismatch":
+        return "must be a date as YYYY-MM-DD (or YYYY-MM, YYYY)"
+    if kind == "string_type":
+        return "must be a string"
+    return err["msg"].lower()
+
+
+# -- responses ---------------------------------------------------------------------------------------
+class Document(BaseModel):
+    id: str
+    title: str | None
+    speaker: str | None
+    date: str | None
+    source: str | None
+
+    @classmethod
+    def of(cls, info: DocumentInfo) -> "Document":
+        return cls(id=info.id, title=info.title, speaker=info.speaker, date=info.date, source=info.source)
+
+
+class Span(BaseModel):
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+class Position(BaseModel):
+    paragraph: int = Field(ge=1)
+    of: int = Field(ge=1)
+
+
+class Neighbour(BaseModel):
+    id: int
+    paragraph: int
+    text: str
+
+
+class Hit(BaseModel):
+    id: int = Field(ge=0)
+    score: float
+    text: str
+    highlight: Span
+    document: Document
+    position: Position
+    weak: bool = Field(description="Below the calibrated \"no strong match\" line.")
+    duplicates: list[Document] | None = Field(None, description="Other statements that carry the same paragraph.")
+    context: str | None = Field(None, description="Headings above the paragraph.")
+    neighbours: list[Neighbour] | None = None
+
+    @classmethod
+    def of(cls, hit: SearchHit, neighbours: bool = False) -> "Hit":
+        extra: dict[str, Any] = {}
+        if hit.duplicates:
+            extra["duplicates"] = [Document.of(d) for d in hit.duplicates]
+        if hit.context:
+            extra["context"] = hit.context
+        if neighbours:
+            extra["neighbours"] = [Neighbour(id=n.id, paragraph=n.paragraph, text=n.text) for n in hit.neighbours]
+        return cls(id=hit.id, score=float(hit.score), text=hit.text,
+                   highlight=Span(start=hit.highlight.start, end=hit.highlight.end), document=Document.of(hit.document),
+                   position=Position(paragraph=hit.paragraph, of=hit.of), weak=hit.weak, **extra)
+
+
+class Facet(BaseModel):
+    value: str
+    count: int = Field(ge=0)
+
+
+class AppliedFilters(BaseModel):
+    speaker: list[str]
+    after: str | None
+    before: str | None
+    source: list[str]
+
+
+class IndexRef(BaseModel):
+    generation: str
+    passages: int = Field(ge=0)
+
+
+class SearchResults(BaseModel):
+    """What `query --json` prints: the hits and how they were asked for."""
+
+    query: str
+    results: list[Hit]
+    took_ms: float = Field(ge=0)
+    mode: Mode
+    sort: str
+    filters: AppliedFilters | None = None
+    undated_excluded: int | None = Field(None, ge=0, description="Statements left out by a date filter "
+                                                                  "because they have no date.")
+    facets: dict[str, list[Facet]] | None = Field(None, description="Counts by speaker and year over all "
+                                                                    "strong matches.")
+
+    @classmethod
+    def of(cls, r: SearchResponse, neighbours: bool = False) -> "SearchResults":
+        extra: dict[str, Any] = {}
+        if r.filters:
+            f = r.filters
+            extra["filters"] = AppliedFilters(speaker=list(f.speakers), after=f.after, before=f.before,
+                                              source=list(f.sources))
+            extra["undated_excluded"] = r.undated_excluded
+        if r.facets:
+            extra["facets"] = {name: [Facet(value=x.value, count=x.count) for x in values]
+                               for name, values in r.facets.items()}
+        return cls(query=r.query, results=[Hit.of(h, neighbours) for h in r.hits], took_ms=round(r.took_ms, 2),
+                   mode=r.mode, sort=r.sort, **extra)
+
+
+class SearchResponseBody(SearchResults):
+    """The API's search answer: the CLI's object plus paging and the index generation."""
+
+    k: int
+    offset: int
+    strong: bool = Field(description="Whether any result is above the \"no strong match\" line.")
+    index: IndexRef
+
+    @classmethod
+    def of(cls, r: SearchResponse, neighbours: bool = False) -> "SearchResponseBody":
+        base = SearchResults.of(r, neighbours)
+        return cls(**{name: getattr(base, name) for name in base.model_fields_set}, k=r.k, offset=r.offset,
+                   strong=r.strong, index=IndexRef(generation=r.generation, passages=r.passages))
+
+
+class DocumentWithExtra(Document):
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class Passage(BaseModel):
+    id: int
+    paragraph: int = Field(ge=1)
+    start: int
+    end: int
+    context: str | None = None
+    text: str
+
+
+class DocumentBody(BaseModel):
+    document: DocumentWithExtra
+    text: str
+    passages: list[Passage]
+    index: IndexRef
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"additionalProperties": False})
+    code: str
+    message: str
+
+
+class Error(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"additionalProperties": False})
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    generation: str | None
+    passages: int
+    loading: bool = Field(description="A newer generation is being loaded.")
+    error: ErrorDetail | None = None
+
+
+class ModelRef(BaseModel):
+    name: str
+    sha256: str
+    backend: str
+
+
+class Stats(BaseModel):
+    generation: str
+    documents: int
+    passages: int
+    model: ModelRef
+    dimension: int
+    index: dict[str, Any]
+    built_at: str
+    weak_line: float = Field(description="Cosine below which hits are weak (\"no strong match\") for this index.")
+
+
+RESPONSE_MODELS = (SearchResponseBody, DocumentBody, Health, Stats, Error)
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """A model as JSON-ready data, leaving out optional fields that were not set."""
+    return model.model_dump(mode="json", exclude_unset=True)
