@@ -25,12 +25,14 @@ NEW_QUESTION = "how many puffins did the lighthouse keeper count?"
 
 
 @contextmanager
-def running_server(index: Path, workers: int = 2, startup_s: float = 240, **env: str) -> Iterator[str]:
-    """Start `serve --port 0`, yield its base URL once it listens, always stop it."""
+def running_server(index: Path, workers: int = 2, startup_s: float = 240, command: list[str] | None = None,
+                   cwd: Path = ROOT, **env: str) -> Iterator[str]:
+    """Start `serve --port 0` (by default `python -m web`), yield its base URL once it listens, always stop it."""
     environ = {**os.environ, "PYTHONUNBUFFERED": "1", "STATEMENT_SEARCH_THREADS": "1",
                **{f"STATEMENT_SEARCH_{k.upper()}": v for k, v in env.items()}}
-    proc = subprocess.Popen([sys.executable, "-m", "web", "serve", "--index", str(index), "--host", "127.0.0.1",
-                             "--port", "0", "--workers", str(workers)], cwd=ROOT, env=environ,
+    command = command or [sys.executable, "-m", "web"]
+    proc = subprocess.Popen([*command, "serve", "--index", str(index), "--host", "127.0.0.1",
+                             "--port", "0", "--workers", str(workers)], cwd=cwd, env=environ,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines: queue.Queue[str] = queue.Queue()
     log: list[str] = []

@@ -399,3 +399,14 @@ def test_an_unexpected_failure_is_a_clean_500():
     assert_error(client.get("/api/search?q=tax"), 500, "internal_error")
     page = client.get("/?q=tax")
     assert page.status_code == 500 and "disk on fire" not in page.get_data(as_text=True)
+
+
+def test_openapi_limits_follow_environment_overrides(monkeypatch):
+    monkeypatch.setenv("STATEMENT_SEARCH_MAX_K", "42")
+    monkeypatch.setenv("STATEMENT_SEARCH_MAX_OFFSET", "7")
+    doc = create_app({"TESTING": True, "LOAD_INDEX": False}).test_client().get("/api/openapi.json").get_json()
+    fields = doc["components"]["schemas"]["SearchRequest"]["properties"]
+    assert fields["k"]["maximum"] == 42 and fields["offset"]["maximum"] == 7
+    params = {p["name"]: p["schema"] for p in doc["paths"]["/api/search"]["get"]["parameters"]}
+    assert params["k"]["maximum"] == 42
+    assert doc["servers"] == [{"url": "/"}]
