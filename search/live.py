@@ -14,6 +14,7 @@ SQLite connection so that every worker opens its own.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from pathlib import Path
@@ -29,15 +30,13 @@ log = logging.getLogger(__name__)
 
 
 def set_threads(threads: int) -> None:
-    """Limit torch and FAISS to `threads` (0: leave their defaults) in this process."""
+    """Limit torch (when this process uses it: an ONNX index never imports it) and FAISS to `threads`
+    (0: leave their defaults)."""
     if threads <= 0:
         return
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
     try:
         import faiss
 

@@ -32,7 +32,7 @@ from .weak import weak_line
 
 
 class QueryCache:
-    """A small thread-safe LRU cache of vectors by key."""
+    """A small thread-safe LRU cache of question vectors."""
 
     def __init__(self, size: int = 1024):
         self.size, self._data, self._lock = size, OrderedDict(), Lock()
@@ -53,15 +53,14 @@ class QueryCache:
 
 
 class Searcher:
-    """One loaded index generation with the embedder that must match it."""
+    """One loaded index generation with the question encoder that must match it."""
 
     def __init__(self, directory: Path, settings: Settings, embedder: Embedder | None = None):
         self.settings = settings
-        self.embedder = embedder if embedder is not None else settings.make_embedder()
-        self.gen = Generation(directory, settings.model, self.embedder.sha256)
+        self.gen = Generation(directory)
+        self.embedder = self.gen.question_encoder(settings, embedder)
         self.ranker = Ranker(self.gen, settings)
         self.cache = QueryCache()
-        self.sentence_cache = QueryCache(4096)  # passage id -> its sentence vectors, for highlighting
 
     def with_settings(self, **changes: Any) -> "Searcher":
         """The same loaded generation and embedder under other (ranking, limit) settings."""
@@ -132,8 +131,7 @@ class Searcher:
             ranked = dated + [h for h in relevant if not dates[h[0]]]
         page = ranked[offset:offset + k]
         hits = [dataclasses.replace(h, weak=h.id in weak_ids, duplicates=copies.get(h.id, ()))
-                for h in make_hits(self.store, question, qvec, page, neighbours, self.embedder.encode,
-                                   self.sentence_cache)]
+                for h in make_hits(self.store, self.gen.sentences, question, qvec, page, neighbours)]
         return SearchResponse(query=question, hits=tuple(hits), took_ms=(time.perf_counter() - began) * 1000,
                               generation=self.generation, passages=self.passages, k=k, offset=offset,
                               mode=mode, filters=filters, sort=sort,
@@ -142,13 +140,13 @@ class Searcher:
     def weak_flags(self, question_vector: np.ndarray, ranked: list[tuple[int, float]]) -> list[bool]:
         """Which ranked passages fall below the calibrated "no strong match" line.
 
-        The line is on the cosine between question and passage in every mode: fused and BM25
-        scores are relative to the question, cosine is on one scale (see docs/quality.md).
+        The line is on the vector score (cosine between question and passage, or its best sentence) in
+        every mode: fused and BM25 scores are relative to the question, cosine is on one scale (see
+        docs/quality.md).
         """
         if not ranked:
             return []
-        cos = np.asarray(self.gen.vectors[[pid for pid, _ in ranked]], dtype=np.float32) @ question_vector
-        return (cos < self.weak_line).tolist()
+        return (self.ranker.cosines([pid for pid, _ in ranked], question_vector) < self.weak_line).tolist()
 
     def document(self, doc_id: str) -> dict[str, Any]:
         """A statement's metadata, full text and passages; NotFound for an unknown id."""

@@ -58,6 +58,8 @@ class Settings(BaseModel):
                                "question's ideal) the keyword side is left out; see docs/quality.md.")
     gate_high: float = _f(0.25, "Adaptive fusion: from this coverage up the keyword side counts in full "
                                 "(linear between gate_low and gate_high).")
+    score_sentences: bool = _f(True, "Score a passage by the better of its own cosine and its best sentence's "
+                                     "(sentence vectors embedded at build time); see docs/quality.md.")
     candidates: int = _f(100, "Candidates taken from each side before fusion.", ge=1)
     weak_below: float = _f(0.30, "Floor of the \"no strong match\" line: hits whose question-passage cosine "
                                  "is below the line are marked weak; calibrated in docs/quality.md.")

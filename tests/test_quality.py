@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.probes import PROBES
 from search.errors import StatementSearchError
 from search.fusion import Candidates, adaptive, coverage_gate, fuse, minmax, rrf, weighted
-from search.highlight import best_spans
+from index.passages import sentence_spans
+from search.highlight import best_span
 from search.settings import load_settings
 from search.weak import weak_line
 from web.schemas import Hit, SearchResults, dump
@@ -222,7 +224,8 @@ def test_highlight_prefers_the_sentence_with_the_rare_keyword(embedder):
             "The Zorblax protocol was retired in March. "
             "We keep improving our tools for everyone.")
     query = "When was Zorblax retired?"
-    span = best_spans(query, embedder.encode([query])[0], [text], embedder.encode)[0]
+    spans = sentence_spans(text)
+    span = best_span(query, embedder.encode([query])[0], text, spans, embedder.encode([text[a:b] for a, b in spans]))
     assert text[span.start:span.end] == "The Zorblax protocol was retired in March."
 
 
@@ -235,5 +238,26 @@ def test_highlight_on_a_real_hit_is_a_whole_sentence(seed_searcher):
 
 def test_highlight_single_sentence_is_whole_text(embedder):
     text = "Telegram deletes millions of harmful posts every day."
-    span = best_spans("harmful posts", embedder.encode(["harmful posts"])[0], [text], embedder.encode)[0]
+    span = best_span("harmful posts", embedder.encode(["harmful posts"])[0], text, [], np.zeros((0, 384)))
     assert (span.start, span.end) == (0, len(text))
+
+
+def test_highlight_is_the_best_sentence_computed_from_scratch(seed_searcher, embedder):
+    """The stored sentence vectors give the span a fresh model call would: cosine + keyword share."""
+    from search.highlight import KEYWORD_WEIGHT, terms
+
+    checked = 0
+    for question in IN_SCOPE[:6]:
+        qvec = embedder.encode([question])[0]
+        for hit in seed_searcher.search(question, k=5).hits:
+            spans = sentence_spans(hit.text)
+            if len(spans) < 2:
+                continue
+            fresh = embedder.encode([f"{hit.context}\n{hit.text[a:b]}" if hit.context else hit.text[a:b]
+                                     for a, b in spans])
+            q_terms = terms(question)
+            scores = [float(fresh[i] @ qvec) + KEYWORD_WEIGHT * len(q_terms & terms(hit.text[a:b])) / len(q_terms)
+                      for i, (a, b) in enumerate(spans)]
+            assert (hit.highlight.start, hit.highlight.end) == spans[int(np.argmax(scores))], (question, hit.id)
+            checked += 1
+    assert checked >= 10

@@ -58,6 +58,10 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
 
     def post_fork(server: Any, worker: Any) -> None:
         set_threads(threads)
+        # The first encode happens here, in the worker (never in the parent: the fork trap), so the
+        # first question a worker answers does not pay for creating the runtime's session.
+        if live.searcher is not None:
+            live.searcher.embed_question("warm-up")
 
     class Application(BaseApplication):
         def load_config(self) -> None:
