@@ -36,6 +36,8 @@ class BuildReport:
     reused: int
     skipped: list[tuple[str, str]]
     seconds: float
+    sentences: int = 0
+    sentences_embedded: int = 0
 
 
 def _split(statements: list[Statement], embedder: Embedder) -> list[list[PassageDraft]]:
@@ -80,7 +82,8 @@ def build_index(corpus: Path, index: Path, embedder: Embedder, batch_size: int =
         layout.cleanup(index)
     return BuildReport(index=index, generation=report.generation, documents=len(scan.statements),
                        passages=total, embedded=report.counts.embedded, reused=report.counts.reused,
-                       skipped=scan.skipped, seconds=time.perf_counter() - began)
+                       skipped=scan.skipped, seconds=time.perf_counter() - began,
+                       sentences=report.sentences["count"], sentences_embedded=report.sentences["embedded"])
 
 
 def _write_generation(tmp: Path, scan, drafts, embedder: Embedder, previous: Previous,

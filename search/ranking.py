@@ -62,11 +62,18 @@ class Ranker:
         The subset restricts candidates inside both sides, so a narrow filter still yields `depth`
         results whenever that many passages match it.
         """
+        return self.rank_with_cosines(question, question_vector, depth, mode, subset)[0]
+
+    def rank_with_cosines(self, question: str, question_vector: np.ndarray, depth: int, mode: str,
+                          subset: np.ndarray | None = None) -> tuple[Ranking, dict[int, float]]:
+        """`rank`, plus the vector scores it already computed (none in keyword mode), for the weak line."""
         if subset is not None and len(subset) == 0:
-            return []
+            return [], {}
         if mode == "keyword":
-            return self.gen.keyword.search(question, depth, subset)
+            return self.gen.keyword.search(question, depth, subset), {}
         if mode == "vector":
-            return self.vector_top(question_vector, depth, subset)
+            top = self.vector_top(question_vector, depth, subset)
+            return top, dict(top)
         c = self.candidates(question, question_vector, max(depth, self.settings.candidates), subset)
-        return fuse(self.settings.fusion, c, self.settings.hybrid_weight, self.settings.keyword_gate)[:depth]
+        ranking = fuse(self.settings.fusion, c, self.settings.hybrid_weight, self.settings.keyword_gate)[:depth]
+        return ranking, dict(c.cosines)

@@ -120,9 +120,10 @@ class Searcher:
         subset, undated = self.table.subset(filters) if filters else (None, 0)
         qvec = self.embed_question(question)
         # Rank deep enough for facets and date sorting over all relevant matches, not just this page.
-        ranked = self.ranker.rank(question, qvec, max(k + offset, self.settings.facet_depth), mode, subset)
+        ranked, cosines = self.ranker.rank_with_cosines(question, qvec, max(k + offset, self.settings.facet_depth),
+                                                        mode, subset)
         ranked, copies = collapse_duplicates(self.store, ranked, k + offset if sort == "relevance" else None)
-        weak_ids = {pid for (pid, _), weak in zip(ranked, self.weak_flags(qvec, ranked)) if weak}
+        weak_ids = {pid for (pid, _), weak in zip(ranked, self.weak_flags(qvec, ranked, cosines)) if weak}
         relevant = [(pid, score) for pid, score in ranked if pid not in weak_ids]
         if sort != "relevance":
             # Date order among the relevant matches; ties keep relevance order; undated go last.
@@ -137,7 +138,8 @@ class Searcher:
                               mode=mode, filters=filters, sort=sort,
                               facets=self.table.facets(pid for pid, _ in relevant), undated_excluded=undated)
 
-    def weak_flags(self, question_vector: np.ndarray, ranked: list[tuple[int, float]]) -> list[bool]:
+    def weak_flags(self, question_vector: np.ndarray, ranked: list[tuple[int, float]],
+                   known: dict[int, float] | None = None) -> list[bool]:
         """Which ranked passages fall below the calibrated "no strong match" line.
 
         The line is on the vector score (cosine between question and passage, or its best sentence) in
@@ -146,7 +148,12 @@ class Searcher:
         """
         if not ranked:
             return []
-        return (self.ranker.cosines([pid for pid, _ in ranked], question_vector) < self.weak_line).tolist()
+        known = known or {}
+        missing = [pid for pid, _ in ranked if pid not in known]
+        if missing:
+            known = {**known, **dict(zip(missing, self.ranker.cosines(missing, question_vector).tolist()))}
+        line = self.weak_line
+        return [known[pid] < line for pid, _ in ranked]
 
     def document(self, doc_id: str) -> dict[str, Any]:
         """A statement's metadata, full text and passages; NotFound for an unknown id."""
