@@ -69,6 +69,19 @@ def test_gate_drops_a_weak_keyword_side_and_keeps_a_strong_one():
     assert strong[2] == pytest.approx(0.5 * 0.5 + 0.5 * 0.8)
 
 
+@pytest.mark.parametrize("method", ["adaptive", "weighted", "minmax"])
+def test_fuse_on_arrays_equals_the_reference_functions(method):
+    rng = np.random.default_rng(3)
+    ids = sorted(rng.choice(10_000, 500, replace=False).tolist())
+    cosines = list(zip(ids, rng.uniform(-0.2, 0.9, 500).astype(np.float32).tolist()))
+    bm25 = list(zip(ids, np.where(rng.random(500) < 0.4, 0, rng.uniform(0, 30, 500)).tolist()))
+    bm25[7] = (bm25[7][0], bm25[9][1])  # a tie on one side
+    c = Candidates(cosines[:100], bm25[:100], cosines, bm25, ideal=40.0)
+    reference = {"adaptive": lambda: adaptive(cosines, bm25, 0.5, 40.0, (0.15, 0.25)),
+                 "weighted": lambda: weighted(cosines, bm25, 0.5), "minmax": lambda: minmax(cosines, bm25, 0.5)}
+    assert fuse(method, c, 0.5, (0.15, 0.25)) == reference[method]()
+
+
 def test_unknown_fusion_is_a_search_error():
     with pytest.raises(StatementSearchError) as err:
         fuse("magic", Candidates([(1, 0.1)], [(1, 1.0)], [(1, 0.1)], [(1, 1.0)]), 0.5)
