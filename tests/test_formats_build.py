@@ -84,3 +84,16 @@ def test_nothing_readable_leaves_the_previous_generation(tmp_path, fake_encoder)
         build_index(corpus, tmp_path / "index", fake_encoder)
     assert current_generation(tmp_path / "index") == live
     assert scan_corpus(corpus).skipped[0][1].startswith("no text layer")
+
+
+def test_demo_corpus_shows_every_format():
+    from conftest import DEMO_CORPUS
+
+    scan = scan_corpus(DEMO_CORPUS)
+    ids = {st.id for st in scan.statements}
+    assert {"durov-2024-09-06", "1863-11-19_gettysburg-address", "library-opening-hours",
+            "eastbrook-bridge-2024-05-20"} <= ids
+    assert len([i for i in ids if i.startswith("us-sotu/")]) == 12
+    assert {st.date[:2] for st in scan.statements if st.id.startswith("us-sotu/")} == {"17", "18", "19", "20"}
+    assert len([i for i in ids if i.startswith("tg-")]) == 4
+    assert all(why.startswith(("service message", "no text")) for _, why in scan.skipped)  # nothing else lost
