@@ -89,6 +89,7 @@ def test_rebuild_warns_about_skipped_files(runner, tmp_path, corpus):
     result = runner.invoke(main, ["rebuild-index", "--corpus", str(corpus), "--index", str(tmp_path / "ix"), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "broken.txt" in result.stderr
+    assert "1 files or messages skipped" in result.stderr
 
 
 def test_settings_precedence_flags_over_env_over_defaults(tmp_path):
