@@ -133,8 +133,11 @@ def scan_corpus(root: Path, max_bytes: int = readers.MAX_FILE_BYTES) -> CorpusSc
     for path in files:
         rel = path.relative_to(root).as_posix()
         suffix = path.suffix.lower()
-        if readers.is_sidecar(path):
-            digest.update(rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        if readers.is_sidecar(path):  # read with its file (readers.Sidecars); here only fingerprinted
+            try:
+                digest.update(rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+            except OSError:
+                pass  # reported by Sidecars when the file it describes is read
             continue
         if suffix not in TEXT_SUFFIXES | JSONL_SUFFIXES and not readers.handles(path):
             continue
