@@ -35,7 +35,8 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
     index: Path = _f(Path("state/index"), "Index directory (a symlink to the current generation).")
-    corpus: Path = _f(Path("data/statements"), "Folder of statements (.txt, .md, .jsonl), read recursively.")
+    corpus: Path = _f(Path("data/statements"), "Folder of statements (.txt, .md, .jsonl, Telegram export JSON, HTML, "
+                                               "PDF, DOCX, with optional metadata sidecars), read recursively.")
     model: str = _f(DEFAULT_MODEL, "Sentence-transformers model: the bundled default, a local path or a name.")
     embedding_backend: Backend = _f("torch", "Embedding runtime: torch, onnx (exported fp32) or onnx-int8 "
                                              "(dynamically quantised); onnx exports are cached under onnx_cache.")

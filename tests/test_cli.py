@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from index.manifest import read_manifest
 from search.settings import Settings, load_settings
 from web.cli import main
-from tests.conftest import ENCRYPTION_PARAGRAPH
+from tests.conftest import ENCRYPTION_PARAGRAPH, SEED_CORPUS
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def runner():
 def built(tmp_path_factory):
     """An index built through the CLI itself, with the real model."""
     index = tmp_path_factory.mktemp("cli") / "index"
-    result = CliRunner().invoke(main, ["rebuild-index", "--index", str(index), "--quiet"])
+    result = CliRunner().invoke(main, ["rebuild-index", "--corpus", str(SEED_CORPUS), "--index", str(index), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "13 passages" in result.output
     return index
@@ -89,6 +89,7 @@ def test_rebuild_warns_about_skipped_files(runner, tmp_path, corpus):
     result = runner.invoke(main, ["rebuild-index", "--corpus", str(corpus), "--index", str(tmp_path / "ix"), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "broken.txt" in result.stderr
+    assert "1 files or messages skipped" in result.stderr
 
 
 def test_settings_precedence_flags_over_env_over_defaults(tmp_path):

@@ -56,6 +56,8 @@ def rebuild_index(corpus, index, model, batch_size, quiet) -> None:
         _fail(exc)
     for path, why in report.skipped:
         click.echo(f"warning: skipped {path}: {why}", err=True)
+    if report.skipped:
+        click.echo(f"warning: {len(report.skipped)} files or messages skipped (reasons above)", err=True)
     click.echo(f"indexed {report.documents} statements, {report.passages} passages "
                f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f}s "
                f"→ {report.index} (generation {report.generation})")
