@@ -72,6 +72,22 @@ def _previous_vectors(index: Path, encoder: Encoder) -> dict[str, np.ndarray]:
     return {h: vectors[i] for i, h in rows}
 
 
+def _trained_index(index: Path, index_type: str) -> FaissIndex | None:
+    """The live generation's trained ivf/ivfpq index of this type, unless its drift says retrain."""
+    live = layout.current_generation(index)
+    if live is None or index_type not in ("ivf", "ivfpq"):
+        return None
+    try:
+        spec = read_manifest(live)["index"]
+        if spec.get("type") != index_type:
+            return None
+        previous = FaissIndex.load(live, spec, mmap=False)
+    except Exception as exc:  # an unusable old index only means training again
+        log.info("not reusing the trained index of %s: %s", live, exc)
+        return None
+    return None if previous.needs_retrain else previous
+
+
 def _split(statements: list[Statement], encoder: Encoder) -> list[list[PassageDraft]]:
     return [split_statement(st.text, encoder.passage_limit, encoder.count_tokens) for st in statements]
 
@@ -102,8 +118,9 @@ def build_index(corpus: Path, index: Path, encoder: Encoder, batch_size: int = 6
         previous = _previous_vectors(index, encoder)
         tmp = layout.temporary_dir(index)
         try:
+            kind = choose_index_type(index_type, total, ann_threshold)
             report = _write_generation(tmp, scan, drafts, encoder, previous, batch_size, progress, corpus,
-                                      choose_index_type(index_type, total, ann_threshold))
+                                      kind, _trained_index(index, kind))
             layout.publish(tmp, index, report["generation"])
         except BaseException:
             import shutil
@@ -117,7 +134,8 @@ def build_index(corpus: Path, index: Path, encoder: Encoder, batch_size: int = 6
 
 
 def _write_generation(tmp: Path, scan, drafts, encoder: Encoder, previous: dict[str, np.ndarray],
-                      batch_size: int, progress: bool, corpus: Path, index_type: str = "flat") -> dict:
+                      batch_size: int, progress: bool, corpus: Path, index_type: str = "flat",
+                      trained: FaissIndex | None = None) -> dict:
     generation = layout.new_generation_id()
     doc_rows, passage_rows, texts, hashes = [], [], [], []
     pid = 0
@@ -147,7 +165,7 @@ def _write_generation(tmp: Path, scan, drafts, encoder: Encoder, previous: dict[
     np.save(tmp / VECTORS_FILE, vectors)
     # The "no strong match" line's measurement for this corpus (search/weak.py).
     probes = probe_top1(encoder.encode(list(PROBES), batch_size=batch_size), vectors)
-    vector_index = FaissIndex.build(vectors, np.arange(len(vectors)), index_type)
+    vector_index = FaissIndex.build(vectors, None, index_type, trained=trained)
     vector_index.save(tmp)
     KeywordIndex.build(texts).save(tmp)
     write_manifest(tmp, {
@@ -157,11 +175,9 @@ def _write_generation(tmp: Path, scan, drafts, encoder: Encoder, previous: dict[
         "dimension": encoder.dimension,
         "normalized": True,
         "metric": "inner_product",
-        # Every generation rebuilds its vector index in full from vectors.npy (the canonical vectors),
-        # so deletions and incremental builds need no in-place ANN updates.
-        "index": {"type": index_type, "params": vector_index.params, "file": "index.faiss",
-                  "factory": {"flat": "IDMap2,FlatIP", "hnsw": "IDMap2,HNSWFlat", "ivf": "IDMap2,IVFFlat"}[index_type],
-                  "rebuilt": "full, from vectors.npy"},
+        # Every generation adds all of vectors.npy (the canonical vectors) to a fresh index; ivf types
+        # reuse the live generation's trained centres until its drift passes params.retrain_above.
+        "index": {**vector_index.spec(), "rebuilt": "full, from vectors.npy"},
         "keyword": {"type": "bm25s", "k1": 1.2, "b": 0.75, "method": "lucene", "stemmer": "english",
                     "stopwords": "en", "dir": "bm25"},
         PROBE_KEY: {"count": len(probes), "top1": probes, "source": "index/probes.py"},

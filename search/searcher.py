@@ -96,7 +96,7 @@ class Searcher:
         check_model(self.manifest, Path(directory), settings.model, self.embedder.sha256)
         try:
             spec = self.manifest.get("index", {})
-            self.vectors = FaissIndex.load(self.path, kind=spec.get("type", "flat"), params=spec.get("params"))
+            self.vectors = FaissIndex.load(self.path, spec, self.settings.exact_subset_max)
             self.matrix = np.load(self.path / VECTORS_FILE, mmap_mode="r")
             self.keyword = KeywordIndex.load(self.path)
             self.store = PassageStore(self.path / DB_FILE)
@@ -233,12 +233,6 @@ class Searcher:
                     self.settings.hybrid_weight, ideal, self.settings.keyword_gate)[:depth]
 
     def _vector_search(self, q: np.ndarray, n: int, subset: np.ndarray | None) -> list[tuple[int, float]]:
-        if subset is not None and len(subset) <= self.settings.exact_subset_max:
-            # A small subset is scored exactly from the stored vectors: faster than a selector
-            # scan of the whole index, and exact whatever the index type.
-            scores = np.asarray(self.matrix[subset], dtype=np.float32) @ q
-            top = np.argsort(-scores, kind="stable")[:n]
-            return [(int(subset[i]), float(scores[i])) for i in top]
         return self.vectors.search(q, n, subset)[0]
 
     def _hits(self, query: str, q: np.ndarray, ranked: list[tuple[int, float]],
