@@ -49,11 +49,10 @@ def main() -> None:
     print(rows[-1], flush=True)
     began = time.perf_counter()
     node = {"num_cpus": 1, "object_store_memory": 200 * MB}
-    cluster = Cluster(initialize_head=True, head_node_args=dict(node))
+    cluster = Cluster(initialize_head=True, connect=True, head_node_args=dict(node))
     for _ in range(2):
         cluster.add_node(**node)
     cluster.wait_for_nodes()
-    ray.init(address=cluster.address, log_to_driver=False)
     start_s = time.perf_counter() - began
     try:
         for actors in (1, 2, 3):

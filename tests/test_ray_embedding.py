@@ -22,10 +22,9 @@ def cluster():
     from ray.cluster_utils import Cluster
 
     node = {"num_cpus": 1, "object_store_memory": 150 * MB}
-    cluster = Cluster(initialize_head=True, head_node_args=dict(node))
+    cluster = Cluster(initialize_head=True, connect=True, head_node_args=dict(node))  # driver on the head
     workers = [cluster.add_node(**node) for _ in range(2)]
     cluster.wait_for_nodes()
-    ray.init(address=cluster.address, log_to_driver=False)
     yield cluster, workers
     ray.shutdown()
     cluster.shutdown()
@@ -36,7 +35,7 @@ def corpus(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ray-corpus")
     for path in sorted(SEED_CORPUS.iterdir()):
         shutil.copy(path, folder / path.name)
-    for path in sorted(SOTU.glob("*.txt"))[:3]:
+    for path in sorted(SOTU.glob("*.txt"))[:6]:
         shutil.copy(path, folder / path.name)
     return folder
 
@@ -50,7 +49,7 @@ def test_ray_build_has_the_local_build_vectors(cluster, corpus, embedder, tmp_pa
     from index.distributed import EncoderSpec, RayEncoder
 
     local = build_index(corpus, tmp_path / "local", embedder)
-    encoder = RayEncoder(embedder, EncoderSpec(), cluster[0].address, actors=2, batch_size=16)
+    encoder = RayEncoder(embedder, EncoderSpec(), cluster[0].address, actors=2, batch_size=16, rows_per_block=32)
     remote = build_index(corpus, tmp_path / "ray", encoder)
     assert remote.passages == local.passages > 100 and remote.embedded == remote.passages
     want, got = np.load(tmp_path / "local" / "vectors.npy"), np.load(tmp_path / "ray" / "vectors.npy")
