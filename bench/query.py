@@ -16,6 +16,7 @@ addresses, 1.8% of passages).
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from _common import BENCH_STATE, QUESTIONS, SOTU_INDEX, header, real_questions, report
 
-from index.vectors import ANN_DEFAULTS, FaissIndex  # noqa: E402
+from index.vectors import FaissIndex  # noqa: E402
 from search.settings import load_settings  # noqa: E402
 from search.filters import make_filters  # noqa: E402
 
@@ -119,7 +120,7 @@ def main() -> None:
             if not (folder / "index.faiss").is_file():
                 print(f"skipping {size}: {folder} is missing (run bench/ann.py)")
                 continue
-            big = FaissIndex.load(folder, kind=kind, params=ANN_DEFAULTS.get(kind))
+            big = FaissIndex.load(folder, json.loads((folder / "spec.json").read_text()), exact_subset_max=0)
             searcher.gen.vector_index, label = CopiesIndex(big, real), len(big)
         for mode in ("vector", "hybrid"):
             for name, params_filter in FILTERS.items():

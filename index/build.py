@@ -15,12 +15,12 @@ from . import layout, sentences, store
 from .embedder import Embedder
 from .errors import CorpusError
 from .keyword import KeywordIndex
-from .manifest import Counts, Manifest, ModelInfo, write_manifest
+from .manifest import Counts, Manifest, ModelInfo, read_manifest, write_manifest
 from .passages import PassageDraft, split_statement
 from .probes import PROBES, probe_top1
 from .reuse import Previous, passage_hash
 from .statements import Statement, scan_corpus
-from .vectors import FaissIndex, choose_index_type
+from .vectors import COMPRESSED_THRESHOLD, FaissIndex, choose_index_type
 
 log = logging.getLogger(__name__)
 DB_FILE, VECTORS_FILE, ENCODER_DIR = layout.DB_FILE, layout.VECTORS_FILE, layout.ENCODER_DIR
@@ -40,6 +40,22 @@ class BuildReport:
     sentences_embedded: int = 0
 
 
+def _trained_index(index: Path, index_type: str) -> FaissIndex | None:
+    """The live generation's trained ivf/ivfpq index of this type, unless its drift says retrain."""
+    live = layout.current_generation(index)
+    if live is None or index_type not in ("ivf", "ivfpq"):
+        return None
+    try:
+        spec = read_manifest(live).index
+        if spec.get("type") != index_type:
+            return None
+        previous = FaissIndex.load(live, spec, mmap=False)
+    except Exception as exc:  # an unusable old index only means training again
+        log.info("not reusing the trained index of %s: %s", live, exc)
+        return None
+    return None if previous.needs_retrain else previous
+
+
 def _split(statements: list[Statement], embedder: Embedder) -> list[list[PassageDraft]]:
     return [split_statement(st.text, embedder.passage_limit, embedder.count_tokens) for st in statements]
 
@@ -52,7 +68,8 @@ def package_version() -> str:
 
 
 def build_index(corpus: Path, index: Path, embedder: Embedder, batch_size: int = 64,
-                progress: bool = False, index_type: str = "auto", ann_threshold: int = 100_000) -> BuildReport:
+                progress: bool = False, index_type: str = "auto", ann_threshold: int = 100_000,
+                compressed_threshold: int = COMPRESSED_THRESHOLD) -> BuildReport:
     """Index every statement under `corpus` into a new generation of `index`; reuse unchanged vectors."""
     began = time.perf_counter()
     corpus, index = Path(corpus), Path(index)
@@ -73,8 +90,9 @@ def build_index(corpus: Path, index: Path, embedder: Embedder, batch_size: int =
         previous = Previous.of(index, embedder)
         tmp = layout.temporary_dir(index)
         try:
+            kind = choose_index_type(index_type, total, ann_threshold, compressed_threshold)
             report = _write_generation(tmp, scan, drafts, embedder, previous, batch_size, progress, corpus,
-                                      choose_index_type(index_type, total, ann_threshold))
+                                      kind, _trained_index(index, kind))
             layout.publish(tmp, index, report.generation)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -87,7 +105,8 @@ def build_index(corpus: Path, index: Path, embedder: Embedder, batch_size: int =
 
 
 def _write_generation(tmp: Path, scan, drafts, embedder: Embedder, previous: Previous,
-                      batch_size: int, progress: bool, corpus: Path, index_type: str = "flat") -> Manifest:
+                      batch_size: int, progress: bool, corpus: Path, index_type: str = "flat",
+                      trained: FaissIndex | None = None) -> Manifest:
     generation = layout.new_generation_id()
     doc_rows, passage_rows, texts, hashes = [], [], [], []
     sentence_spans: list[tuple[int, int, int]] = []   # (passage id, start, end)
@@ -120,7 +139,7 @@ def _write_generation(tmp: Path, scan, drafts, embedder: Embedder, previous: Pre
     # cosine to any passage or sentence, the score the ranking uses.
     probe_vectors = embedder.encode(list(PROBES), batch_size=batch_size)
     probes = np.maximum(probe_top1(probe_vectors, vectors), probe_top1(probe_vectors, sentence_vectors))
-    vector_index = FaissIndex.build(vectors, np.arange(len(vectors)), index_type)
+    vector_index = FaissIndex.build(vectors, None, index_type, trained=trained)
     vector_index.save(tmp)
     keyword_index = KeywordIndex.build(texts)
     keyword_index.save(tmp)
@@ -130,11 +149,9 @@ def _write_generation(tmp: Path, scan, drafts, embedder: Embedder, previous: Pre
         dimension=embedder.dimension,
         counts=Counts(documents=len(doc_rows), passages=len(passage_rows), embedded=embedded,
                       reused=len(texts) - embedded),
-        # Every generation rebuilds its vector index in full from vectors.npy (the canonical vectors),
-        # so deletions and incremental builds need no in-place ANN updates.
-        index={"type": index_type, "params": vector_index.params, "file": "index.faiss",
-               "factory": {"flat": "IDMap2,FlatIP", "hnsw": "IDMap2,HNSWFlat", "ivf": "IDMap2,IVFFlat"}[index_type],
-               "rebuilt": "full, from vectors.npy"},
+        # Every generation rebuilds its vector index from vectors.npy (the canonical vectors); ivf and
+        # ivfpq reuse the live generation's trained lists unless the manifest's drift says retrain.
+        index={**vector_index.spec(), "rebuilt": "from vectors.npy"},
         keyword=keyword_index.spec(),
         sentences={"file": sentences.SENTENCES_FILE, "spans": sentences.SPANS_FILE,
                    "dtype": np.dtype(sentences.DTYPE).name, "count": len(sentence_spans),

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from index.embedder import Embedder, make_embedder
 from index.errors import IndexUnavailable
 from index.keyword import KeywordIndex
-from index.layout import DB_FILE, ENCODER_DIR, VECTORS_FILE
+from index.layout import DB_FILE, ENCODER_DIR
 from index.manifest import Manifest, check_model, read_manifest
 from index.sentences import SentenceTable
 from index.store import PassageStore
@@ -22,13 +20,13 @@ from .settings import Settings
 class Generation:
     """The files of one generation, opened read-only (memory-mapped where they can be)."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, exact_subset_max: int | None = None):
         self.path = Path(directory).resolve()  # pin the generation the link points at now
         self.manifest: Manifest = read_manifest(self.path)
         try:
-            spec = self.manifest.index
-            self.vector_index = FaissIndex.load(self.path, kind=spec.get("type", "flat"), params=spec.get("params"))
-            self.vectors = np.load(self.path / VECTORS_FILE, mmap_mode="r")
+            limit = {} if exact_subset_max is None else {"exact_subset_max": exact_subset_max}
+            self.vector_index = FaissIndex.load(self.path, self.manifest.index, **limit)
+            self.vectors = self.vector_index.matrix  # vectors.npy, memory-mapped once
             self.sentences = SentenceTable.load(self.path, len(self.vectors))
             self.keyword = KeywordIndex.load(self.path)
             self.store = PassageStore(self.path / DB_FILE)

@@ -57,7 +57,7 @@ class Searcher:
 
     def __init__(self, directory: Path, settings: Settings, embedder: Embedder | None = None):
         self.settings = settings
-        self.gen = Generation(directory)
+        self.gen = Generation(directory, settings.exact_subset_max)
         self.embedder = self.gen.question_encoder(settings, embedder)
         self.ranker = Ranker(self.gen, settings)
         self.cache = QueryCache()

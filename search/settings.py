@@ -45,6 +45,10 @@ class Settings(BaseModel):
                                        "(flat below ann_threshold passages, hnsw above).")
     ann_threshold: int = _f(100_000, "Passages above which index_type=auto builds the approximate index "
                                      "(exact flat search costs ~10-20 ms a query there; docs/performance.md).", ge=0)
+    compressed_threshold: int = _f(0, "Passages above which index_type=auto builds the compressed ivfpq index "
+                                      "(IVF-PQ codes, exact re-ranking from vectors.npy); 0: auto never does.", ge=0)
+    ray_address: str = _f("", "Ray cluster that embeds new passages and sentences in rebuild-index (an address "
+                              "or auto); empty: embed locally, Ray is not imported.")
     batch_size: int = _f(0, "Passages per embedding batch (batches are sorted by length); 0: the backend's "
                             "measured best (torch 32, onnx 8, onnx-int8 16; docs/performance.md).", ge=0)
     max_query_chars: int = _f(1000, "Longest accepted question, in characters.", ge=1)

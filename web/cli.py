@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from index.embedder import BACKENDS
+from index.vectors import INDEX_TYPES
 from search.errors import StatementSearchError
 from search.evaluate import PASSAGE_CHOICES, SPLITS
 from search.filters import SORT_ALIASES, SORTS
@@ -40,18 +42,28 @@ def main(verbose: bool) -> None:
 @click.option("--corpus", type=click.Path(path_type=Path), help=HELP["corpus"] + " [env STATEMENT_SEARCH_CORPUS]")
 @click.option("--index", type=click.Path(path_type=Path), help=HELP["index"] + " [env STATEMENT_SEARCH_INDEX]")
 @click.option("--model", help=HELP["model"] + " [env STATEMENT_SEARCH_MODEL]")
+@click.option("--backend", "embedding_backend", type=click.Choice(BACKENDS),
+              help=HELP["embedding_backend"] + " [env STATEMENT_SEARCH_EMBEDDING_BACKEND]")
+@click.option("--index-type", type=click.Choice(("auto",) + INDEX_TYPES), help=HELP["index_type"])
 @click.option("--batch-size", type=int, help=HELP["batch_size"])
+@click.option("--ray", "ray_address", metavar="ADDRESS", help=HELP["ray_address"] + " [env STATEMENT_SEARCH_RAY_ADDRESS]")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def rebuild_index(corpus, index, model, batch_size, quiet) -> None:
+def rebuild_index(corpus, index, model, embedding_backend, index_type, batch_size, ray_address, quiet) -> None:
     """Index a folder of statements into a new index generation, swapped in atomically."""
     from index.build import build_index
 
     try:
-        settings = load_settings({"corpus": corpus, "index": index, "model": model, "batch_size": batch_size})
-        report = build_index(settings.corpus, settings.index, settings.make_embedder(threads=0),
-                             batch_size=settings.batch_size,
+        settings = load_settings({"corpus": corpus, "index": index, "model": model, "batch_size": batch_size,
+                                  "embedding_backend": embedding_backend, "index_type": index_type,
+                                  "ray_address": ray_address})
+        embedder = settings.make_embedder(threads=0)
+        if settings.ray_address:  # Ray only on request: its start-up costs more than a small corpus's embedding
+            from index.distributed import ray_encoder
+
+            embedder = ray_encoder(settings, settings.ray_address, local=embedder)
+        report = build_index(settings.corpus, settings.index, embedder, batch_size=settings.batch_size,
                              progress=not quiet, index_type=settings.index_type,
-                             ann_threshold=settings.ann_threshold)
+                             ann_threshold=settings.ann_threshold, compressed_threshold=settings.compressed_threshold)
     except StatementSearchError as exc:
         _fail(exc)
     for path, why in report.skipped:
