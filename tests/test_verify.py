@@ -155,4 +155,5 @@ def test_calibration_set_on_seed_and_sotu(tmp_path_factory, embedder):
     build_index(corpus_for(rows, folder / "corpus"), folder / "index", embedder)
     searcher = Searcher(folder / "index", load_settings({"index": folder / "index"}, environ={}), embedder)
     wrong = assert_verdicts(searcher, rows)
-    assert len(wrong) <= 5, wrong  # measured: 4 paraphrases missed out of 72 quotes (docs/quality.md)
+    # Measured (bench/verify.py, docs/quality.md): four paraphrases missed out of 72 quotes.
+    assert {w[0] for w in wrong} <= {"q30", "q31", "q62", "q66"}, wrong
