@@ -80,13 +80,13 @@ class PhraseMatcher:
         return sorted(Span(toks[i].start, toks[i + len(p) - 1].end) for p in self._phrases for i in _find_all(words, p))
 
 
-def keyword_spans(question: str, text: str) -> list[Span]:
+def keyword_spans(question: str, text: str, parsed: ParsedQuestion | None = None) -> list[Span]:
     """Spans of the words of `text` that match the question's content words (same stemming as the highlight).
 
     Quoted phrases are marked whole; other words by `search.highlight.terms` (stopwords dropped,
     crude suffix stripping), so "banned" marks "ban" and "bans". Excluded words are not marked.
     """
-    parsed = parse_question(question)
+    parsed = parsed if parsed is not None else parse_question(question)
     wanted = terms(parsed.text)
     spans = set(PhraseMatcher(parsed).phrase_spans(text))
     for t in tokens(text):
@@ -104,3 +104,34 @@ def _merge(spans: list[Span]) -> list[Span]:
             out.append(s)
     return out
 
+
+
+def _plain(word: str) -> bool:
+    """A word whose every spelling in a passage is itself: no variant map, join or stem can change it, so
+    the keyword index's postings of it hold every passage where it stands (safe to narrow by)."""
+    from .quotes import _JOINED, _SPELLING, normalise_word
+
+    low = word.lower()
+    if not low.isalpha() or normalise_word(word) != low or low in _SPELLING.values():
+        return False
+    if any(low in pair for pair in _JOINED) or low in _JOINED.values():
+        return False
+    return not re.search(r"or|is(e|es|ed|ing|ation|ations|er|ers)$", low)
+
+
+def candidate_ids(keyword, parsed: ParsedQuestion, subset: "np.ndarray | None") -> "np.ndarray | None":
+    """Passage ids that can hold the phrases, within `subset`: the intersection of the keyword index's
+    postings of each phrase's plain words (stemmed, so a superset of the exact matches; PhraseMatcher
+    decides). Exclusions do not narrow here (a stem would drop more than the word). None: no narrowing."""
+    import numpy as np
+
+    ids = None if subset is None else np.asarray(subset, dtype=np.int64)
+    for phrase in parsed.phrases:
+        for m in re.finditer(r"[^\W\d_]+", phrase):
+            if not _plain(m.group(0)):
+                continue
+            posting = np.flatnonzero(keyword.scores(m.group(0)) > 0)
+            if not len(posting):  # the analyser drops it (a stopword): it cannot narrow
+                continue
+            ids = posting if ids is None else np.intersect1d(ids, posting)
+    return ids

@@ -10,6 +10,7 @@ import numpy as np
 
 from index.passages import sentence_spans
 
+from .documents import document_info
 from .errors import SearchError
 from .highlight import STOPWORDS
 from .quotes import Alignment, DiffOp, Token, align, quote_tokens, tokens
@@ -41,13 +42,23 @@ class Candidate:
     of: int = 0
 
 
+SentenceVectors = Callable[[int, str], "tuple[list[tuple[int, int]], np.ndarray]"]
+
+
 @dataclass(frozen=True)
 class Pool:
-    """Everything verify needs from an index: candidate passages, their cosines, an encoder."""
+    """Everything verify needs from an index: candidate passages, their cosines, sentence vectors.
+
+    With `sentences` and `quote_vector` (what `pool_from_searcher` gives), the paraphrase check takes
+    dot products with the sentence vectors stored at build time; without them it encodes the
+    sentences with `encode` (unit tests, a pool built by hand).
+    """
 
     candidates: list[Candidate]                 # retrieval order, best first, no repeats
-    encode: Callable[[list[str]], np.ndarray]   # L2-normalised sentence vectors
+    encode: Callable[[list[str]], np.ndarray] | None = None  # L2-normalised vectors of texts
     cosines: dict[int, float] = field(default_factory=dict)  # passage cosine to the quote (vector hits)
+    quote_vector: np.ndarray | None = None      # the quote as the question encoder embeds it
+    sentences: SentenceVectors | None = None    # (passage id, text) -> (sentence spans, unit vectors)
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,7 @@ class QuoteMatch:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "text": self.text, "span": {"start": self.span.start, "end": self.span.end},
                 "similarity": round(float(self.similarity), 4), "verdict": self.verdict,
-                "diff": [d.to_dict() for d in self.diff], "document": self.document.to_dict(),
+                "diff": [d.to_dict() for d in self.diff], "document": document_dict(self.document),
                 "position": {"paragraph": self.paragraph, "of": self.of}}
 
 
@@ -85,12 +96,18 @@ class VerifyResult:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "quote": self.quote, "verdict": self.verdict, "matches": [m.to_dict() for m in self.matches],
-            "first_said": ({"document": self.first_said.document.to_dict(), "id": self.first_said.id}
+            "first_said": ({"document": document_dict(self.first_said.document), "id": self.first_said.id}
                            if self.first_said else None),
             "took_ms": round(self.took_ms, 2)}
         if self.filters:
-            out["filters"] = self.filters.to_dict()
+            f = self.filters
+            out["filters"] = {"speaker": list(f.speakers), "after": f.after, "before": f.before,
+                              "source": list(f.sources)}
         return out
+
+
+def document_dict(d: DocumentInfo) -> dict[str, Any]:
+    return {"id": d.id, "title": d.title, "speaker": d.speaker, "date": d.date, "source": d.source}
 
 
 def validate_quote(quote: Any, max_chars: int) -> tuple[str, list[Token]]:
@@ -123,19 +140,22 @@ def pool_from_searcher(searcher: Any, quote: str, words: Sequence[str], filters:
                        depth: int = 30, exact_limit: int = 300) -> Pool:
     """Candidates from the searcher: both retrieval halves plus passages holding the quote's rarest words.
 
-    The only function here that touches the searcher: `search` (public) for both halves, and
-    `keyword.scores`, `table.subset`, `store.passages`, `embedder.encode` for the exact pass.
+    The only function here that touches the searcher: `search` (public) for both halves,
+    `gen.keyword`, `table.subset`, `store.passages` for the exact pass, and for the paraphrase check
+    the question vector (`embed_question`, cached: the vector half already embedded the same text) and
+    the sentence vectors stored at build time (`gen.sentences`, `gen.vectors`): no model call per sentence.
     """
     text = search_text(quote)
     order: dict[int, Candidate] = {}
     cosines: dict[int, float] = {}
     for mode in ("vector", "keyword"):
-        for hit in searcher.search(text, k=depth, mode=mode, filters=filters).hits:
+        for hit in searcher.search(text, k=depth, mode=mode, filters=filters, phrases=False).hits:
             order.setdefault(hit.id, Candidate(hit.id, hit.text, hit.document, hit.paragraph, hit.of))
             if mode == "vector":
                 cosines[hit.id] = float(hit.score)
     subset = searcher.table.subset(filters)[0] if filters else None
-    postings = [np.flatnonzero(searcher.keyword.scores(w) > 0) for w in words]
+    gen = searcher.gen
+    postings = [np.flatnonzero(gen.keyword.scores(w) > 0) for w in words]
     postings = sorted((p for p in postings if len(p)), key=len)[:4]  # absent words cannot narrow it
     if postings:
         ids = postings[0]
@@ -145,9 +165,19 @@ def pool_from_searcher(searcher: Any, quote: str, words: Sequence[str], filters:
             ids = np.intersect1d(ids, subset)
         rows = searcher.store.passages([int(i) for i in ids[:exact_limit] if int(i) not in order])
         for pid, row in sorted(rows.items()):
-            doc = DocumentInfo(row["doc_id"], row["title"], row["speaker"], row["date"], row["source"])
+            doc = document_info(row, id_key="doc_id")
             order[pid] = Candidate(pid, row["text"], doc, row["ordinal"], row["n"])
-    return Pool(list(order.values()), searcher.embedder.encode, cosines)
+    return Pool(list(order.values()), None, cosines, searcher.embed_question(text),
+                lambda pid, passage: stored_sentences(gen, pid, passage))
+
+
+def stored_sentences(gen: Any, pid: int, text: str) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """A passage's sentence spans and build-time vectors (embedded with the passage's context); a passage
+    of one sentence has no rows, its one sentence is the passage and its vector the passage vector."""
+    spans, vectors = gen.sentences.of(pid)
+    if spans:
+        return spans, vectors
+    return (sentence_spans(text) or [(0, len(text))])[:1], np.asarray(gen.vectors[pid:pid + 1], dtype=np.float32)
 
 
 def verify(searcher: Any, quote: Any, filters: Filters | None = None, lines: VerifyLines = VerifyLines(),
@@ -190,12 +220,21 @@ def paraphrases(quote: str, pool: Pool, line: float, passages: int = 10) -> list
     """Sentences of the closest passages whose cosine to the quote reaches `line`, best first."""
     ranked = sorted(pool.cosines, key=lambda pid: -pool.cosines[pid])[:passages]
     by_id = {c.id: c for c in pool.candidates}
-    pieces = [(by_id[pid], s, e) for pid in ranked if pid in by_id
-              for s, e in (sentence_spans(by_id[pid].text) or [(0, len(by_id[pid].text))])]
-    if not pieces:
+    ranked = [pid for pid in ranked if pid in by_id]
+    if not ranked:
         return []
-    vectors = pool.encode([search_text(quote)] + [c.text[s:e] for c, s, e in pieces])
-    sims = vectors[1:] @ vectors[0]
+    if pool.sentences is not None and pool.quote_vector is not None:
+        pieces, blocks = [], []
+        for pid in ranked:
+            spans, vectors = pool.sentences(pid, by_id[pid].text)
+            pieces += [(by_id[pid], s, e) for s, e in spans]
+            blocks.append(np.asarray(vectors, dtype=np.float32))
+        sims = np.concatenate(blocks) @ np.asarray(pool.quote_vector, dtype=np.float32)
+    else:
+        pieces = [(by_id[pid], s, e) for pid in ranked
+                  for s, e in (sentence_spans(by_id[pid].text) or [(0, len(by_id[pid].text))])]
+        vectors = pool.encode([search_text(quote)] + [c.text[s:e] for c, s, e in pieces])
+        sims = vectors[1:] @ vectors[0]
     best: dict[int, tuple[float, int, int]] = {}
     for (c, s, e), sim in zip(pieces, sims.tolist()):
         if sim >= line and sim > best.get(c.id, (-1.0, 0, 0))[0]:

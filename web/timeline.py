@@ -112,3 +112,8 @@ def _table(series: TimelineSeries, year_url: Callable[[int], str], title: str) -
     return (f'<details class="timeline-table"><summary>{escape(title)} as a table</summary><table>'
             f'<caption>{escape(title)}</caption><thead><tr><th scope="col">Year</th>{head}'
             f'<th scope="col">Total</th></tr></thead><tbody>{body}</tbody></table></details>')
+
+
+def series_of(response: Any) -> TimelineSeries:
+    """The timeline of a SearchResponse: its strong matches over the facets' depth (`response.timeline`)."""
+    return TimelineSeries.from_matches((year, speaker) for year, speaker, n in response.timeline for _ in range(n))
