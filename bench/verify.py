@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from index.build import build_index  # noqa: E402
-from index.embedder import Embedder  # noqa: E402
+from index.embedder import TorchEmbedder  # noqa: E402
 from search.quotes import align, tokens  # noqa: E402
 from search.searcher import Searcher  # noqa: E402
 from search.settings import load_settings  # noqa: E402
@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write per-quote results here")
     args = parser.parse_args()
     rows = load_quotes()
-    embedder = Embedder()
+    embedder = TorchEmbedder()
     index = STATE / "index"
     if args.rebuild or not (index / "manifest.json").exists():
         report = build_index(corpus_for(rows, STATE / "corpus"), index, embedder)

@@ -62,7 +62,7 @@ def cite(passage_id: int):
                           code="invalid_format")
     c = service.citation(passage_id)
     if fmt == "json":
-        return schemas.dump(schemas.Citation.of(c))
+        return schemas.dump(schemas.Citation.from_library(c))
     body = c.render(fmt)
     return Response(body, content_type=CITE_MEDIA[fmt],
                     headers={"Content-Disposition":

@@ -215,13 +215,13 @@ class Citation(BaseModel):
     generation: str = Field(description="The index generation the passage was read from.")
 
     @classmethod
-    def of(cls, c: LibraryCitation) -> "Citation":
+    def from_library(cls, c: LibraryCitation) -> "Citation":
         return cls.model_validate(c.to_dict())
 
     @classmethod
-    def of_hit(cls, hit: Any, generation: str) -> "Citation":
+    def from_hit(cls, hit: Any, generation: str) -> "Citation":
         """For a SearchHit or a QuoteMatch (id, text, document, paragraph, of)."""
-        return cls.of(LibraryCitation.of_passage(hit.id, hit.text, hit.document, hit.paragraph, hit.of, generation))
+        return cls.from_library(LibraryCitation.of_passage(hit.id, hit.text, hit.document, hit.paragraph, hit.of, generation))
 
 
 class Hit(BaseModel):
@@ -243,7 +243,7 @@ class Hit(BaseModel):
     def of(cls, hit: SearchHit, neighbours: bool = False, generation: str | None = None) -> "Hit":
         extra: dict[str, Any] = {"matches": [Span(start=m.start, end=m.end) for m in hit.matches]}
         if generation is not None:
-            extra["citation"] = Citation.of_hit(hit, generation)
+            extra["citation"] = Citation.from_hit(hit, generation)
         if hit.duplicates:
             extra["duplicates"] = [Document.of(d) for d in hit.duplicates]
         if hit.context:
@@ -356,7 +356,7 @@ class QuoteMatch(BaseModel):
         d = m.to_dict()
         d["diff"] = [DiffOp(op=x.op, quote=x.quote, source=x.source, **({"elided": True} if x.elided else {}))
                      for x in m.diff]
-        return cls(**d, citation=Citation.of_hit(m, generation))
+        return cls(**d, citation=Citation.from_hit(m, generation))
 
 
 class FirstSaid(BaseModel):
