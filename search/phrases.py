@@ -88,10 +88,15 @@ def keyword_spans(question: str, text: str, parsed: ParsedQuestion | None = None
     """
     parsed = parsed if parsed is not None else parse_question(question)
     wanted = terms(parsed.text)
-    spans = set(PhraseMatcher(parsed).phrase_spans(text))
-    for t in tokens(text):
-        if terms(text[t.start:t.end]) & wanted:
-            spans.add(Span(t.start, t.end))
+    spans = set(PhraseMatcher(parsed).phrase_spans(text)) if parsed.phrases else set()
+    if wanted:
+        known: dict[str, bool] = {}  # a word's verdict, once per distinct spelling
+        for t in tokens(text):
+            raw = text[t.start:t.end]
+            if raw not in known:
+                known[raw] = bool(terms(raw) & wanted)
+            if known[raw]:
+                spans.add(Span(t.start, t.end))
     return _merge(sorted(spans, key=lambda s: (s.start, s.end)))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 from rapidfuzz import fuzz
@@ -46,6 +47,7 @@ class Token:
     segment: int = 0  # which ellipsis-separated part of a quote it belongs to
 
 
+@lru_cache(maxsize=1 << 16)
 def normalise_word(raw: str) -> str:
     """The comparison form of one word: lower case, no accents, no apostrophes or digit grouping."""
     word = unicodedata.normalize("NFKD", raw.lower())
