@@ -115,5 +115,11 @@ class DocumentTable:
         return {"speaker": tuple(Facet(v, c) for v, c in sorted(speakers.items(), key=lambda x: (-x[1], x[0]))[:size]),
                 "year": tuple(Facet(v, c) for v, c in sorted(years.items(), key=lambda x: (-x[1], x[0]))[:size])}
 
+    def year_speakers(self, passage_ids: Iterable[int]) -> tuple[tuple[str, str | None, int], ...]:
+        """(year, speaker, count) over the dated `passage_ids`, by year then speaker (the timeline's data)."""
+        docs = [self.passage_doc[p] for p in passage_ids]
+        counts = Counter((self.date[d][:4], self.speaker_label[d]) for d in docs if self.date[d])
+        return tuple((y, s, n) for (y, s), n in sorted(counts.items(), key=lambda x: (x[0][0], x[0][1] or "")))
+
     def dates(self, passage_ids: Sequence[int]) -> list[str]:
         return [self.date[self.passage_doc[p]] for p in passage_ids]

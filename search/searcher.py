@@ -19,11 +19,14 @@ import numpy as np
 
 from index.embedder import Embedder
 
-from .documents import document_view, stats_view
+from .citation import Citation
+from .documents import document_info, document_view, stats_view
 from .duplicates import collapse_duplicates
 from .filters import validate_sort
 from .generation import Generation
+from .errors import NotFound, SearchError
 from .hits import make_hits
+from .phrases import ParsedQuestion, PhraseMatcher, candidate_ids, keyword_spans, parse_question
 from .ranking import Ranker
 from .request import validate, validate_mode
 from .settings import Settings
@@ -110,18 +113,34 @@ class Searcher:
         return vector
 
     def search(self, question: Any, k: Any = None, offset: Any = 0, neighbours: bool = False,
-               mode: str | None = None, filters: Filters | None = None, sort: str = "relevance") -> SearchResponse:
-        """Ranked passages for `question`: hits offset..offset+k, best first (or by date among the relevant)."""
+               mode: str | None = None, filters: Filters | None = None, sort: str = "relevance",
+               phrases: bool = True) -> SearchResponse:
+        """Ranked passages for `question`: hits offset..offset+k, best first (or by date among the relevant).
+
+        `phrases=False` takes the question as plain text (no "phrase" or -word syntax): verify's use."""
         began = time.perf_counter()
         question, k, offset = validate(self.settings, question, self.settings.default_k if k is None else k, offset)
         mode = validate_mode(mode or self.settings.mode)
         sort = validate_sort(sort)
         filters = filters or Filters()
         subset, undated = self.table.subset(filters) if filters else (None, 0)
-        qvec = self.embed_question(question)
+        # "Quoted phrases" must appear and -words must not (search/phrases.py): the ranking sees the rest
+        # plus the phrases' words, within the passages that hold the phrases' words, and only passages the
+        # matcher accepts are kept, in every mode, before paging.
+        parsed = parse_question(question) if phrases else ParsedQuestion(question)
+        text = parsed.text
+        if not text:
+            raise SearchError("q has no words to search for", code="invalid_query")
+        if parsed.phrases:
+            subset = candidate_ids(self.gen.keyword, parsed, subset)
+        qvec = self.embed_question(text)
         # Rank deep enough for facets and date sorting over all relevant matches, not just this page.
-        ranked, cosines = self.ranker.rank_with_cosines(question, qvec, max(k + offset, self.settings.facet_depth),
+        ranked, cosines = self.ranker.rank_with_cosines(text, qvec, max(k + offset, self.settings.facet_depth),
                                                         mode, subset)
+        if parsed:
+            matcher = PhraseMatcher(parsed)
+            rows = self.store.passages([pid for pid, _ in ranked])
+            ranked = [(pid, score) for pid, score in ranked if pid in rows and matcher.matches(rows[pid]["text"])]
         ranked, copies = collapse_duplicates(self.store, ranked, k + offset if sort == "relevance" else None)
         weak_ids = {pid for (pid, _), weak in zip(ranked, self.weak_flags(qvec, ranked, cosines)) if weak}
         relevant = [(pid, score) for pid, score in ranked if pid not in weak_ids]
@@ -131,12 +150,14 @@ class Searcher:
             dated = sorted((h for h in relevant if dates[h[0]]), key=lambda h: dates[h[0]], reverse=sort == "newest")
             ranked = dated + [h for h in relevant if not dates[h[0]]]
         page = ranked[offset:offset + k]
-        hits = [dataclasses.replace(h, weak=h.id in weak_ids, duplicates=copies.get(h.id, ()))
-                for h in make_hits(self.store, self.gen.sentences, question, qvec, page, neighbours)]
+        hits = [dataclasses.replace(h, weak=h.id in weak_ids, duplicates=copies.get(h.id, ()),
+                                    matches=tuple(keyword_spans(question, h.text, parsed)))
+                for h in make_hits(self.store, self.gen.sentences, text, qvec, page, neighbours)]
         return SearchResponse(query=question, hits=tuple(hits), took_ms=(time.perf_counter() - began) * 1000,
                               generation=self.generation, passages=self.passages, k=k, offset=offset,
                               mode=mode, filters=filters, sort=sort,
-                              facets=self.table.facets(pid for pid, _ in relevant), undated_excluded=undated)
+                              facets=self.table.facets(pid for pid, _ in relevant), undated_excluded=undated,
+                              timeline=self.table.year_speakers(pid for pid, _ in relevant))
 
     def weak_flags(self, question_vector: np.ndarray, ranked: list[tuple[int, float]],
                    known: dict[int, float] | None = None) -> list[bool]:
@@ -154,6 +175,14 @@ class Searcher:
             known = {**known, **dict(zip(missing, self.ranker.cosines(missing, question_vector).tolist()))}
         line = self.weak_line
         return [known[pid] < line for pid, _ in ranked]
+
+    def citation(self, passage_id: int) -> Citation:
+        """The citation of one passage (search/citation.py); NotFound for an id the index does not hold."""
+        row = self.store.passages([passage_id]).get(passage_id) if passage_id >= 0 else None
+        if row is None:
+            raise NotFound(f"no passage with id {passage_id}", code="passage_not_found")
+        return Citation.of_passage(passage_id, row["text"], document_info(row, id_key="doc_id"), row["ordinal"],
+                                   row["n"], self.generation)
 
     def document(self, doc_id: str) -> dict[str, Any]:
         """A statement's metadata, full text and passages; NotFound for an unknown id."""
