@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from .errors import SearchError
 from .highlight import STOPWORDS, terms
 from .quotes import tokens
@@ -124,12 +126,10 @@ def _plain(word: str) -> bool:
     return not re.search(r"or|is(e|es|ed|ing|ation|ations|er|ers)$", low)
 
 
-def candidate_ids(keyword, parsed: ParsedQuestion, subset: "np.ndarray | None") -> "np.ndarray | None":
+def candidate_ids(keyword, parsed: ParsedQuestion, subset: np.ndarray | None) -> np.ndarray | None:
     """Passage ids that can hold the phrases, within `subset`: the intersection of the keyword index's
     postings of each phrase's plain words (stemmed, so a superset of the exact matches; PhraseMatcher
     decides). Exclusions do not narrow here (a stem would drop more than the word). None: no narrowing."""
-    import numpy as np
-
     ids = None if subset is None else np.asarray(subset, dtype=np.int64)
     for phrase in parsed.phrases:
         for m in re.finditer(r"[^\W\d_]+", phrase):
