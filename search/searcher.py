@@ -76,29 +76,13 @@ class Searcher:
     def load(cls, settings: Settings, embedder: Embedder | None = None) -> "Searcher":
         return cls(settings.index, settings, embedder)
 
-    @property
-    def path(self) -> Path:
-        return self.gen.path
-
-    @property
-    def manifest(self):
-        return self.gen.manifest
-
-    @property
-    def generation(self) -> str:
-        return self.gen.generation
-
-    @property
-    def passages(self) -> int:
-        return self.gen.passages
-
-    @property
-    def store(self):
-        return self.gen.store
-
-    @property
-    def table(self):
-        return self.gen.table
+    # The loaded generation's parts, under the names the front ends and the evaluation use.
+    path = property(lambda self: self.gen.path, doc="The generation's directory.")
+    manifest = property(lambda self: self.gen.manifest, doc="The generation's Manifest.")
+    generation = property(lambda self: self.gen.generation, doc="The generation's id.")
+    passages = property(lambda self: self.gen.passages, doc="How many passages it holds.")
+    store = property(lambda self: self.gen.store, doc="Its PassageStore.")
+    table = property(lambda self: self.gen.table, doc="Its DocumentTable.")
 
     @property
     def weak_line(self) -> float:

@@ -31,25 +31,17 @@ DATE_PATTERN = r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$"
 Names = list[str]
 
 
-class SearchRequest(BaseModel):
-    """A search, from a query string or a JSON body. Unknown fields are refused."""
+class FilterFields(BaseModel):
+    """The search filters, shared by a search and a quote check. Unknown fields are refused."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"additionalProperties": False})
 
-    q: str = Field(description="The question.")
-    k: StrictInt | None = Field(None, description="Number of results.")
-    offset: StrictInt = Field(0, description="Results to skip (paging).")
-    mode: Mode | None = Field(None, description="Retrieval mode.")
-    context: StrictBool = Field(False, description="Include neighbouring paragraphs.")
     speaker: Names = Field(default_factory=list, description="Only these speakers (exact names, any of).")
     after: str | None = Field(None, pattern=DATE_PATTERN,
                               description="Only statements dated on or after (YYYY, YYYY-MM or YYYY-MM-DD).")
     before: str | None = Field(None, pattern=DATE_PATTERN,
                                description="Only statements dated on or before (YYYY, YYYY-MM or YYYY-MM-DD).")
     source: Names = Field(default_factory=list, description="Only sources containing one of these texts.")
-    sort: Sort = Field("relevance", description="Order of the relevant results; date = newest first.")
-    format: Literal["json", "csv", "jsonl"] = Field(
-        "json", description="json: this object; csv or jsonl: the page of results as a download (one row per hit).")
 
     @field_validator("speaker", "source", mode="before")
     @classmethod
@@ -63,9 +55,21 @@ class SearchRequest(BaseModel):
                             source=self.source or None)
 
 
+class SearchRequest(FilterFields):
+    """A search, from a query string or a JSON body. Unknown fields are refused."""
+
+    q: str = Field(description="The question.")
+    k: StrictInt | None = Field(None, description="Number of results.")
+    offset: StrictInt = Field(0, description="Results to skip (paging).")
+    mode: Mode | None = Field(None, description="Retrieval mode.")
+    context: StrictBool = Field(False, description="Include neighbouring paragraphs.")
+    sort: Sort = Field("relevance", description="Order of the relevant results; date = newest first.")
+    format: Literal["json", "csv", "jsonl"] = Field(
+        "json", description="json: this object; csv or jsonl: the page of results as a download (one row per hit).")
+
+
 FIELDS = tuple(SearchRequest.model_fields)
 LIST_FIELDS = ("speaker", "source")
-_CODES = {("q", "missing"): "missing_query", ("q", "string_type"): "invalid_query"}
 _INTEGER = re.compile(r"-?[0-9]+")
 _FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
@@ -89,23 +93,34 @@ def query_string_values(args: Any, strict: bool = True) -> dict[str, Any]:
     return out
 
 
-def parse_request(values: Any) -> SearchRequest:
-    """A SearchRequest from a JSON object (or query_string_values); SearchError with a field's code otherwise."""
+def _parse(model: type[BaseModel], values: Any, example: str, special) -> Any:
+    """`model` validated from a JSON-like object; SearchError with the field's code otherwise. `special`
+    maps (field, pydantic error type) to a (message, code) for the fields a model names itself."""
     if not isinstance(values, Mapping):
-        raise SearchError("the JSON body must be an object such as {\"q\": \"...\"}", code="invalid_json")
+        raise SearchError(f"the JSON body must be an object such as {example}", code="invalid_json")
     try:
-        return SearchRequest.model_validate(values)
+        return model.model_validate(values)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = str(err["loc"][0]) if err["loc"] else "request"
         if err["type"] == "extra_forbidden":
-            raise SearchError(f"unknown parameter {field!r}; known: {', '.join(FIELDS)}",
+            raise SearchError(f"unknown parameter {field!r}; known: {', '.join(model.model_fields)}",
                               code="unknown_parameter") from None
-        if field == "q" and err["type"] == "missing":
-            raise SearchError("q is missing: ask a question with ?q=... or {\"q\": \"...\"}",
-                              code="missing_query") from None
-        code = _CODES.get((field, err["type"]), f"invalid_{field}")
-        raise SearchError(f"{field} {_explain(field, err)}, got {err.get('input')!r}", code=code) from None
+        message, code = special(field, err["type"]) or (
+            f"{field} {_explain(field, err)}, got {err.get('input')!r}", f"invalid_{field}")
+        raise SearchError(message, code=code) from None
+
+
+def parse_request(values: Any) -> SearchRequest:
+    """A SearchRequest from a JSON object (or query_string_values); SearchError with a field's code otherwise."""
+    def special(field: str, kind: str):
+        if field == "q" and kind == "missing":
+            return "q is missing: ask a question with ?q=... or {\"q\": \"...\"}", "missing_query"
+        if field == "q" and kind == "string_type":
+            return "q must be a string", "invalid_query"
+        return None
+
+    return _parse(SearchRequest, values, '{"q": "..."}', special)
 
 
 def _explain(field: str, err: dict[str, Any]) -> str:
@@ -126,47 +141,21 @@ def _explain(field: str, err: dict[str, Any]) -> str:
     return err["msg"].lower()
 
 
-class VerifyRequest(BaseModel):
+class VerifyRequest(FilterFields):
     """Check a quote (POST /api/verify): the words, and the search filters. Unknown fields are refused."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"additionalProperties": False})
-
     quote: str = Field(description="The words to check; ... or … stands for omitted words.")
-    speaker: Names = Field(default_factory=list, description="Only these speakers (exact names, any of).")
-    after: str | None = Field(None, pattern=DATE_PATTERN,
-                              description="Only statements dated on or after (YYYY, YYYY-MM or YYYY-MM-DD).")
-    before: str | None = Field(None, pattern=DATE_PATTERN,
-                               description="Only statements dated on or before (YYYY, YYYY-MM or YYYY-MM-DD).")
-    source: Names = Field(default_factory=list, description="Only sources containing one of these texts.")
-
-    _one_or_many = field_validator("speaker", "source", mode="before")(SearchRequest._one_or_many.__func__)
-
-    def filters(self) -> Filters:
-        from search.filters import make_filters
-
-        return make_filters(speaker=self.speaker or None, after=self.after, before=self.before,
-                            source=self.source or None)
-
-
-VERIFY_FIELDS = tuple(VerifyRequest.model_fields)
 
 
 def parse_verify(values: Any) -> VerifyRequest:
     """A VerifyRequest from a JSON object; SearchError (invalid_quote, invalid_<field>) otherwise."""
-    if not isinstance(values, Mapping):
-        raise SearchError("the JSON body must be an object such as {\"quote\": \"...\"}", code="invalid_json")
-    try:
-        return VerifyRequest.model_validate(values)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else "request"
-        if err["type"] == "extra_forbidden":
-            raise SearchError(f"unknown parameter {field!r}; known: {', '.join(VERIFY_FIELDS)}",
-                              code="unknown_parameter") from None
+    def special(field: str, kind: str):
         if field == "quote":
-            raise SearchError("quote is missing: send {\"quote\": \"the words to check\"}" if err["type"] == "missing"
-                              else "quote must be a string", code="invalid_quote") from None
-        raise SearchError(f"{field} {_explain(field, err)}, got {err.get('input')!r}", code=f"invalid_{field}") from None
+            return ("quote is missing: send {\"quote\": \"the words to check\"}" if kind == "missing"
+                    else "quote must be a string"), "invalid_quote"
+        return None
+
+    return _parse(VerifyRequest, values, '{"quote": "..."}', special)
 
 
 # -- responses ---------------------------------------------------------------------------------------
