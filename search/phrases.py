@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import SearchError
-from .highlight import STOPWORDS, terms
+from .highlight import _WORD, STOPWORDS, terms
 from .quotes import tokens
 from .types import Span
 
@@ -93,12 +93,12 @@ def keyword_spans(question: str, text: str, parsed: ParsedQuestion | None = None
     spans = set(PhraseMatcher(parsed).phrase_spans(text)) if parsed.phrases else set()
     if wanted:
         known: dict[str, bool] = {}  # a word's verdict, once per distinct spelling
-        for t in tokens(text):
-            raw = text[t.start:t.end]
+        for m in _WORD.finditer(text):  # the highlight's own word pattern: terms() reads words the same way
+            raw = m.group(0)
             if raw not in known:
                 known[raw] = bool(terms(raw) & wanted)
             if known[raw]:
-                spans.add(Span(t.start, t.end))
+                spans.add(Span(m.start(), m.end()))
     return _merge(sorted(spans, key=lambda s: (s.start, s.end)))
 
 

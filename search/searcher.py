@@ -63,6 +63,7 @@ class Searcher:
         self.gen = Generation(directory, settings.exact_subset_max)
         self.embedder = self.gen.question_encoder(settings, embedder)
         self.ranker = Ranker(self.gen, settings)
+        self.weak_line = self._weak_line()
         self.cache = QueryCache()
 
     def with_settings(self, **changes: Any) -> "Searcher":
@@ -70,6 +71,7 @@ class Searcher:
         other = copy.copy(self)
         other.settings = self.settings.replace(**changes)
         other.ranker = Ranker(self.gen, other.settings)
+        other.weak_line = other._weak_line()
         return other
 
     @classmethod
@@ -84,8 +86,7 @@ class Searcher:
     store = property(lambda self: self.gen.store, doc="Its PassageStore.")
     table = property(lambda self: self.gen.table, doc="Its DocumentTable.")
 
-    @property
-    def weak_line(self) -> float:
+    def _weak_line(self) -> float:
         """The cosine below which a hit is weak, for this index and the current settings (search/weak.py)."""
         return weak_line(self.gen.manifest.probes, self.settings.weak_below, self.settings.weak_quantile)
 
