@@ -7,7 +7,7 @@ from flask import Flask
 
 from search.settings import MODES, Settings, load_settings
 
-from . import api, errors, extension, pages
+from . import api, errors, extension, pages, security
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -35,6 +35,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     extension.init_app(app, settings)
     errors.init_app(app)
+    security.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api")
     return app

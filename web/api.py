@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, request
-from werkzeug.exceptions import BadRequest
 
 from search.errors import SearchError, StatementSearchError
 
-from . import openapi, schemas, service
+from . import openapi, schemas, security, service
 from .extension import live_searcher
 
 bp = Blueprint("api", __name__)
@@ -17,11 +16,7 @@ def search():
     if request.method == "POST":
         if not request.is_json:
             raise SearchError("POST /api/search needs Content-Type: application/json", code="invalid_content_type")
-        try:
-            body = request.get_json()
-        except BadRequest:
-            raise SearchError("the request body is not valid JSON", code="invalid_json") from None
-        req = schemas.parse_request(body)
+        req = schemas.parse_request(security.decode_json_body(security.read_body()))
     else:
         req = schemas.parse_request(schemas.query_string_values(request.args))
     _, response = service.run_search(req)

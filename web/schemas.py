@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valida
 
 from search.errors import SearchError
 from search.filters import SORT_ALIASES, SORTS
+from search.request import check_text
 from search.settings import Mode
 from search.types import DocumentInfo, Filters, SearchHit, SearchResponse
 
@@ -48,6 +49,13 @@ class SearchRequest(BaseModel):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("q", "speaker", "source", mode="after")
+    @classmethod
+    def _unicode(cls, value: Any, info: Any) -> Any:
+        for text in [value] if isinstance(value, str) else value:
+            check_text(info.field_name, text, code="invalid_query" if info.field_name == "q" else None)
+        return value
 
     def filters(self) -> Filters:
         from search.filters import make_filters
@@ -90,6 +98,8 @@ def parse_request(values: Any) -> SearchRequest:
         return SearchRequest.model_validate(values)
     except ValidationError as exc:
         err = exc.errors()[0]
+        if isinstance(err.get("ctx", {}).get("error"), SearchError):  # raised by a validator above
+            raise err["ctx"]["error"] from None
         field = str(err["loc"][0]) if err["loc"] else "request"
         if err["type"] == "extra_forbidden":
             raise SearchError(f"unknown parameter {field!r}; known: {', '.join(FIELDS)}",

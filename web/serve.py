@@ -1,9 +1,10 @@
 """`statement-search serve`: gunicorn with the model and index loaded once, before the workers fork.
 
-Why gunicorn (sync workers, preload) rather than waitress: answering a question is CPU-bound (one
+Why gunicorn (worker processes, preload) rather than waitress: answering a question is CPU-bound (one
 query embedding, FAISS, BM25, sentence scoring), and one Python process cannot use two cores for that
 at once. Separate worker processes can, and loading before fork shares the model weights and index
-pages between workers copy-on-write.
+pages between workers copy-on-write. Each worker is a `web.worker.BufferedThreadWorker` (gthread that
+reads a whole request before a thread takes it), so slow or idle clients cannot hold the workers.
 
 The fork trap: a process forked after its parent ran a multi-threaded torch operation hangs on its
 first encode (the OpenMP pool does not survive fork). So the parent loads but never encodes, and the
@@ -30,6 +31,15 @@ def threads_per_worker(settings: Settings, workers: int) -> int:
     if settings.threads > 0:
         return settings.threads
     return max(1, available_cores() // max(1, workers))
+
+
+def request_line_limit(settings: Settings) -> int:
+    """gunicorn's request-line limit for a GET carrying the longest allowed question: up to 4 UTF-8 bytes a
+    character, 3 characters each when percent-encoded, plus room for the other parameters. gunicorn caps
+    the setting at 8190; above that 0 means its own ceiling (1 MiB in gunicorn 27), and the worker's read
+    timeout still bounds how long a client may take to send it."""
+    needed = settings.max_query_chars * 12 + 4096
+    return needed if needed <= 8190 else 0
 
 
 def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
@@ -60,11 +70,14 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
         set_threads(threads)
 
     class Application(BaseApplication):
+        read_timeout = settings.read_timeout  # read by web.worker.BufferedThreadWorker
         def load_config(self) -> None:
             options = {
                 "bind": f"{settings.host}:{settings.port}",
                 "workers": workers,
-                "worker_class": "sync",   # CPU-bound requests: one at a time per process
+                "worker_class": "web.worker.BufferedThreadWorker",  # slow clients cost no thread
+                "threads": settings.worker_threads,
+                "limit_request_line": request_line_limit(settings),
                 "preload_app": True,      # load() runs once, in the parent, before fork
                 "timeout": 120,
                 "graceful_timeout": 10,
