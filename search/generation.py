@@ -7,6 +7,7 @@ import numpy as np
 
 from index.build import DB_FILE, VECTORS_FILE
 from index.errors import IndexUnavailable
+from index.integrity import verify_files
 from index.keyword import KeywordIndex
 from index.manifest import Manifest, check_model, read_manifest
 from index.store import PassageStore
@@ -22,6 +23,7 @@ class Generation:
         self.path = Path(directory).resolve()  # pin the generation the link points at now
         self.manifest: Manifest = read_manifest(self.path)
         check_model(self.manifest, Path(directory), model_name, model_sha256)
+        verify_files(self.path, self.manifest.files)  # sizes, and sha256 of the small files (index.integrity)
         try:
             spec = self.manifest.index
             self.vector_index = FaissIndex.load(self.path, kind=spec.get("type", "flat"), params=spec.get("params"))

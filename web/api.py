@@ -6,6 +6,7 @@ from flask import Blueprint, request
 from search.errors import SearchError, StatementSearchError
 
 from . import openapi, schemas, security, service
+from .errors import public_message
 from .extension import live_searcher
 
 bp = Blueprint("api", __name__)
@@ -38,7 +39,7 @@ def health():
         searcher = live.get()
     except StatementSearchError as exc:
         body = schemas.Health(status="unavailable", generation=None, passages=0, loading=live.loading,
-                              error=schemas.ErrorDetail(code=exc.code, message=exc.message))
+                              error=schemas.ErrorDetail(code=exc.code, message=public_message(exc)))
         return schemas.dump(body), 503
     return schemas.dump(schemas.Health(status="ok", generation=searcher.generation, passages=searcher.passages,
                                        loading=live.loading))

@@ -8,7 +8,7 @@ from flask import Blueprint, render_template, request, url_for
 from search.errors import StatementSearchError
 
 from . import schemas, service
-from .errors import http_status
+from .errors import http_status, public_message
 from .extension import live_searcher
 
 bp = Blueprint("pages", __name__)
@@ -70,7 +70,7 @@ def index():
             next_url = page_url(offset=response.offset + step)
     return render_template("index.html", req=req, response=response, error=error, chips=chips,
                            next_url=next_url, prev_url=prev_url, page_url=page_url,
-                           settings=live_searcher().settings), status
+                           settings=live_searcher().settings, public_message=public_message), status
 
 
 @bp.get("/documents/<path:doc_id>")
