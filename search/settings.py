@@ -74,6 +74,10 @@ class Settings(BaseModel):
                                 "before a thread takes them (web/worker.py).", ge=1, le=256)
     read_timeout: float = _f(10.0, "Seconds a client has to send a whole request (headers and body); slower "
                                    "or idle connections are closed without taking a thread.", gt=0)
+    api_key: str = _f("", "When set, the JSON API (all but /api/health and /api/openapi.json) needs the header "
+                          "X-API-Key with this value; empty: open.")
+    cors_origins: str = _f("", "Comma-separated origins allowed to call the JSON API from a browser (CORS); "
+                               "empty: none.")
     reload_interval: float = _f(2.0, "Seconds between checks for a newly built index generation.")
 
     @property

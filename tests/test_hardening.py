@@ -261,3 +261,25 @@ def test_http_errors_do_not_reveal_server_paths(tmp_path, fake_encoder):
         assert response.status_code == 503
         text = response.get_data(as_text=True)
         assert str(tmp_path) not in text and "index" in text, text
+
+
+def test_api_key_cors_and_request_ids(fake_index, fake_encoder):
+    _, index = fake_index
+    settings = load_settings({"index": index, "reload_interval": -1, "api_key": "s3cret",
+                              "cors_origins": "https://ok.example, https://also.example/"}, environ={})
+    app = create_app({"SETTINGS": settings, "LIVE_SEARCHER": LiveSearcher(settings, fake_encoder).load()})
+    client = app.test_client()
+    refused = client.get("/api/search?q=tax")
+    assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "unauthorized"
+    assert client.get("/api/search?q=tax", headers={"X-API-Key": "wrong"}).status_code == 401
+    assert client.get("/api/search?q=tax", headers={"X-API-Key": "s3cret"}).status_code == 200
+    assert client.get("/api/search?q=tax", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert client.get("/api/health").status_code == 200 and client.get("/?q=tax").status_code == 200
+    allowed = client.get("/api/health", headers={"Origin": "https://also.example"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://also.example"
+    assert "Access-Control-Allow-Origin" not in client.get("/api/health", headers={"Origin": "https://evil.example"}).headers
+    preflight = client.options("/api/search", headers={"Origin": "https://ok.example"})
+    assert preflight.status_code == 204 and "X-API-Key" in preflight.headers["Access-Control-Allow-Headers"]
+    assert client.get("/api/health", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
+    generated = client.get("/api/health", headers={"X-Request-ID": "bad id <x>"}).headers["X-Request-ID"]
+    assert generated != "bad id <x>" and len(generated) == 16

@@ -7,7 +7,7 @@ from flask import Flask
 
 from search.settings import MODES, Settings, load_settings
 
-from . import api, errors, extension, pages, security
+from . import api, errors, extension, limits, pages, security
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -36,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     extension.init_app(app, settings)
     errors.init_app(app)
     security.init_app(app)
+    limits.init_app(app, settings)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api")
     return app

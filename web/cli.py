@@ -220,7 +220,8 @@ def settings_command(markdown: bool) -> None:
         click.echo(settings_table())
         return
     for name, help in HELP.items():
-        click.echo(f"{name} = {getattr(current, name)}  [{Settings.env_name(name)}]")
+        value = "(set)" if name == "api_key" and current.api_key else getattr(current, name)  # never print a key
+        click.echo(f"{name} = {value}  [{Settings.env_name(name)}]")
         click.echo(f"    {help}")
 
 

@@ -27,6 +27,7 @@ def _json(name: str, description: str) -> dict[str, Any]:
 
 ERRORS = {
     "400": _json("Error", "Invalid input: missing, empty or over-long q, bad k/offset/mode/filters, bad JSON."),
+    "401": _json("Error", "API key missing or wrong (only when the server is configured with api_key)."),
     "404": _json("Error", "Unknown route or document."),
     "405": _json("Error", "Method not allowed."),
     "413": _json("Error", "Request body too large."),

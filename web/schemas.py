@@ -23,7 +23,13 @@ from search.settings import Mode
 from search.types import DocumentInfo, Filters, SearchHit, SearchResponse
 
 Sort = Literal[SORTS + tuple(SORT_ALIASES)]  # type: ignore[valid-type]
-DATE_PATTERN = r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$"
+_YEAR = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
+_LEAP_YEAR = r"([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)"
+_MONTH_DAY = (r"((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+              r"|02-(0[1-9]|1[0-9]|2[0-8]))")
+# Only calendar dates (years 1-9999, leap days included), so the published schema accepts exactly what
+# search.filters.parse_date accepts; no lookarounds, so every JSON Schema validator and generator reads it.
+DATE_PATTERN = (rf"^({_YEAR}(-(0[1-9]|1[0-2]))?|{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)$")
 Names = list[str]
 
 
@@ -44,6 +50,12 @@ class SearchRequest(BaseModel):
                                description="Only statements dated on or before (YYYY, YYYY-MM or YYYY-MM-DD).")
     source: Names = Field(default_factory=list, description="Only sources containing one of these texts.")
     sort: Sort = Field("relevance", description="Order of the relevant results; date = newest first.")
+
+    @field_validator("k", "offset", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        # JSON Schema's "integer" includes 1.0 (a number with no fraction); strings and 1.5 stay refused
+        return int(value) if isinstance(value, float) and value.is_integer() else value
 
     @field_validator("speaker", "source", mode="before")
     @classmethod

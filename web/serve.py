@@ -52,6 +52,7 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
     threads = threads_per_worker(settings, workers)
     settings = settings.replace(threads=threads)  # the embedder (torch or ONNX) is built with this count
     set_threads(threads)  # before the model is loaded, so no wider thread pool ever exists in the parent
+    _log_requests()
     live = LiveSearcher(settings).load()
     if live.error is not None:
         echo(f"warning: {live.error.message} (the service answers 503 until an index appears)")
@@ -95,6 +96,17 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
             return app
 
     Application().run()
+
+
+def _log_requests() -> None:
+    """Access log lines (request id, method, path, status, ms; web/limits.py) to stderr, one per request."""
+    access = logging.getLogger("statement_search.access")
+    if not access.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s access %(message)s"))
+        access.addHandler(handler)
+        access.setLevel(logging.INFO)
+        access.propagate = False
 
 
 def stop_server(proc: subprocess.Popen, grace: float = 30) -> None:
