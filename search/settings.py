@@ -74,6 +74,10 @@ class Settings(BaseModel):
                                 "before a thread takes them (web/worker.py).", ge=1, le=256)
     read_timeout: float = _f(10.0, "Seconds a client has to send a whole request (headers and body); slower "
                                    "or idle connections are closed without taking a thread.", gt=0)
+    rate_limit: str = _f("", "Requests per client address, e.g. 60/minute;1000/hour (flask-limiter); over it "
+                             "429. Empty: no limit. /api/health is exempt.")
+    rate_limit_storage: str = _f("memory://", "Where rate-limit counters live: memory:// (per worker process) or a "
+                                              "shared store such as redis://host:6379.")
     api_key: str = _f("", "When set, the JSON API (all but /api/health and /api/openapi.json) needs the header "
                           "X-API-Key with this value; empty: open.")
     cors_origins: str = _f("", "Comma-separated origins allowed to call the JSON API from a browser (CORS); "

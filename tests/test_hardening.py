@@ -283,3 +283,44 @@ def test_api_key_cors_and_request_ids(fake_index, fake_encoder):
     assert client.get("/api/health", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
     generated = client.get("/api/health", headers={"X-Request-ID": "bad id <x>"}).headers["X-Request-ID"]
     assert generated != "bad id <x>" and len(generated) == 16
+
+
+def test_rate_limit_answers_429_json_and_spares_health(fake_index, fake_encoder):
+    _, index = fake_index
+    settings = load_settings({"index": index, "reload_interval": -1, "rate_limit": "3/minute"}, environ={})
+    app = create_app({"SETTINGS": settings, "LIVE_SEARCHER": LiveSearcher(settings, fake_encoder).load()})
+    client = app.test_client()
+    statuses = [client.get("/api/search?q=tax").status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+    refused = client.get("/api/search?q=tax")
+    assert refused.get_json()["error"]["code"] == "too_many_requests" and "Retry-After" in refused.headers
+    assert "3 per 1 minute" in refused.get_json()["error"]["message"]
+    assert all(client.get("/api/health").status_code == 200 for _ in range(5))
+
+
+def test_bad_rate_limit_is_a_setting_error(fake_index, fake_encoder):
+    from search.errors import SettingError
+
+    _, index = fake_index
+    settings = load_settings({"index": index, "rate_limit": "lots"}, environ={})
+    with pytest.raises(SettingError, match="rate_limit"):
+        create_app({"SETTINGS": settings, "LIVE_SEARCHER": LiveSearcher(settings, fake_encoder)})
+
+
+def test_metrics_route_counts_requests(fake_index, fake_encoder):
+    _, index = fake_index
+    settings = load_settings({"index": index, "reload_interval": -1}, environ={})
+    app = create_app({"SETTINGS": settings, "LIVE_SEARCHER": LiveSearcher(settings, fake_encoder).load()})
+    client = app.test_client()
+
+    def searches() -> float:
+        text = client.get("/metrics").get_data(as_text=True)
+        line = [x for x in text.splitlines() if x.startswith('statement_search_searches_total{mode="vector"}')]
+        return float(line[0].split()[-1]) if line else 0.0
+
+    before = searches()
+    for _ in range(3):
+        assert client.get("/api/search?q=tax&mode=vector").status_code == 200
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    assert searches() == before + 3

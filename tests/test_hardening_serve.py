@@ -184,3 +184,22 @@ def test_truncated_vectors_are_refused_not_read(tmp_path, corpus, embedder):
         while fetch(base + "api/health")[0] != 200 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert fetch(search_url(base, QUESTION, k=1))[0] == 200
+
+
+def test_metrics_add_up_across_workers(seed_index):
+    """/metrics through gunicorn with 2 workers: counts from every worker, in Prometheus text format."""
+    import re
+
+    with running_server(seed_index, workers=2) as base:
+        for _ in range(6):
+            assert fetch(search_url(base, QUESTION, k=1, mode="keyword"))[0] == 200
+        assert fetch(base + "api/search?q=")[0] == 400
+        status, text = fetch(base + "metrics")
+        assert status == 200 and isinstance(text, str)
+        values = dict(re.findall(r'^(statement_search_\S+) ([0-9.e+]+)$', text, re.MULTILINE))
+        assert float(values['statement_search_searches_total{mode="keyword"}']) == 6
+        assert float(values['statement_search_errors_total{code="invalid_query"}']) == 1
+        ok = 'statement_search_requests_total{method="GET",route="/api/search",status="200"}'
+        assert float(values[ok]) == 6
+        assert float(values["statement_search_index_passages"]) > 0
+        assert 'statement_search_request_seconds_bucket{le="0.005",route="/api/search"}' in values

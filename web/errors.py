@@ -64,6 +64,7 @@ def init_app(app: Flask) -> None:
             404: "no such page" if not wants_json() else f"no API route {request.path}",
             405: f"{request.method} is not allowed here",
             413: f"the request body is larger than {app.config.get('MAX_CONTENT_LENGTH')} bytes",
+            429: f"too many requests: the limit is {exc.description}; retry later",
         }
         status = exc.code or 500
         response = error_response(status, _code(exc.name), messages.get(status, exc.description or exc.name))

@@ -1,5 +1,13 @@
-"""Limits a public deployment needs, each a setting, off by default: an API key for the JSON API, a
-CORS allow-list, and a request id on every response (also in the access log).
+"""Limits a public deployment needs, each a setting, off by default: per-client rate limits, an API key
+for the JSON API, a CORS allow-list, and a request id on every response (also in the access log).
+
+- `rate_limit` (e.g. "60/minute;1000/hour"): flask-limiter, keyed by the client address, on every route
+  but /api/health and static files; over it → 429 JSON error with Retry-After. Counters live in
+  `rate_limit_storage`: memory:// (default) counts per worker process, so with N workers a client gets
+  up to N times the limit; a shared store (redis://host:6379) makes it exact. Behind a proxy, configure
+  the proxy to pass the client address (gunicorn forwarded_allow_ips) or limit there.
+  flask-limiter rather than a hand-made counter: fixed and moving windows, shared storage backends and
+  the standard X-RateLimit / Retry-After headers are done and maintained.
 
 - `api_key`: when set, every /api/ route except /api/health and /api/openapi.json needs the header
   `X-API-Key: <key>` (or `Authorization: Bearer <key>`); a missing or wrong key → 401 JSON error.
@@ -21,6 +29,7 @@ import time
 
 from flask import Flask, Response, g, request
 
+from search.errors import SettingError
 from search.settings import Settings
 
 from .errors import error_response, wants_json
@@ -36,6 +45,7 @@ def allowed_origins(settings: Settings) -> set[str]:
 
 def init_app(app: Flask, settings: Settings) -> None:
     origins = allowed_origins(settings)
+    init_rate_limit(app, settings)
 
     @app.before_request
     def start() -> Response | tuple | None:
@@ -72,3 +82,22 @@ def _key_matches(expected: str) -> bool:
     if not given and auth.lower().startswith("bearer "):
         given = auth[7:].strip()
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def init_rate_limit(app: Flask, settings: Settings):
+    """A flask-limiter Limiter for settings.rate_limit on `app`, or None when the setting is empty."""
+    if not settings.rate_limit.strip():
+        return None
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+    from limits import parse_many
+
+    try:
+        parse_many(settings.rate_limit)
+    except ValueError as exc:
+        raise SettingError(f"setting rate_limit must look like '60/minute;1000/hour', got "
+                           f"{settings.rate_limit!r} ({exc})") from None
+    return Limiter(get_remote_address, app=app, default_limits=[settings.rate_limit],
+                   storage_uri=settings.rate_limit_storage, headers_enabled=True,
+                   default_limits_exempt_when=lambda: request.path == "/api/health"
+                   or request.path.startswith("/static/"))

@@ -31,6 +31,7 @@ ERRORS = {
     "404": _json("Error", "Unknown route or document."),
     "405": _json("Error", "Method not allowed."),
     "413": _json("Error", "Request body too large."),
+    "429": _json("Error", "Too many requests from this client (only when the server has a rate_limit)."),
     "503": _json("Error", "No index is loaded."),
 }
 

@@ -53,6 +53,7 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
     settings = settings.replace(threads=threads)  # the embedder (torch or ONNX) is built with this count
     set_threads(threads)  # before the model is loaded, so no wider thread pool ever exists in the parent
     _log_requests()
+    _metrics_dir()  # before the app (and prometheus_client) is created, so every worker shares the folder
     live = LiveSearcher(settings).load()
     if live.error is not None:
         echo(f"warning: {live.error.message} (the service answers 503 until an index appears)")
@@ -70,6 +71,11 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
     def post_fork(server: Any, worker: Any) -> None:
         set_threads(threads)
 
+    def child_exit(server: Any, worker: Any) -> None:
+        from .metrics import worker_exited
+
+        worker_exited(worker.pid)
+
     class Application(BaseApplication):
         read_timeout = settings.read_timeout  # read by web.worker.BufferedThreadWorker
         def load_config(self) -> None:
@@ -84,6 +90,7 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
                 "graceful_timeout": 10,
                 "when_ready": when_ready,
                 "post_fork": post_fork,
+                "child_exit": child_exit,
                 "accesslog": None,
                 "errorlog": "-",
                 "loglevel": "warning",
@@ -96,6 +103,14 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
             return app
 
     Application().run()
+
+
+def _metrics_dir() -> None:
+    """PROMETHEUS_MULTIPROC_DIR for the workers' metric files: the operator's, or a fresh temporary one."""
+    import tempfile
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="statement-search-metrics-")
 
 
 def _log_requests() -> None:

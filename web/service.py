@@ -6,6 +6,7 @@ from typing import Any
 from search.types import SearchResponse
 
 from .extension import live_searcher
+from .metrics import count_search
 from .schemas import SearchRequest
 
 
@@ -15,4 +16,5 @@ def run_search(req: SearchRequest, neighbours: bool | None = None) -> tuple[Any,
     response = searcher.search(req.q, k=req.k, offset=req.offset,
                                neighbours=req.context if neighbours is None else neighbours,
                                mode=req.mode, filters=req.filters(), sort=req.sort)
+    count_search(response.mode)
     return searcher, response
