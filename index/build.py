@@ -15,6 +15,7 @@ from . import layout, sentences, store
 from .embedder import Embedder
 from .errors import CorpusError
 from .keyword import KeywordIndex
+from .integrity import file_table
 from .manifest import Counts, Manifest, ModelInfo, read_manifest, write_manifest
 from .passages import PassageDraft, split_statement
 from .probes import PROBES, probe_top1
@@ -162,6 +163,7 @@ def _write_generation(tmp: Path, scan, drafts, embedder: Embedder, previous: Pre
                 "skipped": [p for p, _ in scan.skipped]},
         built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         package_version=package_version(),
+        files=file_table(tmp),  # every file's size and sha256, checked at load (index.integrity)
     )
     write_manifest(tmp, manifest)
     return manifest

@@ -55,6 +55,7 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     normalized: bool = True
     metric: str = "inner_product"
+    files: dict[str, Any] = field(default_factory=dict)  # {relative path: {size, sha256}}; empty in older ones
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -75,7 +76,16 @@ class Manifest:
             sentences=dict(data.get("sentences") or {}), encoder=dict(data.get("encoder") or {}),
             probes=tuple(float(x) for x in probes.get("top1") or ()), corpus=dict(data.get("corpus") or {}),
             format_version=int(data["format_version"]), normalized=bool(data.get("normalized", True)),
-            metric=str(data.get("metric", "inner_product")))
+            metric=str(data.get("metric", "inner_product")), files=_files(data.get("files")))
+
+
+def _files(value: Any) -> dict[str, Any]:
+    """The optional `files` table: {relative path: {"size": int, "sha256": str}}; TypeError on another shape."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise TypeError("files must map relative paths to {size, sha256}")
+    return {str(k): {"size": int(v["size"]), "sha256": str(v.get("sha256", ""))} for k, v in value.items()}
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:

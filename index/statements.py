@@ -90,7 +90,10 @@ def read_text_statement(path: Path, doc_id: str, raw: str, overrides: dict[str, 
 
 
 def read_jsonl(path: Path, doc_prefix: str, raw: str, overrides: dict[str, Any] | None = None) -> Iterator[Statement]:
-    for n, line in enumerate(raw.splitlines(), 1):
+    # JSON Lines ends lines with \n (or \r\n) only: str.splitlines would also split at U+0085, U+2028 and
+    # other characters that a valid line may carry unescaped inside its strings, losing the statement.
+    for n, line in enumerate(raw.split("\n"), 1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:

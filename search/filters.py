@@ -31,7 +31,9 @@ def parse_date(name: str, value: Any, end: bool) -> str | None:
             first = date(y, int(mo), 1)
             if not end:
                 return first.isoformat()
-            nxt = date(y + (first.month == 12), first.month % 12 + 1, 1)
+            if first.month == 12:  # also year 9999, where the next month does not exist
+                return date(y, 12, 31).isoformat()
+            nxt = date(y, first.month + 1, 1)
             return date.fromordinal(nxt.toordinal() - 1).isoformat()
         return date(y, 12, 31).isoformat() if end else date(y, 1, 1).isoformat()
     except ValueError:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from index.embedder import Embedder, make_embedder
 from index.errors import IndexUnavailable
+from index.integrity import verify_files
 from index.keyword import KeywordIndex
 from index.layout import DB_FILE, ENCODER_DIR
 from index.manifest import Manifest, check_model, read_manifest
@@ -23,6 +24,7 @@ class Generation:
     def __init__(self, directory: Path, exact_subset_max: int | None = None):
         self.path = Path(directory).resolve()  # pin the generation the link points at now
         self.manifest: Manifest = read_manifest(self.path)
+        verify_files(self.path, self.manifest.files)  # sizes, and sha256 of the small files (index.integrity)
         try:
             limit = {} if exact_subset_max is None else {"exact_subset_max": exact_subset_max}
             self.vector_index = FaissIndex.load(self.path, self.manifest.index, **limit)

@@ -77,6 +77,18 @@ class Settings(BaseModel):
     port: int = _f(8000, "Port `serve` listens on.", ge=0, le=65535)
     workers: int = _f(2, "Worker processes for `serve`.", ge=1)
     threads: int = _f(1, "Torch and FAISS threads per worker process (0: all cores).", ge=0)
+    worker_threads: int = _f(4, "Request threads per `serve` worker process; requests are read completely "
+                                "before a thread takes them (web/worker.py).", ge=1, le=256)
+    read_timeout: float = _f(10.0, "Seconds a client has to send a whole request (headers and body); slower "
+                                   "or idle connections are closed without taking a thread.", gt=0)
+    rate_limit: str = _f("", "Requests per client address, e.g. 60/minute;1000/hour (flask-limiter); over it "
+                             "429. Empty: no limit. /api/health is exempt.")
+    rate_limit_storage: str = _f("memory://", "Where rate-limit counters live: memory:// (per worker process) or a "
+                                              "shared store such as redis://host:6379.")
+    api_key: str = _f("", "When set, the JSON API (all but /api/health and /api/openapi.json) needs the header "
+                          "X-API-Key with this value; empty: open.")
+    cors_origins: str = _f("", "Comma-separated origins allowed to call the JSON API from a browser (CORS); "
+                               "empty: none.")
     reload_interval: float = _f(2.0, "Seconds between checks for a newly built index generation.")
 
     @property

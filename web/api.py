@@ -2,25 +2,23 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
-from werkzeug.exceptions import BadRequest
 
 from search import export
 from search.citation import FORMATS as CITE_FORMATS
 from search.errors import SearchError, StatementSearchError
 
-from . import openapi, schemas, service
+from . import openapi, schemas, security, service
+from .errors import public_message
 from .extension import live_searcher
 
 bp = Blueprint("api", __name__)
 
 
 def _json_body(route: str):
+    """The decoded JSON body of a POST (bounded depth, strict UTF-8: web/security.py)."""
     if not request.is_json:
         raise SearchError(f"POST {route} needs Content-Type: application/json", code="invalid_content_type")
-    try:
-        return request.get_json()
-    except BadRequest:
-        raise SearchError("the request body is not valid JSON", code="invalid_json") from None
+    return security.decode_json_body(security.read_body())
 
 
 def download(body: str, media_type: str, filename: str) -> Response:
@@ -84,7 +82,7 @@ def health():
         searcher = live.get()
     except StatementSearchError as exc:
         body = schemas.Health(status="unavailable", generation=None, passages=0, loading=live.loading,
-                              error=schemas.ErrorDetail(code=exc.code, message=exc.message))
+                              error=schemas.ErrorDetail(code=exc.code, message=public_message(exc)))
         return schemas.dump(body), 503
     return schemas.dump(schemas.Health(status="ok", generation=searcher.generation, passages=searcher.passages,
                                        loading=live.loading))

@@ -1,7 +1,9 @@
 """The `statement-search` command line: thin click commands over the library functions."""
 from __future__ import annotations
 
+import errno
 import json
+import sqlite3
 import logging
 import sys
 from pathlib import Path
@@ -24,6 +26,25 @@ HELP = Settings.help()
 def _fail(exc: StatementSearchError) -> None:
     click.echo(f"error: {exc.message}", err=True)
     sys.exit(exit_code(exc))
+
+
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EACCES, errno.EPERM}
+
+
+def _is_write_failure(exc: Exception) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in WRITE_ERRORS
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) or any(w in text for w in ("write", "disk", "space"))
+
+
+def _write_failed(index: Path, exc: Exception) -> None:
+    """A build that could not write: say why in one line (exit 3); the build removed its partial files."""
+    reason = (exc.strerror if isinstance(exc, OSError) else None) or f"{type(exc).__name__}: {exc}"
+    where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
+    click.echo(f"error: cannot write the new index generation for {index}: {reason}{where}. The previous "
+               "index generation, if any, is unchanged and still served.", err=True)
+    sys.exit(3)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,6 +87,12 @@ def rebuild_index(corpus, index, model, embedding_backend, index_type, batch_siz
                              ann_threshold=settings.ann_threshold, compressed_threshold=settings.compressed_threshold)
     except StatementSearchError as exc:
         _fail(exc)
+    except (OSError, sqlite3.OperationalError, RuntimeError) as exc:
+        # disk full, read-only filesystem, file-size limit (from Python, SQLite or FAISS's writer): the
+        # build removed its partial files and the live index is untouched
+        if not _is_write_failure(exc):
+            raise
+        _write_failed(settings.index, exc)
     for path, why in report.skipped:
         click.echo(f"warning: skipped {path}: {why}", err=True)
     if report.skipped:
@@ -280,7 +307,8 @@ def settings_command(markdown: bool) -> None:
         click.echo(settings_table())
         return
     for name, help in HELP.items():
-        click.echo(f"{name} = {getattr(current, name)}  [{Settings.env_name(name)}]")
+        value = "(set)" if name == "api_key" and current.api_key else getattr(current, name)  # never print a key
+        click.echo(f"{name} = {value}  [{Settings.env_name(name)}]")
         click.echo(f"    {help}")
 
 

@@ -28,9 +28,11 @@ def _json(name: str, description: str) -> dict[str, Any]:
 ERRORS = {
     "400": _json("Error", "Invalid input: missing, empty or over-long q or quote, bad k/offset/mode/filters/format, "
                           "a phrase of common words only, bad JSON."),
+    "401": _json("Error", "API key missing or wrong (only when the server is configured with api_key)."),
     "404": _json("Error", "Unknown route, document or passage."),
     "405": _json("Error", "Method not allowed."),
     "413": _json("Error", "Request body too large."),
+    "429": _json("Error", "Too many requests from this client (only when the server has a rate_limit)."),
     "503": _json("Error", "No index is loaded."),
 }
 

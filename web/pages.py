@@ -9,7 +9,7 @@ from markupsafe import Markup, escape
 from search.errors import StatementSearchError
 
 from . import schemas, service
-from .errors import http_status
+from .errors import http_status, public_message
 from .extension import live_searcher
 from .timeline import render_timeline, series_of
 
@@ -109,7 +109,8 @@ def index():
             next_url = page_url(offset=response.offset + step)
     return render_template("index.html", req=req, response=response, error=error, chips=chips,
                            next_url=next_url, prev_url=prev_url, page_url=page_url, timeline=timeline,
-                           downloads=downloads, settings=live_searcher().settings), status
+                           downloads=downloads, settings=live_searcher().settings,
+                           public_message=public_message), status
 
 
 @bp.get("/verify")
@@ -132,7 +133,7 @@ def verify_page():
             error, status = exc, http_status(exc)
     return render_template("verify.html", req=req, result=result, error=error,
                            generation=searcher.generation if searcher else None,
-                           settings=live_searcher().settings), status
+                           settings=live_searcher().settings, public_message=public_message), status
 
 
 @bp.get("/documents/<path:doc_id>")

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valida
 from search.citation import Citation as LibraryCitation
 from search.errors import SearchError
 from search.filters import SORT_ALIASES, SORTS
+from search.request import check_text
 from search.settings import Mode
 from search.types import DocumentInfo, Filters, SearchHit, SearchResponse
 from search.verify import QuoteMatch as LibraryQuoteMatch
@@ -27,7 +28,13 @@ from search.verify import VerifyResult
 from .timeline import series_of
 
 Sort = Literal[SORTS + tuple(SORT_ALIASES)]  # type: ignore[valid-type]
-DATE_PATTERN = r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$"
+_YEAR = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
+_LEAP_YEAR = r"([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)"
+_MONTH_DAY = (r"((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+              r"|02-(0[1-9]|1[0-9]|2[0-8]))")
+# Only calendar dates (years 1-9999, leap days included), so the published schema accepts exactly what
+# search.filters.parse_date accepts; no lookarounds, so every JSON Schema validator and generator reads it.
+DATE_PATTERN = (rf"^({_YEAR}(-(0[1-9]|1[0-2]))?|{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)$")
 Names = list[str]
 
 
@@ -43,10 +50,23 @@ class FilterFields(BaseModel):
                                description="Only statements dated on or before (YYYY, YYYY-MM or YYYY-MM-DD).")
     source: Names = Field(default_factory=list, description="Only sources containing one of these texts.")
 
+    @field_validator("k", "offset", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        # JSON Schema's "integer" includes 1.0 (a number with no fraction); strings and 1.5 stay refused
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
     @field_validator("speaker", "source", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("q", "speaker", "source", mode="after")
+    @classmethod
+    def _unicode(cls, value: Any, info: Any) -> Any:
+        for text in [value] if isinstance(value, str) else value:
+            check_text(info.field_name, text, code="invalid_query" if info.field_name == "q" else None)
+        return value
 
     def filters(self) -> Filters:
         from search.filters import make_filters
@@ -102,6 +122,8 @@ def _parse(model: type[BaseModel], values: Any, example: str, special) -> Any:
         return model.model_validate(values)
     except ValidationError as exc:
         err = exc.errors()[0]
+        if isinstance(err.get("ctx", {}).get("error"), SearchError):  # raised by a validator above
+            raise err["ctx"]["error"] from None
         field = str(err["loc"][0]) if err["loc"] else "request"
         if err["type"] == "extra_forbidden":
             raise SearchError(f"unknown parameter {field!r}; known: {', '.join(model.model_fields)}",

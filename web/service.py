@@ -8,6 +8,7 @@ from search.types import SearchResponse
 from search.verify import VerifyResult, verify
 
 from .extension import live_searcher
+from .metrics import count_search
 from .schemas import SearchRequest, VerifyRequest
 
 
@@ -17,6 +18,7 @@ def run_search(req: SearchRequest, neighbours: bool | None = None) -> tuple[Any,
     response = searcher.search(req.q, k=req.k, offset=req.offset,
                                neighbours=req.context if neighbours is None else neighbours,
                                mode=req.mode, filters=req.filters(), sort=req.sort)
+    count_search(response.mode)
     return searcher, response
 
 
