@@ -58,10 +58,12 @@ def test_missing_query_in_run_scores_zero():
 
 
 def test_ties_break_by_descending_id_like_trec_eval():
-    # nDCG comes from pytrec_eval: "b" ranks above "a" on a tie, so a tie can move a relevant document down
-    assert per_query({"q": {"a": 1.0, "b": 1.0}}, {"q": {"a": 1}}, ("ndcg@10",))["q"]["ndcg@10"] == pytest.approx(
-        1 / math.log2(3))
-    assert per_query({"q": {"a": 1.0, "b": 1.0}}, {"q": {"b": 1}}, ("ndcg@10",))["q"]["ndcg@10"] == 1.0
+    # "b" ranks above "a" on a tie, so a tie can move a relevant document down, in every measure
+    tie = {"q": {"a": 1.0, "b": 1.0}}
+    assert per_query(tie, {"q": {"a": 1}}, ("ndcg@10",))["q"]["ndcg@10"] == pytest.approx(1 / math.log2(3))
+    assert per_query(tie, {"q": {"b": 1}}, ("ndcg@10",))["q"]["ndcg@10"] == 1.0
+    assert per_query(tie, {"q": {"a": 1}}, ("mrr@10",))["q"]["mrr@10"] == 0.5
+    assert per_query(tie, {"q": {"b": 1}}, ("mrr@10",))["q"]["mrr@10"] == 1.0
 
 
 def test_hand_constants():
