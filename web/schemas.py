@@ -50,22 +50,16 @@ class FilterFields(BaseModel):
                                description="Only statements dated on or before (YYYY, YYYY-MM or YYYY-MM-DD).")
     source: Names = Field(default_factory=list, description="Only sources containing one of these texts.")
 
-    @field_validator("k", "offset", mode="before")
-    @classmethod
-    def _whole_number(cls, value: Any) -> Any:
-        # JSON Schema's "integer" includes 1.0 (a number with no fraction); strings and 1.5 stay refused
-        return int(value) if isinstance(value, float) and value.is_integer() else value
-
     @field_validator("speaker", "source", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
-    @field_validator("q", "speaker", "source", mode="after")
+    @field_validator("speaker", "source", mode="after")
     @classmethod
     def _unicode(cls, value: Any, info: Any) -> Any:
-        for text in [value] if isinstance(value, str) else value:
-            check_text(info.field_name, text, code="invalid_query" if info.field_name == "q" else None)
+        for text in value:
+            check_text(info.field_name, text)
         return value
 
     def filters(self) -> Filters:
@@ -86,6 +80,18 @@ class SearchRequest(FilterFields):
     sort: Sort = Field("relevance", description="Order of the relevant results; date = newest first.")
     format: Literal["json", "csv", "jsonl"] = Field(
         "json", description="json: this object; csv or jsonl: the page of results as a download (one row per hit).")
+
+    @field_validator("k", "offset", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        # JSON Schema's "integer" includes 1.0 (a number with no fraction); strings and 1.5 stay refused
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
+    @field_validator("q", mode="after")
+    @classmethod
+    def _question_unicode(cls, value: str) -> str:
+        check_text("q", value, code="invalid_query")
+        return value
 
 
 FIELDS = tuple(SearchRequest.model_fields)
@@ -167,6 +173,12 @@ class VerifyRequest(FilterFields):
     """Check a quote (POST /api/verify): the words, and the search filters. Unknown fields are refused."""
 
     quote: str = Field(description="The words to check; ... or … stands for omitted words.")
+
+    @field_validator("quote", mode="after")
+    @classmethod
+    def _quote_unicode(cls, value: str) -> str:
+        check_text("quote", value, code="invalid_quote")
+        return value
 
 
 def parse_verify(values: Any) -> VerifyRequest:
