@@ -24,7 +24,7 @@ from .documents import document_info, document_view, stats_view
 from .duplicates import collapse_duplicates
 from .filters import validate_sort
 from .generation import Generation
-from .errors import NotFound, SearchError
+from .errors import NotFound
 from .hits import make_hits
 from .phrases import ParsedQuestion, PhraseMatcher, candidate_ids, keyword_spans, parse_question
 from .ranking import Ranker
@@ -113,9 +113,7 @@ class Searcher:
         # plus the phrases' words, within the passages that hold the phrases' words, and only passages the
         # matcher accepts are kept, in every mode, before paging.
         parsed = parse_question(question) if phrases else ParsedQuestion(question)
-        text = parsed.text
-        if not text:
-            raise SearchError("q has no words to search for", code="invalid_query")
+        text = parsed.text or question  # punctuation alone is still a question the vectors can rank
         if parsed.phrases:
             subset = candidate_ids(self.gen.keyword, parsed, subset)
         qvec = self.embed_question(text)
