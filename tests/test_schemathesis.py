@@ -34,11 +34,20 @@ def test_api_conforms_to_its_openapi_document(api_schema):
         @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         def check(case):
-            assume(not _empty_date_range(case))
+            assume(not _empty_date_range(case) and not _wordless_quote(case))
             calls.append(case.call_and_validate())
 
         check()
     assert len(calls) >= len(operations)
+
+
+def _wordless_quote(case) -> bool:
+    """A quote with no word in it ("»"): refused as invalid_quote (tested in test_web.py); "holds a word
+    in any script" has no portable JSON Schema pattern (ECMA-262 \\w is ASCII only)."""
+    from search.quotes import tokens
+
+    quote = case.body.get("quote") if isinstance(case.body, dict) else None
+    return isinstance(quote, str) and not tokens(quote)
 
 
 def _empty_date_range(case) -> bool:
