@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# The pinned CPU wheel first: a bare torch requirement pulls a multi-GB CUDA build.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[test,onnx]'
+	$(PIP) install -q -e '.[test,onnx,ray]'
 	touch $(STAMP)
 
 # Serve the demo corpus on http://127.0.0.1:8000/ (builds the index first when there is none).

@@ -1,6 +1,9 @@
 """Recall@10 and latency of the approximate indexes against exact flat search at 20k, 200k and 1M vectors.
 
-    flock /tmp/cpu.lock .venv/bin/python bench/ann.py [--sizes 20000,200000,1000000] [--kinds hnsw,ivf]
+    flock /tmp/cpu.lock .venv/bin/python bench/ann.py [--sizes 20000,200000,1000000] [--kinds hnsw,ivf,ivfpq]
+
+ivfpq sweeps nprobe x rerank (candidates re-scored exactly from the memory-mapped vectors.npy) and
+reports the index file's bytes per passage (IVF-PQ lists are read into RAM; vectors stay on disk).
 
 Vectors: the real SOTU passage vectors of state/sotu-index (about 20k); larger sizes add generated
 vectors: row i is normalise(p + 0.3 p' + N(0, 0.03^2 I)) with p the SOTU vector i mod 20k and p' a
@@ -12,6 +15,7 @@ bench/memory.py.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import time
 
@@ -22,6 +26,8 @@ from _common import BENCH_STATE, SOTU, SOTU_INDEX, header, real_questions, repor
 
 from index.embedder import available_cores  # noqa: E402
 from index.vectors import ANN_DEFAULTS, FaissIndex  # noqa: E402
+
+SPEC_FILE = "spec.json"  # the manifest's "index" block for a bench folder
 
 
 def sotu_vectors() -> np.ndarray:
@@ -49,9 +55,9 @@ def grow(base: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
 
 
 def question_vectors() -> np.ndarray:
-    from index.embedder import TorchEmbedder
+    from index.embedder import Embedder
 
-    return TorchEmbedder().encode(real_questions())
+    return Embedder().encode(real_questions())
 
 
 def latencies(index: FaissIndex, queries: np.ndarray, k: int = 10, repeat: int = 3) -> tuple[list, np.ndarray]:
@@ -73,8 +79,8 @@ def recall(got, want, k: int = 10) -> float:
 def stored(size: int, kind: str, vectors: np.ndarray) -> tuple[FaissIndex, float]:
     """Build (or reload) the index for this size and kind under state/bench/."""
     folder = BENCH_STATE / f"ann-{size}-{kind}"
-    if (folder / "index.faiss").is_file() and (folder / "vectors.npy").is_file():
-        return FaissIndex.load(folder, kind=kind, params=ANN_DEFAULTS.get(kind)), float("nan")
+    if (folder / SPEC_FILE).is_file() and (folder / "vectors.npy").is_file():
+        return FaissIndex.load(folder, json.loads((folder / SPEC_FILE).read_text())), float("nan")
     faiss.omp_set_num_threads(available_cores())
     began = time.perf_counter()
     index = FaissIndex.build(vectors, np.arange(len(vectors)), kind)
@@ -84,9 +90,10 @@ def stored(size: int, kind: str, vectors: np.ndarray) -> tuple[FaissIndex, float
     tmp.mkdir(parents=True)
     index.save(tmp)
     np.save(tmp / "vectors.npy", vectors)
+    (tmp / SPEC_FILE).write_text(json.dumps(index.spec(), indent=2))
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
-    return FaissIndex.load(folder, kind=kind, params=index.params), seconds
+    return FaissIndex.load(folder, index.spec()), seconds
 
 
 def main() -> None:
@@ -95,6 +102,7 @@ def main() -> None:
     ap.add_argument("--kinds", default="hnsw,ivf")
     ap.add_argument("--ef", default="32,64,128,256", help="HNSW efSearch values to try")
     ap.add_argument("--nprobe", default="8,16,32,64", help="IVF nprobe values to try")
+    ap.add_argument("--rerank", default="100,200,400", help="ivfpq candidates re-scored exactly")
     args = ap.parse_args()
 
     base, queries = sotu_vectors(), question_vectors()
@@ -111,22 +119,30 @@ def main() -> None:
         print(rows[-1], flush=True)
         for kind in args.kinds.split(","):
             index, build_s = stored(size, kind, vectors)
-            inner = index._inner()
             faiss.omp_set_num_threads(1)
+            ivf = faiss.extract_index_ivf(index.index) if kind != "hnsw" else None
+            nbytes = (BENCH_STATE / f"ann-{size}-{kind}" / "index.faiss").stat().st_size
+            reranks = list(map(int, args.rerank.split(","))) if kind == "ivfpq" else [0]
             for value in map(int, (args.ef if kind == "hnsw" else args.nprobe).split(",")):
-                if kind == "hnsw":
-                    inner.hnsw.efSearch = value
-                else:
-                    inner.nprobe = value
-                got, times = latencies(index, queries)
-                rows.append({"vectors": size, "index": kind,
-                             "param": f"efSearch={value}" if kind == "hnsw" else f"nprobe={value}, nlist={inner.nlist}",
-                             "recall_at_10": round(recall(got, exact), 4),
-                             "p50_ms": round(float(np.percentile(times, 50)), 3),
-                             "p95_ms": round(float(np.percentile(times, 95)), 3), "build_s": round(build_s, 1)})
-                print(rows[-1], flush=True)
+                for rerank in reranks:
+                    if kind == "hnsw":
+                        faiss.downcast_index(index.index.index).hnsw.efSearch = value
+                        param = f"efSearch={value}"
+                    else:
+                        ivf.nprobe = index.params["nprobe"] = value
+                        param = f"nprobe={value}, nlist={ivf.nlist}"
+                    if kind == "ivfpq":
+                        index.params["rerank"] = rerank
+                        param += f", rerank={rerank}, {index.factory}"
+                    got, times = latencies(index, queries)
+                    rows.append({"vectors": size, "index": kind, "param": param,
+                                 "recall_at_10": round(recall(got, exact), 4),
+                                 "p50_ms": round(float(np.percentile(times, 50)), 3),
+                                 "p95_ms": round(float(np.percentile(times, 95)), 3), "build_s": round(build_s, 1),
+                                 "index_bytes_per_vector": round(nbytes / size, 1)})
+                    print(rows[-1], flush=True)
     report("ann", header("Approximate vs exact vector search (recall@10, 1-thread latency)"), rows,
-           ["vectors", "index", "param", "recall_at_10", "p50_ms", "p95_ms", "build_s"],
+           ["vectors", "index", "param", "recall_at_10", "p50_ms", "p95_ms", "build_s", "index_bytes_per_vector"],
            {"queries": len(queries), "defaults": ANN_DEFAULTS})
 
 

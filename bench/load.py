@@ -42,8 +42,14 @@ TEMPLATES = ["What did the president say about {}?", "plans for {}", "{} and the
              "money spent on {}", "the people's concern about {}"]
 
 
+SETTINGS = ["", " in wartime", " after the war", " in hard times", " in the last century", " for the next generation",
+            " in the western states", " for working families", " according to the administration", " since independence"]
+
+
 def questions(seed: int = 7) -> list[str]:
-    qs = [t.format(topic) for topic in TOPICS for t in TEMPLATES]
+    """6,000 distinct questions (50 topics × 12 templates × 10 settings), shuffled: a 30 s cell at 150
+    requests/s asks each at most once, so the per-worker question cache does not flatter the figures."""
+    qs = [t.format(topic) + setting for topic in TOPICS for t in TEMPLATES for setting in SETTINGS]
     random.Random(seed).shuffle(qs)
     return qs
 

@@ -10,6 +10,7 @@ Rss counts shared file pages in every process; Pss splits them between the proce
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -30,12 +31,12 @@ def rollup(pid: int) -> dict[str, float]:
 def worker(folder: str, kind: str, mmap: bool) -> None:
     import numpy as np
 
-    from index.vectors import ANN_DEFAULTS, FaissIndex
+    from index.vectors import FaissIndex
 
     import faiss
 
     faiss.omp_set_num_threads(1)
-    index = FaissIndex.load(Path(folder), mmap=mmap, kind=kind, params=ANN_DEFAULTS.get(kind))
+    index = FaissIndex.load(Path(folder), json.loads((Path(folder) / "spec.json").read_text()), mmap=mmap)
     rng = np.random.default_rng(0)
     queries = rng.normal(size=(50, index.dimension)).astype(np.float32)
     index.search(queries / np.linalg.norm(queries, axis=1, keepdims=True), 10)

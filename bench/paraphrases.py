@@ -67,7 +67,9 @@ def prepare_index(index: Path, corpus: Path, encoder, reuse_from: Path | None) -
     if not index.exists() and reuse_from is not None and reuse_from.exists():
         # build_index reuses vectors of the index's live generation by passage hash:
         # start from a copy of the SOTU index so only the seed statement is embedded.
-        shutil.copytree(reuse_from.resolve(), index)
+        copy = index.parent / f".{index.name}.gen-seeded"
+        shutil.copytree(reuse_from.resolve(), copy)
+        index.symlink_to(copy.name)
     build_index(corpus, index, encoder)
     return index
 
@@ -154,7 +156,6 @@ def calibrate(searcher, seed_searcher, questions: list[dict]) -> dict:
 
 
 def main() -> None:
-    from index.embedder import TorchEmbedder
     from search.searcher import Searcher
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -167,7 +168,7 @@ def main() -> None:
     args = ap.parse_args()
 
     settings = load_settings()
-    embedder = TorchEmbedder(settings.model, threads=0)
+    embedder = settings.make_embedder(threads=0)
     corpus = prepare_corpus(args.index.parent / "paraphrase-corpus")
     index = prepare_index(args.index, corpus, embedder, args.reuse)
     searcher = Searcher(index, settings, embedder)

@@ -5,10 +5,10 @@
 20k: the real SOTU index (state/sotu-index). 200k and 1M: the same index with its vector index
 swapped for state/bench/ann-<size>-<type> (made by bench/ann.py): SOTU vectors plus generated
 vectors, where generated row i is a noisy copy of passage i mod 20k and is answered as that passage.
-The passage store, BM25 side and highlighting stay at SOTU size, so hybrid rows at 200k/1M
-understate the keyword half; the vector rows are the honest scale test. Each question is asked once
-cold (question and highlight sentence embeddings computed) per configuration; "repeat" rows ask
-again (the LRU embedding caches hit).
+The passage store, sentence vectors, BM25 side and highlighting stay at SOTU size, so hybrid rows at
+200k/1M understate the keyword half; the vector rows are the honest scale test. Each question is asked
+once cold (its embedding computed: the only model call of a query) per configuration; "repeat" rows ask
+again (the question cache hits). The question encoder is the one the index was built with.
 One thread per process, as a serving worker runs. Filters: none, one century, one speaker, and
 1861-1865 (Lincoln's four
 addresses, 1.8% of passages).
@@ -16,6 +16,7 @@ addresses, 1.8% of passages).
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from _common import BENCH_STATE, QUESTIONS, SOTU_INDEX, header, real_questions, report
 
-from index.vectors import ANN_DEFAULTS, FaissIndex  # noqa: E402
+from index.vectors import FaissIndex  # noqa: E402
 from search.settings import load_settings  # noqa: E402
 from search.filters import make_filters  # noqa: E402
 
@@ -85,7 +86,7 @@ def question_set(n: int) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="20000,200000,1000000")
-    ap.add_argument("--backend", default="torch", help="embedding backend for the questions")
+    ap.add_argument("--index", type=Path, default=SOTU_INDEX, help="the 20k SOTU index (its encoder embeds questions)")
     ap.add_argument("--index-type", default="hnsw", help="vector index at 200k/1M: flat or hnsw")
     ap.add_argument("--questions", type=int, default=len(QUESTIONS),
                     help="how many distinct questions: the SOTU questions, then the paraphrase set, "
@@ -97,8 +98,7 @@ def main() -> None:
     from search.searcher import Searcher
     from web import create_app
 
-    settings = load_settings({"index": SOTU_INDEX, "embedding_backend": args.backend, "threads": 1,
-                              "reload_interval": -1})
+    settings = load_settings({"index": args.index, "threads": 1, "reload_interval": -1})
     searcher = Searcher.load(settings)
     real = len(searcher.gen.vector_index)
     exact = searcher.gen.vector_index
@@ -120,19 +120,15 @@ def main() -> None:
             if not (folder / "index.faiss").is_file():
                 print(f"skipping {size}: {folder} is missing (run bench/ann.py)")
                 continue
-            big = FaissIndex.load(folder, kind=kind, params=ANN_DEFAULTS.get(kind))
+            big = FaissIndex.load(folder, json.loads((folder / "spec.json").read_text()), exact_subset_max=0)
             searcher.gen.vector_index, label = CopiesIndex(big, real), len(big)
-            # The filter goes through the big index too (the searcher's exact path reads the 20k matrix).
-            searcher.settings = settings.replace(exact_subset_max=0)
         for mode in ("vector", "hybrid"):
             for name, params_filter in FILTERS.items():
                 filters = make_filters(**params_filter) if params_filter else None
                 for path in ("library", "api"):
                     for attempt in ("cold", "repeat"):
-                        if attempt == "cold":  # forget question and sentence embeddings: measure them too
+                        if attempt == "cold":  # forget the question embeddings: measure them too
                             searcher.cache = type(searcher.cache)()
-                            if hasattr(searcher, "sentence_cache"):
-                                searcher.sentence_cache = type(searcher.sentence_cache)(4096)
                         times = []
                         for q in questions:
                             began = time.perf_counter()
@@ -147,9 +143,10 @@ def main() -> None:
                                      "filter": name, "path": path,
                                      "embedding": attempt, **percentiles(times)})
                         print(rows[-1], flush=True)
-    report("query", header(f"Query latency (k=10, {args.backend} embedding, 1 thread)"), rows,
+    backend = searcher.embedder.backend
+    report("query", header(f"Query latency (k=10, {backend} question encoder, 1 thread)"), rows,
            ["vectors", "index", "mode", "filter", "path", "embedding", "p50_ms", "p95_ms", "p99_ms", "queries"],
-           {"backend": args.backend})
+           {"backend": backend, "index": str(args.index)})
 
 
 if __name__ == "__main__":

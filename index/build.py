@@ -1,7 +1,6 @@
 """build_index: corpus folder → passages → embeddings → a new index generation, swapped in atomically."""
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -12,19 +11,20 @@ from pathlib import Path
 
 import numpy as np
 
-from . import layout, store
+from . import layout, sentences, store
 from .embedder import Embedder
 from .errors import CorpusError
 from .keyword import KeywordIndex
-from .manifest import Counts, Manifest, ModelInfo, check_model, read_manifest, write_manifest
+from .integrity import file_table
+from .manifest import Counts, Manifest, ModelInfo, read_manifest, write_manifest
 from .passages import PassageDraft, split_statement
 from .probes import PROBES, probe_top1
+from .reuse import Previous, passage_hash
 from .statements import Statement, scan_corpus
-from .vectors import FaissIndex, choose_index_type
+from .vectors import COMPRESSED_THRESHOLD, FaissIndex, choose_index_type
 
 log = logging.getLogger(__name__)
-DB_FILE = "passages.sqlite"
-VECTORS_FILE = "vectors.npy"
+DB_FILE, VECTORS_FILE, ENCODER_DIR = layout.DB_FILE, layout.VECTORS_FILE, layout.ENCODER_DIR
 
 
 @dataclass(frozen=True)
@@ -37,29 +37,24 @@ class BuildReport:
     reused: int
     skipped: list[tuple[str, str]]
     seconds: float
+    sentences: int = 0
+    sentences_embedded: int = 0
 
 
-def passage_hash(model_sha: str, text: str) -> str:
-    return hashlib.sha256(f"{model_sha}\0{text}".encode()).hexdigest()
-
-
-def _previous_vectors(index: Path, embedder: Embedder) -> dict[str, np.ndarray]:
-    """Vectors of the live generation keyed by passage hash, when it was built by the same model."""
+def _trained_index(index: Path, index_type: str) -> FaissIndex | None:
+    """The live generation's trained ivf/ivfpq index of this type, unless its drift says retrain."""
     live = layout.current_generation(index)
-    if live is None:
-        return {}
+    if live is None or index_type not in ("ivf", "ivfpq"):
+        return None
     try:
-        manifest = read_manifest(live)
-        check_model(manifest, live, embedder.name, embedder.sha256)
-        built_with = manifest.model.backend
-        if built_with != embedder.backend:  # int8 vectors differ slightly from fp32
-            raise ValueError(f"built with the {built_with} backend")
-        vectors = np.load(live / VECTORS_FILE, mmap_mode="r")
-        rows = store.PassageStore(live / DB_FILE).hashes()
-    except Exception as exc:  # an unusable old index only means nothing is reused
-        log.info("not reusing vectors from %s: %s", live, exc)
-        return {}
-    return {h: vectors[i] for i, h in rows}
+        spec = read_manifest(live).index
+        if spec.get("type") != index_type:
+            return None
+        previous = FaissIndex.load(live, spec, mmap=False)
+    except Exception as exc:  # an unusable old index only means training again
+        log.info("not reusing the trained index of %s: %s", live, exc)
+        return None
+    return None if previous.needs_retrain else previous
 
 
 def _split(statements: list[Statement], embedder: Embedder) -> list[list[PassageDraft]]:
@@ -74,7 +69,8 @@ def package_version() -> str:
 
 
 def build_index(corpus: Path, index: Path, embedder: Embedder, batch_size: int = 64,
-                progress: bool = False, index_type: str = "auto", ann_threshold: int = 100_000) -> BuildReport:
+                progress: bool = False, index_type: str = "auto", ann_threshold: int = 100_000,
+                compressed_threshold: int = COMPRESSED_THRESHOLD) -> BuildReport:
     """Index every statement under `corpus` into a new generation of `index`; reuse unchanged vectors."""
     began = time.perf_counter()
     corpus, index = Path(corpus), Path(index)
@@ -92,11 +88,12 @@ def build_index(corpus: Path, index: Path, embedder: Embedder, batch_size: int =
     batch_size = batch_size or embedder.batch_size  # 0: the backend's measured best
     with layout.build_lock(index):
         layout.cleanup(index)
-        previous = _previous_vectors(index, embedder)
+        previous = Previous.of(index, embedder)
         tmp = layout.temporary_dir(index)
         try:
+            kind = choose_index_type(index_type, total, ann_threshold, compressed_threshold)
             report = _write_generation(tmp, scan, drafts, embedder, previous, batch_size, progress, corpus,
-                                      choose_index_type(index_type, total, ann_threshold))
+                                      kind, _trained_index(index, kind))
             layout.publish(tmp, index, report.generation)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -104,13 +101,17 @@ def build_index(corpus: Path, index: Path, embedder: Embedder, batch_size: int =
         layout.cleanup(index)
     return BuildReport(index=index, generation=report.generation, documents=len(scan.statements),
                        passages=total, embedded=report.counts.embedded, reused=report.counts.reused,
-                       skipped=scan.skipped, seconds=time.perf_counter() - began)
+                       skipped=scan.skipped, seconds=time.perf_counter() - began,
+                       sentences=report.sentences["count"], sentences_embedded=report.sentences["embedded"])
 
 
-def _write_generation(tmp: Path, scan, drafts, embedder: Embedder, previous: dict[str, np.ndarray],
-                      batch_size: int, progress: bool, corpus: Path, index_type: str = "flat") -> Manifest:
+def _write_generation(tmp: Path, scan, drafts, embedder: Embedder, previous: Previous,
+                      batch_size: int, progress: bool, corpus: Path, index_type: str = "flat",
+                      trained: FaissIndex | None = None) -> Manifest:
     generation = layout.new_generation_id()
     doc_rows, passage_rows, texts, hashes = [], [], [], []
+    sentence_spans: list[tuple[int, int, int]] = []   # (passage id, start, end)
+    sentence_texts: list[str] = []
     pid = 0
     for st, ds in zip(scan.statements, drafts):
         doc_rows.append((st.id, st.title, st.speaker, st.date, st.source,
@@ -120,25 +121,26 @@ def _write_generation(tmp: Path, scan, drafts, embedder: Embedder, previous: dic
             passage_rows.append((pid, st.id, ordinal, d.paragraph, d.part, d.start, d.end, d.context, d.text, h))
             texts.append(d.embed_text)
             hashes.append(h)
+            spans = sentences.passage_sentences(d)
+            sentence_spans.extend((pid, a, b) for a, b in spans)
+            sentence_texts.extend(sentences.embed_texts(d, spans))
             pid += 1
 
-    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-    todo = [i for i, h in enumerate(hashes) if h not in previous]
-    for i, h in enumerate(hashes):
-        if h in previous:
-            vectors[i] = previous[h]
-    if todo:
-        vectors[todo] = embedder.encode([texts[i] for i in todo], batch_size=batch_size, progress=progress)
-
+    vectors, embedded = _passage_vectors(texts, hashes, embedder, previous, batch_size, progress)
+    sentence_vectors, sentences_embedded = _sentence_vectors(sentence_spans, sentence_texts, hashes, embedder,
+                                                             previous, batch_size, progress)
     conn = store.create(tmp / DB_FILE)
     with conn:
         store.insert_documents(conn, doc_rows)
         store.insert_passages(conn, passage_rows)
     conn.close()
     np.save(tmp / VECTORS_FILE, vectors)
-    # The "no strong match" line's measurement for this corpus (search/weak.py).
-    probes = probe_top1(embedder.encode(list(PROBES), batch_size=batch_size), vectors)
-    vector_index = FaissIndex.build(vectors, np.arange(len(vectors)), index_type)
+    sentences.write(tmp, sentence_vectors, np.asarray(sentence_spans, dtype=np.int32).reshape(-1, 3))
+    # The "no strong match" line's measurement for this corpus (search/weak.py): the probes' best
+    # cosine to any passage or sentence, the score the ranking uses.
+    probe_vectors = embedder.encode(list(PROBES), batch_size=batch_size)
+    probes = np.maximum(probe_top1(probe_vectors, vectors), probe_top1(probe_vectors, sentence_vectors))
+    vector_index = FaissIndex.build(vectors, None, index_type, trained=trained)
     vector_index.save(tmp)
     keyword_index = KeywordIndex.build(texts)
     keyword_index.save(tmp)
@@ -146,19 +148,66 @@ def _write_generation(tmp: Path, scan, drafts, embedder: Embedder, previous: dic
         generation=generation,
         model=ModelInfo(embedder.name, embedder.sha256, embedder.backend),
         dimension=embedder.dimension,
-        counts=Counts(documents=len(doc_rows), passages=len(passage_rows), embedded=len(todo),
-                      reused=len(texts) - len(todo)),
-        # Every generation rebuilds its vector index in full from vectors.npy (the canonical vectors),
-        # so deletions and incremental builds need no in-place ANN updates.
-        index={"type": index_type, "params": vector_index.params, "file": "index.faiss",
-               "factory": {"flat": "IDMap2,FlatIP", "hnsw": "IDMap2,HNSWFlat", "ivf": "IDMap2,IVFFlat"}[index_type],
-               "rebuilt": "full, from vectors.npy"},
+        counts=Counts(documents=len(doc_rows), passages=len(passage_rows), embedded=embedded,
+                      reused=len(texts) - embedded),
+        # Every generation rebuilds its vector index from vectors.npy (the canonical vectors); ivf and
+        # ivfpq reuse the live generation's trained lists unless the manifest's drift says retrain.
+        index={**vector_index.spec(), "rebuilt": "from vectors.npy"},
         keyword=keyword_index.spec(),
-        probes=tuple(probes),
+        sentences={"file": sentences.SENTENCES_FILE, "spans": sentences.SPANS_FILE,
+                   "dtype": np.dtype(sentences.DTYPE).name, "count": len(sentence_spans),
+                   "embedded": sentences_embedded, "reused": len(sentence_spans) - sentences_embedded},
+        encoder=_save_encoder(embedder, tmp),
+        probes=tuple(round(float(p), 4) for p in probes),
         corpus={"path": str(corpus.resolve()), "fingerprint": scan.fingerprint,
                 "skipped": [p for p, _ in scan.skipped]},
         built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         package_version=package_version(),
+        files=file_table(tmp),  # every file's size and sha256, checked at load (index.integrity)
     )
     write_manifest(tmp, manifest)
     return manifest
+
+
+def _passage_vectors(texts: list[str], hashes: list[str], embedder: Embedder, previous: Previous,
+                     batch_size: int, progress: bool) -> tuple[np.ndarray, int]:
+    """Every passage's vector, reused by hash or embedded; and how many were embedded."""
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    todo = []
+    for i, h in enumerate(hashes):
+        if h in previous.passages:
+            vectors[i] = previous.passages[h]
+        else:
+            todo.append(i)
+    if todo:
+        vectors[todo] = embedder.encode([texts[i] for i in todo], batch_size=batch_size, progress=progress)
+    return vectors, len(todo)
+
+
+def _sentence_vectors(spans: list[tuple[int, int, int]], texts: list[str], hashes: list[str], embedder: Embedder,
+                      previous: Previous, batch_size: int, progress: bool) -> tuple[np.ndarray, int]:
+    """Every sentence row's vector: a passage whose hash the live generation holds reuses its sentences."""
+    vectors = np.zeros((len(spans), embedder.dimension), dtype=np.float32)
+    todo = []
+    row = 0
+    while row < len(spans):
+        pid = spans[row][0]
+        end = row
+        while end < len(spans) and spans[end][0] == pid:
+            end += 1
+        old = previous.sentence_vectors(hashes[pid])
+        if old is not None and len(old) == end - row:
+            vectors[row:end] = old
+        else:
+            todo.extend(range(row, end))
+        row = end
+    if todo:
+        vectors[todo] = embedder.encode([texts[i] for i in todo], batch_size=batch_size, progress=progress)
+    return vectors, len(todo)
+
+
+def _save_encoder(embedder: Embedder, directory: Path) -> dict:
+    """Store the question encoder in the generation when the backend can (ONNX): a replica then needs no
+    export step and cannot pair these vectors with another encoder. The manifest block, or {}."""
+    save = getattr(embedder, "save_encoder", None)
+    return save(directory / ENCODER_DIR) if save is not None else {}

@@ -17,6 +17,12 @@ from typing import Iterator
 
 from filelock import FileLock
 
+# The files of one generation (index/sentences.py, index/vectors.py, index/keyword.py and
+# index/manifest.py name their own).
+DB_FILE = "passages.sqlite"
+VECTORS_FILE = "vectors.npy"
+ENCODER_DIR = "encoder"
+
 
 def _sibling(index: Path, kind: str, ident: str = "") -> Path:
     return index.parent / f".{index.name}.{kind}-{ident}"

@@ -13,7 +13,8 @@ from typing import Any
 from .errors import IndexUnavailable
 
 MANIFEST_FILE = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentence vectors (index/sentences.py) and the generation's own question encoder
+OLDER_FORMATS = (1,)  # read only to reuse their passage vectors in a rebuild
 PROBE_KEY = "weak_probes"  # where the off-topic probe measurement lives (index/probes.py)
 
 
@@ -47,11 +48,14 @@ class Manifest:
     keyword: dict[str, Any]
     built_at: str
     package_version: str
+    sentences: dict[str, Any] = field(default_factory=dict)
+    encoder: dict[str, Any] = field(default_factory=dict)
     probes: tuple[float, ...] = ()
     corpus: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     normalized: bool = True
     metric: str = "inner_product"
+    files: dict[str, Any] = field(default_factory=dict)  # {relative path: {size, sha256}}; empty in older ones
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -69,17 +73,29 @@ class Manifest:
             generation=str(data["generation"]), model=ModelInfo(**data["model"]), dimension=int(data["dimension"]),
             counts=Counts(**data["counts"]), index=dict(data["index"]), keyword=dict(data.get("keyword") or {}),
             built_at=str(data["built_at"]), package_version=str(data.get("package_version", "")),
+            sentences=dict(data.get("sentences") or {}), encoder=dict(data.get("encoder") or {}),
             probes=tuple(float(x) for x in probes.get("top1") or ()), corpus=dict(data.get("corpus") or {}),
             format_version=int(data["format_version"]), normalized=bool(data.get("normalized", True)),
-            metric=str(data.get("metric", "inner_product")))
+            metric=str(data.get("metric", "inner_product")), files=_files(data.get("files")))
+
+
+def _files(value: Any) -> dict[str, Any]:
+    """The optional `files` table: {relative path: {"size": int, "sha256": str}}; TypeError on another shape."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise TypeError("files must map relative paths to {size, sha256}")
+    return {str(k): {"size": int(v["size"]), "sha256": str(v.get("sha256", ""))} for k, v in value.items()}
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:
     (Path(directory) / MANIFEST_FILE).write_text(json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n")
 
 
-def read_manifest(directory: Path) -> Manifest:
-    """The manifest of the generation at `directory`; IndexUnavailable when missing, unreadable or foreign."""
+def read_manifest(directory: Path, accept_older: bool = False) -> Manifest:
+    """The manifest of the generation at `directory`; IndexUnavailable when missing, unreadable or foreign.
+
+    `accept_older` also reads OLDER_FORMATS (for reuse by a rebuild, never for serving)."""
     path = Path(directory) / MANIFEST_FILE
     if not path.is_file():
         raise IndexUnavailable(
@@ -91,9 +107,11 @@ def read_manifest(directory: Path) -> Manifest:
         raise IndexUnavailable(f"unreadable manifest in {directory} ({exc}); rebuild the index",
                                code="index_corrupt") from None
     version = data.get("format_version") if isinstance(data, dict) else None
-    if version != FORMAT_VERSION:
+    if version != FORMAT_VERSION and not (accept_older and version in OLDER_FORMATS):
+        why = (" (built before sentence vectors; a rebuild reuses its passage vectors and embeds only the "
+               "sentences)" if version in OLDER_FORMATS else "")
         raise IndexUnavailable(
-            f"index {directory} has format version {version}, this release reads {FORMAT_VERSION}: "
+            f"index {directory} has format version {version}, this release serves {FORMAT_VERSION}{why}: "
             f"run `statement-search rebuild-index --index {directory}`", code="index_format")
     try:
         return Manifest.from_json(data)

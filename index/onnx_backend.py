@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
 
 from .errors import IndexUnavailable
 
-from .embedder import available_cores, resolve_model
+from .embedder import available_cores, file_sha256, resolve_model
 
 log = logging.getLogger(__name__)
 FP32_FILE = "model.onnx"
@@ -89,42 +91,106 @@ def ensure_onnx(model_path: Path, sha256: str, cache: Path, int8: bool) -> Path:
     return target
 
 
+ENCODER_FILE = "model.onnx"
+ENCODER_META = "encoder.json"
+
+
 class OnnxEmbedder:
-    """Encodes text to L2-normalised float32 vectors with ONNX Runtime; the `Embedder` interface."""
+    """Encodes text to L2-normalised float32 vectors with ONNX Runtime; the `Embedder` interface.
+
+    Built from a model name (exported to ONNX under `cache` on first use: torch is needed only then),
+    or, with `from_directory`, from the question encoder a generation carries (tokenizers and
+    onnxruntime only: a serving process never imports torch).
+    """
 
     def __init__(self, model: str, cache: Path, int8: bool = False, threads: int = 0):
-        from tokenizers import Tokenizer
-        import onnxruntime as ort
-
-        self.name = model
-        path, self.sha256 = resolve_model(model)
-        self.backend = "onnx-int8" if int8 else "onnx"
-        self.batch_size = 16 if int8 else 8  # fastest of 8..128 on SOTU passages (bench/embed.py)
+        path, sha256 = resolve_model(model)
         model_path = Path(path)
         if not (model_path / "tokenizer.json").is_file():
             raise IndexUnavailable(f"the ONNX backend needs a local model folder with tokenizer.json, "
                                    f"got {model!r}", code="model_missing")
         config = json.loads((model_path / "sentence_bert_config.json").read_text()) \
             if (model_path / "sentence_bert_config.json").is_file() else {}
-        self.max_tokens = int(config.get("max_seq_length", 256))
-        self.dimension = int(json.loads((model_path / "config.json").read_text())["hidden_size"])
-        self.tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
-        self.tokenizer.no_padding()
-        self.tokenizer.no_truncation()
-        self._batcher = Tokenizer.from_file(str(model_path / "tokenizer.json"))
-        self._batcher.no_padding()
-        self._batcher.enable_truncation(self.max_tokens)
         try:
-            self.onnx_path = ensure_onnx(model_path, self.sha256, cache, int8)
+            onnx_path = ensure_onnx(model_path, sha256, cache, int8)
         except Exception as exc:
             raise IndexUnavailable(f"cannot export {model!r} to ONNX under {cache}: {exc}",
                                    code="model_missing") from exc
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads if threads > 0 else available_cores()
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
-        self._inputs = {i.name for i in self.session.get_inputs()}
+        self._open(name=model, sha256=sha256, backend="onnx-int8" if int8 else "onnx", onnx_path=onnx_path,
+                   tokenizer=model_path / "tokenizer.json", max_tokens=int(config.get("max_seq_length", 256)),
+                   dimension=int(json.loads((model_path / "config.json").read_text())["hidden_size"]),
+                   threads=threads)
+
+    @classmethod
+    def from_directory(cls, directory: Path, threads: int = 0, expect_sha256: str | None = None) -> "OnnxEmbedder":
+        """The question encoder saved in a generation by `save_encoder`; IndexUnavailable when it is missing
+        or its graph is not the one the manifest recorded (`expect_sha256`)."""
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / ENCODER_META).read_text())
+            onnx_path = directory / ENCODER_FILE
+            if expect_sha256 is not None and file_sha256(onnx_path) != expect_sha256:
+                raise ValueError(f"{onnx_path} does not match the sha256 the manifest recorded")
+            embedder = cls.__new__(cls)
+            embedder._open(name=meta["name"], sha256=meta["sha256"], backend=meta["backend"], onnx_path=onnx_path,
+                           tokenizer=directory / "tokenizer.json", max_tokens=int(meta["max_tokens"]),
+                           dimension=int(meta["dimension"]), threads=threads)
+        except (OSError, ValueError, KeyError) as exc:
+            raise IndexUnavailable(f"the question encoder in {directory} is unusable ({exc}); rebuild the index",
+                                   code="index_corrupt") from None
+        return embedder
+
+    def _open(self, name: str, sha256: str, backend: str, onnx_path: Path, tokenizer: Path, max_tokens: int,
+              dimension: int, threads: int) -> None:
+        from tokenizers import Tokenizer
+
+        self.name, self.sha256, self.backend = name, sha256, backend
+        self.batch_size = 16 if backend == "onnx-int8" else 8  # fastest of 8..128 on SOTU passages (bench/embed.py)
+        self.max_tokens, self.dimension = max_tokens, dimension
+        self.onnx_path, self._tokenizer_file = Path(onnx_path), Path(tokenizer)
+        self.tokenizer = Tokenizer.from_file(str(tokenizer))
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        self._batcher = Tokenizer.from_file(str(tokenizer))
+        self._batcher.no_padding()
+        self._batcher.enable_truncation(self.max_tokens)
+        self._threads = threads
+        self._session = None
+        self._session_lock = threading.Lock()
+
+    @property
+    def session(self):
+        """The ONNX Runtime session, created on first use in the process that encodes: a server's parent
+        loads the encoder but never encodes, so no runtime thread pool crosses a fork."""
+        if self._session is None:
+            import onnxruntime as ort
+
+            with self._session_lock:
+                if self._session is None:
+                    options = ort.SessionOptions()
+                    options.intra_op_num_threads = self._threads if self._threads > 0 else available_cores()
+                    options.inter_op_num_threads = 1
+                    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                    session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+                    self._inputs = {i.name for i in session.get_inputs()}
+                    self._session = session
+        return self._session
+
+    def save_encoder(self, directory: Path) -> dict:
+        """Put this encoder (graph, tokenizer, shape) in `directory` (hard links where the filesystem allows);
+        return the manifest's record of it."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for source, name in ((self.onnx_path, ENCODER_FILE), (self._tokenizer_file, "tokenizer.json")):
+            try:
+                os.link(source, directory / name)
+            except OSError:
+                shutil.copy2(source, directory / name)
+        (directory / ENCODER_META).write_text(json.dumps(
+            {"name": self.name, "sha256": self.sha256, "backend": self.backend, "max_tokens": self.max_tokens,
+             "dimension": self.dimension}, indent=2))
+        return {"dir": directory.name, "file": ENCODER_FILE, "sha256": file_sha256(directory / ENCODER_FILE),
+                "backend": self.backend}
 
     def count_tokens(self, text: str) -> int:
         """Word pieces of `text` without the [CLS]/[SEP] the model adds."""

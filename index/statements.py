@@ -11,6 +11,8 @@ from typing import Any, Iterator
 
 from .errors import CorpusError
 
+from . import readers
+
 log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = {".txt", ".md"}
@@ -81,14 +83,17 @@ def _statement(doc_id: str, text: str, meta: dict[str, Any], path: str) -> State
     return Statement(id=doc_id, text=text, date=date, extra=meta, path=path, **known)
 
 
-def read_text_statement(path: Path, doc_id: str, raw: str) -> Statement:
+def read_text_statement(path: Path, doc_id: str, raw: str, overrides: dict[str, Any] | None = None) -> Statement:
     text = normalise_newlines(raw)
     header, body = parse_header(text)
-    return _statement(doc_id, text[body:], dict(header), str(path))
+    return _statement(doc_id, text[body:], {**header, **(overrides or {})}, str(path))
 
 
-def read_jsonl(path: Path, doc_prefix: str, raw: str) -> Iterator[Statement]:
-    for n, line in enumerate(raw.splitlines(), 1):
+def read_jsonl(path: Path, doc_prefix: str, raw: str, overrides: dict[str, Any] | None = None) -> Iterator[Statement]:
+    # JSON Lines ends lines with \n (or \r\n) only: str.splitlines would also split at U+0085, U+2028 and
+    # other characters that a valid line may carry unescaped inside its strings, losing the statement.
+    for n, line in enumerate(raw.split("\n"), 1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:
@@ -101,7 +106,7 @@ def read_jsonl(path: Path, doc_prefix: str, raw: str) -> Iterator[Statement]:
             continue
         doc_id = str(obj.pop("id", None) or obj.pop("_id", None) or f"{doc_prefix}#{n}")
         text = normalise_newlines(obj.pop("text"))
-        yield _statement(doc_id, text, obj, f"{path}:{n}")
+        yield _statement(doc_id, text, {**obj, **(overrides or {})}, f"{path}:{n}")
 
 
 def _decode(data: bytes) -> str | None:
@@ -113,41 +118,75 @@ def _decode(data: bytes) -> str | None:
         return None
 
 
-def scan_corpus(root: Path) -> CorpusScan:
-    """Read every statement under `root`; unreadable, binary or undecodable files are skipped with a warning."""
+def scan_corpus(root: Path, max_bytes: int = readers.MAX_FILE_BYTES) -> CorpusScan:
+    """Read every statement under `root`; unreadable, binary, undecodable or oversized files are skipped with a warning.
+
+    .txt/.md (with a `Key: value` header) and .jsonl are read here; Telegram exports, HTML, PDF and DOCX by
+    index/readers. A file's metadata sidecar (NAME.EXT.meta.json or its folder's metadata.csv) overrides
+    what the file says.
+    """
     root = Path(root)
     statements: list[Statement] = []
     skipped: list[tuple[str, str]] = []
+    from_readers: set[int] = set()  # id() of statements made by index/readers: a clash skips, never aborts
+    sidecars = readers.Sidecars()
     digest = hashlib.sha256()
     files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
     for path in files:
         rel = path.relative_to(root).as_posix()
         suffix = path.suffix.lower()
-        if suffix not in TEXT_SUFFIXES | JSONL_SUFFIXES:
+        if readers.is_sidecar(path):  # read with its file (readers.Sidecars); here only fingerprinted
+            try:
+                digest.update(rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+            except OSError:
+                pass  # reported by Sidecars when the file it describes is read
+            continue
+        if suffix not in TEXT_SUFFIXES | JSONL_SUFFIXES and not readers.handles(path):
             continue
         if _PAPERWORK.match(path.name):
             log.info("not a statement, left out: %s", path)
             continue
         try:
+            size = path.stat().st_size
+            if size > max_bytes:
+                log.warning("skipped %s: %d bytes, over the %d-byte limit", path, size, max_bytes)
+                skipped.append((str(path), f"file too large ({size:,} bytes; the limit is {max_bytes:,})"))
+                continue
             data = path.read_bytes()
         except OSError as exc:
             log.warning("skipped %s: cannot read (%s)", path, exc.strerror or exc)
             skipped.append((str(path), "unreadable"))
+            continue
+        digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
+        doc_id = rel.rsplit(".", 1)[0]
+        if readers.handles(path):
+            result = readers.read_file(path, data, sidecars.for_file(path))
+            skipped.extend(result.skipped)
+            for rs in result.statements:
+                st = _statement(rs.id or (doc_id + rs.where if rs.where else doc_id), rs.text, rs.meta,
+                                f"{path}{rs.where}")
+                from_readers.add(id(st))
+                statements.append(st)
             continue
         raw = _decode(data)
         if raw is None:
             log.warning("skipped %s: binary or not UTF-8", path)
             skipped.append((str(path), "not UTF-8 text"))
             continue
-        digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
-        doc_id = rel.rsplit(".", 1)[0]
         if suffix in JSONL_SUFFIXES:
-            statements.extend(read_jsonl(path, doc_id, raw))
+            statements.extend(read_jsonl(path, doc_id, raw, sidecars.for_file(path)))
         else:
-            statements.append(read_text_statement(path, doc_id, raw))
-    seen: set[str] = set()
+            statements.append(read_text_statement(path, doc_id, raw, sidecars.for_file(path)))
+    skipped.extend(sidecars.problems)
+    seen: dict[str, Statement] = {}
+    kept: list[Statement] = []
     for st in statements:
         if st.id in seen:
-            raise CorpusError(f"duplicate statement id {st.id!r} in {st.path}")
-        seen.add(st.id)
-    return CorpusScan(statements, skipped, digest.hexdigest())
+            if id(st) not in from_readers and id(seen[st.id]) not in from_readers:
+                raise CorpusError(f"duplicate statement id {st.id!r} in {st.path}")
+            log.warning("skipped %s: statement id %r already read from %s", st.path, st.id, seen[st.id].path)
+            skipped.append((st.path, f"duplicate statement id {st.id!r} (already read from {seen[st.id].path})"))
+            continue
+        seen[st.id] = st
+        kept.append(st)
+    return CorpusScan(kept, skipped, digest.hexdigest())

@@ -55,6 +55,8 @@ class PassageStore:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []  # every thread's connection, so close() can close all
+        self._lock = threading.Lock()
         self.conn  # fail now, not on the first query, if the file is unusable
 
     @property
@@ -64,6 +66,8 @@ class PassageStore:
             conn = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             self._local.conn = conn
+            with self._lock:
+                self._opened.append(conn)
         return conn
 
     def passages(self, ids: Sequence[int]) -> dict[int, sqlite3.Row]:
@@ -113,10 +117,12 @@ class PassageStore:
         return [tuple(r) for r in self.conn.execute("SELECT id, doc_id FROM passages ORDER BY id")]
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        """Close every thread's connection (a thread that queries afterwards opens a new one)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+            self._local = threading.local()
+        for conn in opened:
             conn.close()
-            self._local.conn = None
 
 
 def extra_of(row: sqlite3.Row) -> dict[str, Any]:

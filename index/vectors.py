@@ -2,6 +2,8 @@
 
 Vectors are L2-normalised float32, so the inner product *is* cosine similarity; every
 implementation here ranks by inner product and never returns FAISS's -1 padding ids.
+Every FAISS type is built by `faiss.index_factory` from the factory string the manifest records,
+and a filter of at most `exact_subset_max` ids is scored exactly from the generation's vectors.
 """
 from __future__ import annotations
 
@@ -11,16 +13,21 @@ from typing import Protocol
 import faiss
 import numpy as np
 
-from .errors import SettingError as SearchError
+from .errors import SettingError
 
 FAISS_FILE = "index.faiss"
-INDEX_TYPES = ("flat", "hnsw", "ivf")
-# Parameters chosen by bench/ann.py: recall@10 >= 0.98 against flat on real questions up to 1M vectors.
+VECTORS_FILE = "vectors.npy"  # row i is the vector of passage id i
+INDEX_TYPES = ("flat", "hnsw", "ivf", "ivfpq")
+# Parameters chosen by bench/ann.py: recall@10 >= 0.95 against flat on real questions up to 1M vectors.
 ANN_DEFAULTS: dict[str, dict] = {
     "hnsw": {"M": 32, "efConstruction": 80, "efSearch": 256},
     "ivf": {"nlist": 0, "nprobe": 32},  # nlist 0: about 4 sqrt(n)
+    # OPQ rotation + IVF + m-byte PQ codes; the top `rerank` candidates are re-scored exactly.
+    "ivfpq": {"nlist": 0, "m": 48, "nprobe": 32, "rerank": 200, "retrain_above": 1.25, "opq": None},
 }
-EXACT_SUBSET = 20_000  # a filter this narrow or narrower is searched exactly over its own vectors
+EXACT_SUBSET_MAX = 50_000  # default: a filter this narrow or narrower is scored exactly
+COMPRESSED_THRESHOLD = 0  # passages above which index_type=auto builds ivfpq; 0: never (the setting)
+TRAIN_PER_LIST = 64  # training sample: nlist * this many vectors (FAISS wants >= 39 per list)
 
 
 class VectorIndex(Protocol):
@@ -40,6 +47,11 @@ def _as_matrix(queries: np.ndarray, dimension: int) -> np.ndarray:
     return q
 
 
+def _top(scores: np.ndarray, ids: np.ndarray, k: int) -> list[tuple[int, float]]:
+    top = np.argsort(-scores, kind="stable")[:k]
+    return [(int(ids[i]), float(scores[i])) for i in top]
+
+
 class NumpyIndex:
     """Exact search by matrix product: the reference FAISS is tested against."""
 
@@ -57,119 +69,230 @@ class NumpyIndex:
         if subset is not None:
             keep = np.isin(ids, subset)
             vectors, ids = vectors[keep], ids[keep]
-        scores = q @ vectors.T
-        out = []
-        for row in scores:
-            top = np.argsort(-row, kind="stable")[:k]
-            out.append([(int(ids[i]), float(row[i])) for i in top])
-        return out
+        return [_top(row, ids, k) for row in q @ vectors.T]
+
+
+def default_nlist(n: int) -> int:
+    """About 4 sqrt(n) lists, with at least 39 training vectors per list."""
+    return max(1, min(n // 39, int(4 * np.sqrt(max(n, 1)))))
+
+
+def factory_string(kind: str, n: int, d: int, params: dict) -> tuple[str, dict]:
+    """The faiss.index_factory string for `kind` over `n` vectors, and the params it fixed."""
+    if kind not in INDEX_TYPES:
+        raise ValueError(f"index type must be one of {', '.join(INDEX_TYPES)}, got {kind!r}")
+    params = {**ANN_DEFAULTS.get(kind, {}), **(params or {})}
+    if kind == "flat":
+        return "IDMap2,Flat", params
+    if kind == "hnsw":
+        return f"IDMap2,HNSW{int(params['M'])},Flat", params
+    params["nlist"] = int(params.get("nlist") or default_nlist(n))
+    if kind == "ivf":  # IVF stores passage ids itself: no IDMap2 (and its reverse map) needed
+        return f"IVF{params['nlist']},Flat", params
+    m = next(m for m in range(min(int(params["m"]), d), 0, -1) if d % m == 0)  # m must divide d
+    params["m"] = m
+    # 8-bit codes want 256 * 39 training vectors; a small corpus gets fewer bits per code.
+    params["nbits"] = int(params.get("nbits") or max(1, min(8, int(np.log2(max(n, 78) / 39)))))
+    if params.get("opq") is None:  # OPQ trains its own 8-bit codebooks: 256 * 39 vectors or more
+        params["opq"] = n >= 256 * 39
+    opq = f"OPQ{m}," if params["opq"] else ""
+    return f"{opq}IVF{params['nlist']},PQ{m}x{params['nbits']}", params
+
+
+def _ivf(index: faiss.Index):
+    try:
+        return faiss.extract_index_ivf(index)
+    except RuntimeError:
+        return None
 
 
 class FaissIndex:
-    """A FAISS index whose ids are passage ids (IndexIDMap2 over flat, HNSW or IVF).
+    """A FAISS index whose ids are passage ids: flat (exact), hnsw, ivf or ivfpq (approximate).
 
-    flat is exact. hnsw and ivf are approximate; their search breadth (efSearch / nprobe) is stored
-    in `params` and recorded in the manifest. A narrow `subset` (a filter) is searched exactly over the
-    subset's own vectors, since a graph or list walk that skips most candidates loses recall.
+    `spec()` is the manifest's "index" block and `load(directory, spec)` needs nothing else. A filter
+    of at most `exact_subset_max` ids is scored exactly from `matrix` (the generation's vectors,
+    memory-mapped); a wider one goes through a FAISS IDSelector. ivfpq candidates are re-scored
+    exactly from `matrix`, so its scores are true cosines.
     """
 
-    def __init__(self, index: faiss.Index, kind: str = "flat", params: dict | None = None):
+    def __init__(self, index: faiss.Index, kind: str, factory: str, params: dict, matrix: np.ndarray,
+                 row_ids: np.ndarray | None = None, exact_subset_max: int = EXACT_SUBSET_MAX):
         self.index = index
         self.dimension = index.d
         self.kind = kind
-        self.params = dict(params or {})
+        self.factory = factory
+        self.params = dict(params)
+        self.matrix = matrix  # vectors by row; row = passage id unless row_ids says otherwise
+        self.row_ids = row_ids  # sorted ids with their rows, when ids are not row numbers
+        self.exact_subset_max = exact_subset_max
+        self._apply_params()
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
     @classmethod
-    def build(cls, vectors: np.ndarray, ids: np.ndarray, kind: str = "flat",
-              params: dict | None = None) -> "FaissIndex":
-        """Index `vectors` under `ids`; `kind` is flat, hnsw or ivf (see ANN_DEFAULTS for params)."""
+    def build(cls, vectors: np.ndarray, ids: np.ndarray | None = None, kind: str = "flat",
+              params: dict | None = None, trained: "FaissIndex | None" = None) -> "FaissIndex":
+        """Index `vectors` under `ids` (default: row numbers); `trained` reuses a trained ivf/ivfpq."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if kind not in INDEX_TYPES:
-            raise ValueError(f"index type must be one of {', '.join(INDEX_TYPES)}, got {kind!r}")
-        d = vectors.shape[1]
-        params = {**ANN_DEFAULTS.get(kind, {}), **(params or {})}
-        if kind == "flat":
-            inner = faiss.IndexFlatIP(d)
-        elif kind == "hnsw":
-            inner = faiss.IndexHNSWFlat(d, int(params["M"]), faiss.METRIC_INNER_PRODUCT)
-            inner.hnsw.efConstruction = int(params["efConstruction"])
-            inner.hnsw.efSearch = int(params["efSearch"])
-        else:  # ivf: nlist ~ 4 sqrt(n), trained on a sample
-            nlist = int(params.get("nlist") or max(1, min(len(vectors) // 39, int(4 * np.sqrt(max(len(vectors), 1))))))
-            params["nlist"] = nlist
-            inner = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
-            if len(vectors):
-                sample = vectors[np.random.default_rng(0).permutation(len(vectors))[:nlist * 64]]
-                inner.train(sample)
-            inner.nprobe = int(params["nprobe"])
-            inner.make_direct_map()  # lets a narrow filter reconstruct its vectors by id
-        index = faiss.IndexIDMap2(inner)
-        if len(vectors):
-            index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
-        return cls(index, kind, params)
+        ids = np.arange(len(vectors), dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+        n, d = vectors.shape
+        if trained is not None and trained.kind == kind and trained.dimension == d and trained.trained:
+            factory, params = trained.factory, {**trained.params, **(params or {})}
+            index = faiss.clone_index(trained.index)
+            index.reset()  # keeps the centres and codebooks, drops the lists
+            params.update(added=0, added_gap=0.0)
+        else:
+            factory, params = factory_string(kind, n, d, params or {})
+            index = faiss.index_factory(d, factory, faiss.METRIC_INNER_PRODUCT)
+            if kind == "hnsw":
+                faiss.downcast_index(index.index).hnsw.efConstruction = int(params["efConstruction"])
+            if not index.is_trained and n:
+                sample = vectors[np.random.default_rng(0).permutation(n)[:params["nlist"] * TRAIN_PER_LIST]]
+                index.train(sample)
+                params.update(trained_on=len(sample), train_gap=_coarse_gap(index, sample), added=0,
+                              added_gap=0.0)
+        rows = None if np.array_equal(ids, np.arange(n)) else _row_lookup(ids)
+        built = cls(index, kind, factory, params, vectors, rows)
+        built.add(vectors, ids, _keep_matrix=True)
+        return built
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.index.is_trained) and "trained_on" in self.params
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray, _keep_matrix: bool = False) -> None:
+        """Add vectors under `ids` to the trained index (no retraining); track drift for ivf types."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if not len(vectors):
+            return
+        if not self.index.is_trained:
+            raise ValueError(f"{self.kind} index is not trained: build it from a sample first")
+        ids = np.asarray(ids, dtype=np.int64)
+        if "trained_on" in self.params:  # running mean of the added vectors' distance to their list
+            added = int(self.params["added"])
+            gap = _coarse_gap(self.index, vectors)
+            self.params["added_gap"] = (self.params["added_gap"] * added + gap * len(vectors)) / (added + len(vectors))
+            self.params["added"] = added + len(vectors)
+        self.index.add_with_ids(vectors, ids)
+        if not _keep_matrix:  # an index that grows in memory keeps its own copy of the vectors
+            old = self.matrix if self.row_ids is None else self.matrix[self.row_ids[1]]
+            old_ids = np.arange(len(old)) if self.row_ids is None else self.row_ids[0]
+            all_ids = np.concatenate([old_ids, ids])
+            self.matrix = np.concatenate([np.asarray(old, np.float32), vectors])
+            self.row_ids = None if np.array_equal(all_ids, np.arange(len(all_ids))) else _row_lookup(all_ids)
+
+    @property
+    def drift(self) -> float:
+        """Mean distance of added vectors to their list centre over that of the training sample (ivf types)."""
+        if not self.params.get("added") or not self.params.get("train_gap"):
+            return 1.0
+        return float(self.params["added_gap"] / self.params["train_gap"])
+
+    @property
+    def needs_retrain(self) -> bool:
+        """True when the added vectors fit the trained lists worse than `retrain_above` allows."""
+        return "trained_on" in self.params and self.drift > float(self.params.get("retrain_above", 1.25))
+
+    def spec(self) -> dict:
+        """The manifest's "index" block: all `load` needs."""
+        params = dict(self.params)
+        if "trained_on" in params:
+            params["drift"] = round(self.drift, 4)
+        return {"type": self.kind, "factory": self.factory, "params": params, "file": FAISS_FILE}
 
     def save(self, directory: Path) -> None:
         faiss.write_index(self.index, str(Path(directory) / FAISS_FILE))
 
     @classmethod
-    def load(cls, directory: Path, mmap: bool = True, kind: str = "flat",
-             params: dict | None = None) -> "FaissIndex":
-        """Read `index.faiss`; memory-mapped read-only by default so worker processes share the pages."""
-        path = str(Path(directory) / FAISS_FILE)
+    def load(cls, directory: Path, spec: dict, exact_subset_max: int = EXACT_SUBSET_MAX,
+             mmap: bool = True) -> "FaissIndex":
+        """Read the index file of `spec` and memory-map `vectors.npy`; read-only so processes share pages."""
+        directory = Path(directory)
         flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
-        index = cls(faiss.read_index(path, flags), kind, params)
-        index._apply_params()
-        return index
-
-    def _inner(self) -> faiss.Index:
-        return faiss.downcast_index(self.index.index) if hasattr(self.index, "index") else self.index
+        index = faiss.read_index(str(directory / spec.get("file", FAISS_FILE)), flags)
+        matrix = np.load(directory / VECTORS_FILE, mmap_mode="r")
+        if len(matrix) != index.ntotal or matrix.shape[1] != index.d:
+            raise ValueError(f"{directory}: {VECTORS_FILE} holds {matrix.shape} but the index "
+                             f"{index.ntotal} x {index.d} vectors")
+        params = {k: v for k, v in spec.get("params", {}).items() if k != "drift"}
+        return cls(index, spec["type"], spec["factory"], params, matrix, None, exact_subset_max)
 
     def _apply_params(self) -> None:
-        inner = self._inner()
+        ivf = _ivf(self.index)
         if self.kind == "hnsw" and "efSearch" in self.params:
-            inner.hnsw.efSearch = int(self.params["efSearch"])
-        if self.kind == "ivf" and "nprobe" in self.params:
-            inner.nprobe = int(self.params["nprobe"])
+            faiss.downcast_index(self.index.index).hnsw.efSearch = int(self.params["efSearch"])
+        if ivf is not None and "nprobe" in self.params:
+            ivf.nprobe = int(self.params["nprobe"])
 
-    def _exact_subset(self, q: np.ndarray, k: int, subset: np.ndarray) -> list[list[tuple[int, float]]]:
-        subset = np.unique(np.asarray(subset, dtype=np.int64))
-        if len(subset) == 0:
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of passage `ids`, float32."""
+        if self.row_ids is not None:
+            ids = self.row_ids[1][np.searchsorted(self.row_ids[0], ids)]
+        return np.asarray(self.matrix[ids], dtype=np.float32)
+
+    def _exact(self, q: np.ndarray, k: int, ids: np.ndarray) -> list[list[tuple[int, float]]]:
+        ids = np.unique(np.asarray(ids, dtype=np.int64))
+        if len(ids) == 0:
             return [[] for _ in range(len(q))]
-        vectors = self.index.reconstruct_batch(subset)  # IDMap2 maps passage ids to rows
-        return NumpyIndex(vectors, subset).search(q, k)
+        return [_top(row, ids, k) for row in q @ self.rows(ids).T]
+
+    def _params(self, subset: np.ndarray | None) -> faiss.SearchParameters | None:
+        if subset is None:
+            return None
+        selector = faiss.IDSelectorBatch(subset)
+        if self.kind == "hnsw":  # a wider walk keeps recall when the filter drops candidates
+            share = max(len(subset) / len(self), 1e-3)
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=int(min(4096, self.params["efSearch"] / share)))
+        if self.kind in ("ivf", "ivfpq"):
+            return faiss.SearchParametersIVF(sel=selector, nprobe=int(self.params["nprobe"]))
+        return faiss.SearchParameters(sel=selector)
 
     def search(self, queries, k, subset=None):
         q = _as_matrix(queries, self.dimension)
         k = min(k, len(self))
         if k <= 0:
             return [[] for _ in range(len(q))]
-        params = None
         if subset is not None:
             subset = np.asarray(subset, dtype=np.int64)
-            if self.kind != "flat" and len(subset) <= EXACT_SUBSET:
-                return self._exact_subset(q, k, subset)
-            selector = faiss.IDSelectorBatch(subset)
-            if self.kind == "hnsw":  # a wider walk keeps recall when the filter drops candidates
-                share = max(len(subset) / len(self), 1e-3)
-                params = faiss.SearchParametersHNSW(
-                    sel=selector, efSearch=int(min(4096, self.params.get("efSearch", 64) / share)))
-            elif self.kind == "ivf":
-                params = faiss.SearchParametersIVF(sel=selector, nprobe=int(self.params.get("nprobe", 16)))
-            else:
-                params = faiss.SearchParameters(sel=selector)
-        scores, ids = self.index.search(q, k, params=params)
-        return [[(int(i), float(s)) for s, i in zip(srow, irow) if i >= 0]
-                for srow, irow in zip(scores, ids)]
+            if len(subset) <= self.exact_subset_max:
+                return self._exact(q, k, subset)
+        depth = min(len(self), max(k, int(self.params.get("rerank", 0))))
+        index, params = self.index, self._params(subset)
+        if isinstance(index, faiss.IndexPreTransform) and params is not None:  # to the IVF inside the OPQ
+            params = faiss.SearchParametersPreTransform(index_params=params)
+        scores, ids = index.search(q, depth, params=params)
+        if self.kind != "ivfpq":
+            return [[(int(i), float(s)) for s, i in zip(srow, irow) if i >= 0][:k]
+                    for srow, irow in zip(scores, ids)]
+        return [self._exact(q[j:j + 1], k, irow[irow >= 0])[0] for j, irow in enumerate(ids)]
 
 
-def choose_index_type(setting: str, passages: int, threshold: int) -> str:
-    """flat, hnsw or ivf for a corpus of `passages`: `auto` is exact up to `threshold`, hnsw above."""
+def _row_lookup(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(ids, kind="stable")
+    return ids[order], order
+
+
+def _coarse_gap(index: faiss.Index, vectors: np.ndarray) -> float:
+    """Mean 1 - cosine of `vectors` to their nearest IVF centre (after the OPQ rotation, if any)."""
+    ivf = _ivf(index)
+    if ivf is None or not len(vectors):
+        return 0.0
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    if isinstance(index, faiss.IndexPreTransform):
+        for i in range(index.chain.size()):
+            x = faiss.downcast_VectorTransform(index.chain.at(i)).apply(x)
+    scores, _ = ivf.quantizer.search(x, 1)
+    return float(np.mean(1.0 - scores[:, 0]))
+
+
+def choose_index_type(setting: str, passages: int, threshold: int,
+                      compressed_threshold: int = COMPRESSED_THRESHOLD) -> str:
+    """The index type for `passages`: `auto` is flat up to `threshold`, hnsw up to `compressed_threshold`, ivfpq above."""
     if setting == "auto":
+        if compressed_threshold and passages > compressed_threshold:
+            return "ivfpq"
         return "hnsw" if passages > threshold else "flat"
     if setting not in INDEX_TYPES:
-        raise SearchError(f"index_type must be auto or one of {', '.join(INDEX_TYPES)}, got {setting!r}",
-                          code="bad_setting")
+        raise SettingError(f"index_type must be auto or one of {', '.join(INDEX_TYPES)}, got {setting!r}")
     return setting

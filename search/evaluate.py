@@ -16,9 +16,10 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from index import layout
 from index.build import build_index
+from index.errors import IndexUnavailable
 from index.embedder import file_sha256
+from index.manifest import read_manifest
 
 from .errors import SearchError
 from .metrics import evaluate_run, per_query
@@ -121,7 +122,9 @@ def prepare_index(dataset: Path, embedder, cache: Path = CACHE_ROOT, batch_size:
     corpus = Path(dataset) / "corpus.jsonl"
     root = Path(cache) / cache_key(corpus, embedder.name, embedder.sha256, embedder.backend)
     index = root / "index"
-    if layout.current_generation(index) is None:
+    try:
+        read_manifest(index)
+    except IndexUnavailable:  # none yet, or an older format: build (reusing what vectors it can)
         documents = root / "corpus"
         write_corpus(corpus, documents / "corpus.jsonl")
         build_index(documents, index, embedder, batch_size=batch_size, progress=progress)

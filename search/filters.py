@@ -31,7 +31,9 @@ def parse_date(name: str, value: Any, end: bool) -> str | None:
             first = date(y, int(mo), 1)
             if not end:
                 return first.isoformat()
-            nxt = date(y + (first.month == 12), first.month % 12 + 1, 1)
+            if first.month == 12:  # also year 9999, where the next month does not exist
+                return date(y, 12, 31).isoformat()
+            nxt = date(y, first.month + 1, 1)
             return date.fromordinal(nxt.toordinal() - 1).isoformat()
         return date(y, 12, 31).isoformat() if end else date(y, 1, 1).isoformat()
     except ValueError:
@@ -114,6 +116,12 @@ class DocumentTable:
         years = Counter(self.date[d][:4] for d in docs if self.date[d])
         return {"speaker": tuple(Facet(v, c) for v, c in sorted(speakers.items(), key=lambda x: (-x[1], x[0]))[:size]),
                 "year": tuple(Facet(v, c) for v, c in sorted(years.items(), key=lambda x: (-x[1], x[0]))[:size])}
+
+    def year_speakers(self, passage_ids: Iterable[int]) -> tuple[tuple[str, str | None, int], ...]:
+        """(year, speaker, count) over the dated `passage_ids`, by year then speaker (the timeline's data)."""
+        docs = [self.passage_doc[p] for p in passage_ids]
+        counts = Counter((self.date[d][:4], self.speaker_label[d]) for d in docs if self.date[d])
+        return tuple((y, s, n) for (y, s), n in sorted(counts.items(), key=lambda x: (x[0][0], x[0][1] or "")))
 
     def dates(self, passage_ids: Sequence[int]) -> list[str]:
         return [self.date[self.passage_doc[p]] for p in passage_ids]

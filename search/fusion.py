@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
+
 from .errors import SettingError
 
 Ranking = Sequence[tuple[int, float]]
@@ -106,15 +108,36 @@ class Candidates:
 
 def fuse(method: str, candidates: Candidates, weight: float,
          gate: tuple[float, float] = (0.0, 0.0)) -> list[tuple[int, float]]:
-    """One ranking from both sides' candidates by the `fusion` setting's method."""
+    """One ranking from both sides' candidates by the `fusion` setting's method.
+
+    The score fusions run on arrays here (the same float64 arithmetic, in the same order, as the list
+    functions above, which stay the readable reference and are tested equal): a question's two
+    thousand candidates cost microseconds instead of milliseconds.
+    """
     c = candidates
     if method == "rrf":
         return rrf([c.vector, c.keyword])
+    if method not in ("minmax", "adaptive", "weighted"):
+        raise SettingError(f"fusion must be one of {', '.join(METHODS)}, got {method!r}")
+    if not c.cosines:
+        return []
+    ids = np.fromiter((pid for pid, _ in c.cosines), dtype=np.int64, count=len(c.cosines))
+    vec = np.fromiter((s for _, s in c.cosines), dtype=np.float64, count=len(c.cosines))
+    kw = np.fromiter((s for _, s in c.bm25), dtype=np.float64, count=len(c.bm25))
     if method == "minmax":
-        return minmax(c.cosines, c.bm25, weight)
-    if method == "adaptive":
-        return adaptive(c.cosines, c.bm25, weight, c.ideal, gate)
-    if method == "weighted":
-        return weighted(c.cosines, c.bm25, weight)
-    raise SettingError(f"fusion must be one of {', '.join(METHODS)}, got {method!r}")
+        vec, kw = _min_max_array(vec), _min_max_array(kw)
+    elif method == "weighted":
+        top = kw.max()
+        kw = kw / top if top > 0 else np.zeros_like(kw)
+    else:
+        kw = kw / c.ideal if c.ideal > 0 else np.zeros_like(kw)
+        kw = coverage_gate(float(kw.max()), gate) * kw
+    scores = weight * vec + (1 - weight) * kw
+    order = np.lexsort((ids, -scores))
+    return list(zip(ids[order].tolist(), scores[order].tolist()))
+
+
+def _min_max_array(x: np.ndarray) -> np.ndarray:
+    low, high = x.min(), x.max()
+    return (x - low) / (high - low) if high > low else np.zeros_like(x)
 

@@ -1,8 +1,10 @@
-"""Pick the sentence of a passage that best answers the question, for highlighting."""
+"""Pick the sentence of a passage that best answers the question, for highlighting.
+
+Sentence vectors come from the build (index/sentences.py): highlighting is dot products, no model call.
+"""
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
 
@@ -31,42 +33,16 @@ def terms(text: str) -> set[str]:
     return out
 
 
-def best_spans(query: str, query_vector: np.ndarray, texts: Sequence[str],
-               encode: Callable[[list[str]], np.ndarray], keys: Sequence[Hashable] | None = None,
-               cache: Any = None, budget: int = 64) -> list[Span]:
-    """For each passage, the span of its sentence with the highest semantic + keyword score.
-
-    Sentence vectors are cached per passage key (`cache` has get/put), so a passage seen by an
-    earlier question costs nothing; at most `budget` new sentences are embedded per call, and
-    passages beyond the budget are highlighted by keyword overlap alone.
-    """
-    q_terms = terms(query)
-    spans_per_text = [sentence_spans(t) or [(0, len(t))] for t in texts]
-    vectors: dict[int, np.ndarray] = {}
-    todo: list[int] = []
-    planned = 0  # sentences of `todo`
-    for i, spans in enumerate(spans_per_text):
-        if len(spans) < 2:
-            continue
-        cached = cache.get(keys[i]) if cache is not None and keys is not None else None
-        if cached is not None:
-            vectors[i] = cached
-        elif planned + len(spans) <= budget:
-            todo.append(i)
-            planned += len(spans)
-    if todo:
-        encoded = encode([texts[i][a:b] for i in todo for a, b in spans_per_text[i]])
-        at = 0
-        for i in todo:
-            vectors[i] = encoded[at:at + len(spans_per_text[i])]
-            at += len(spans_per_text[i])
-            if cache is not None and keys is not None:
-                cache.put(keys[i], vectors[i])
-    q = np.asarray(query_vector, dtype=np.float32)
-    out = []
-    for i, spans in enumerate(spans_per_text):
-        sims = vectors[i] @ q if i in vectors else np.zeros(len(spans), dtype=np.float32)
-        scores = [float(sim) + KEYWORD_WEIGHT * (len(q_terms & terms(texts[i][a:b])) / len(q_terms) if q_terms else 0.0)
-                  for sim, (a, b) in zip(sims, spans)]
-        out.append(Span(*spans[int(np.argmax(scores))]))
-    return out
+def best_span(question: str, question_vector: np.ndarray, text: str, spans: list[tuple[int, int]],
+              vectors: np.ndarray) -> Span:
+    """The span of the passage's sentence with the highest cosine + KEYWORD_WEIGHT × share of the question's
+    terms it holds. `spans`/`vectors` are the stored sentences (none for a passage of one sentence)."""
+    if not spans:
+        spans, sims = sentence_spans(text) or [(0, len(text))], None
+    else:
+        sims = np.asarray(vectors, dtype=np.float32) @ np.asarray(question_vector, dtype=np.float32)
+    q_terms = terms(question)
+    scores = [(float(sims[i]) if sims is not None else 0.0)
+              + (KEYWORD_WEIGHT * len(q_terms & terms(text[a:b])) / len(q_terms) if q_terms else 0.0)
+              for i, (a, b) in enumerate(spans)]
+    return Span(*spans[int(np.argmax(scores))])

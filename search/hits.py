@@ -1,27 +1,26 @@
 """Assemble typed SearchHits for a page of ranked passages: text, best-sentence span, document, position."""
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
+from index.sentences import SentenceTable
 from index.store import PassageStore
 
 from .documents import document_info
-from .highlight import best_spans
+from .highlight import best_span
 from .types import Neighbour, SearchHit
 
 
-def make_hits(store: PassageStore, question: str, question_vector: np.ndarray, ranked: list[tuple[int, float]],
-              neighbours: bool, encode: Callable, cache=None) -> list[SearchHit]:
+def make_hits(store: PassageStore, sentences: SentenceTable, question: str, question_vector: np.ndarray,
+              ranked: list[tuple[int, float]], neighbours: bool) -> list[SearchHit]:
     """One SearchHit per ranked passage still in the store, in ranking order."""
     rows = store.passages([pid for pid, _ in ranked])
-    ranked = [(pid, score) for pid, score in ranked if pid in rows]
-    spans = best_spans(question, question_vector, [rows[pid]["text"] for pid, _ in ranked], encode,
-                       keys=[pid for pid, _ in ranked], cache=cache)
     hits = []
-    for (pid, score), span in zip(ranked, spans):
+    for pid, score in ranked:
+        if pid not in rows:
+            continue
         row = rows[pid]
+        span = best_span(question, question_vector, row["text"], *sentences.of(pid))
         near = ()
         if neighbours:
             near = tuple(Neighbour(n["id"], n["ordinal"], n["text"])

@@ -7,6 +7,14 @@ in a background thread (the old one keeps answering meanwhile) and then swaps th
 assignment. A request holds the Searcher it got for its whole life, so every response is computed from
 a single generation, and a failed load leaves the old generation serving.
 
+Files that move under a reader: every request compares the served generation's file stamps (a few
+`stat` calls, index.integrity.FileStamp). A generation pruned by later builds (a worker respawned from
+the pre-fork parent still holds the start-up one) is replaced by the current one at once, in the
+request's thread; a generation changed in place is refused with 503 instead of read (a truncated
+memory-mapped file would kill the worker with SIGBUS). A replaced generation is closed (SQLite
+connections of every thread, memory maps) `retire_after` seconds later, once requests that still
+hold it are done, so pruned files do not stay open.
+
 Fork safety (gunicorn preload): nothing here starts a thread or encodes text until the first request,
 so a parent process can load the model and index and fork workers; `before_fork()` closes the parent's
 SQLite connection so that every worker opens its own.
@@ -14,11 +22,13 @@ SQLite connection so that every worker opens its own.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from index.integrity import FileStamp
 from index.layout import current_generation
 
 from .errors import IndexUnavailable, StatementSearchError
@@ -26,18 +36,17 @@ from .searcher import Searcher
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+RETIRE_AFTER_S = 30.0  # longer than any search takes; a replaced generation is closed after this
 
 
 def set_threads(threads: int) -> None:
-    """Limit torch and FAISS to `threads` (0: leave their defaults) in this process."""
+    """Limit torch (when this process uses it: an ONNX index never imports it) and FAISS to `threads`
+    (0: leave their defaults)."""
     if threads <= 0:
         return
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
     try:
         import faiss
 
@@ -51,8 +60,12 @@ class LiveSearcher:
 
     def __init__(self, settings: Settings, embedder: Any | None = None,
                  loader: Callable[[Path, Settings, Any], Any] | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, retire_after: float = RETIRE_AFTER_S):
         self.settings = settings
+        self.retire_after = retire_after
+        self._stamp: FileStamp | None = None
+        self._retired: list[tuple[float, Any]] = []   # (when replaced, searcher) waiting to be closed
+        self._load_lock = threading.Lock()           # one synchronous replacement at a time
         self.embedder = embedder
         self._loader = loader or _load_searcher
         self._clock = clock
@@ -83,10 +96,30 @@ class LiveSearcher:
         return searcher
 
     def _install(self, searcher: Any) -> None:
+        path = getattr(searcher, "path", None)
+        stamp = FileStamp.of(path) if path is not None and Path(path).is_dir() else None
         with self._lock:
             old, self._current, self._error, self._failed = self._current, searcher, None, None
+            self._stamp = stamp
+            if old is not None and old is not searcher:
+                self._retired.append((self._clock(), old))
         if old is not None:
             log.warning("index generation %s replaced by %s", old.generation, searcher.generation)
+
+    def close_retired(self, force: bool = False) -> int:
+        """Close replaced generations older than retire_after (all with force); how many were closed."""
+        now = self._clock()
+        with self._lock:
+            due = [s for t, s in self._retired if force or now - t >= self.retire_after]
+            self._retired = [(t, s) for t, s in self._retired if not (force or now - t >= self.retire_after)]
+        for searcher in due:
+            close = getattr(searcher, "close", None) or getattr(getattr(searcher, "store", None), "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # closing must never fail a request
+                    log.exception("cannot close index generation %s", getattr(searcher, "generation", "?"))
+        return len(due)
 
     def _background(self, target: Path) -> None:
         try:
@@ -113,6 +146,8 @@ class LiveSearcher:
         now = self._clock()
         if now - self._checked < self.settings.reload_interval:
             return
+        if self._retired:
+            self.close_retired()
         self._checked = now
         target = current_generation(Path(self.settings.index))
         with self._lock:
@@ -127,10 +162,33 @@ class LiveSearcher:
         """The Searcher to answer one request with; IndexUnavailable when no generation is loaded."""
         if self.settings.reload_interval >= 0:
             self.check()
-        current = self._current
+        with self._lock:
+            current, stamp = self._current, self._stamp
+        if current is not None and stamp is not None:
+            problem = stamp.changed()
+            if problem is not None:
+                current = self._replace_moved(current, problem)
         if current is None:
             raise self._error or IndexUnavailable(f"no index at {self.settings.index}", code="index_missing")
         return current
+
+    def _replace_moved(self, current: Any, problem: str) -> Any:
+        """The served generation's files moved (`problem`): load the current one now, or refuse (503)."""
+        with self._load_lock:
+            if self._current is not current:  # another thread replaced it meanwhile
+                return self._current
+            target = current_generation(Path(self.settings.index))
+            if target is not None and target != Path(current.path) and (target / "manifest.json").is_file():
+                log.warning("index generation %s: %s; loading %s now", current.generation, problem, target.name)
+                try:
+                    searcher = self._load(target)
+                except StatementSearchError as exc:
+                    log.warning("cannot load index generation %s: %s", target.name, exc.message)
+                else:
+                    self._install(searcher)
+                    return searcher
+        raise IndexUnavailable(f"index generation {current.generation}: {problem}; it is no longer served "
+                               "until a rebuild publishes a new generation", code="index_changed")
 
     @property
     def searcher(self) -> Any | None:

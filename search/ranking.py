@@ -21,9 +21,24 @@ class Ranker:
         self.gen = generation
         self.settings = settings
 
+    def cosines(self, ids, question_vector: np.ndarray) -> np.ndarray:
+        """The vector side's score of each passage: its cosine to the question, or (score_sentences) the
+        better of that and its best sentence's cosine (sentence vectors from the build)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        scores = np.asarray(self.gen.vectors[ids], dtype=np.float32) @ question_vector
+        if self.settings.score_sentences and len(ids):
+            np.maximum(scores, self.gen.sentences.best_cosines(ids, question_vector), out=scores)
+        return scores
+
     def vector_top(self, question_vector: np.ndarray, n: int, subset: np.ndarray | None = None) -> Ranking:
-        """The n best passages by cosine, within `subset` if given (the vector index's own subset rule)."""
-        return self.gen.vector_index.search(question_vector, n, subset)[0]
+        """The n best passages by the vector score, within `subset` if given: the vector index's top n
+        by passage cosine (its own subset rule), re-scored with their sentences."""
+        top = self.gen.vector_index.search(question_vector, n, subset)[0]
+        if not self.settings.score_sentences or not top:
+            return top
+        ids = [pid for pid, _ in top]
+        scores = self.cosines(ids, question_vector)
+        return [(ids[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")]
 
     def candidates(self, question: str, question_vector: np.ndarray, n: int,
                    subset: np.ndarray | None = None) -> Candidates:
@@ -31,10 +46,13 @@ class Ranker:
         vector = self.vector_top(question_vector, n, subset)
         all_bm25 = self.gen.keyword.scores(question)  # once per question: ranks the keyword side and scores
         keyword = self.gen.keyword.top(all_bm25, n, subset)
-        ids = sorted({pid for pid, _ in vector} | {pid for pid, _ in keyword})
-        cosines = np.asarray(self.gen.vectors[ids], dtype=np.float32) @ question_vector
+        scores = dict(vector)  # exact already; score the keyword side's other candidates the same way
+        rest = [pid for pid, _ in keyword if pid not in scores]
+        if rest:
+            scores.update(zip(rest, self.cosines(rest, question_vector).tolist()))
+        ids = sorted(scores)
         ideal = self.gen.keyword.ideal_score(question) if self.settings.fusion == "adaptive" else 0.0
-        return Candidates(vector, keyword, list(zip(ids, cosines.tolist())),
+        return Candidates(vector, keyword, [(pid, scores[pid]) for pid in ids],
                           list(zip(ids, all_bm25[ids].tolist())), ideal)
 
     def rank(self, question: str, question_vector: np.ndarray, depth: int, mode: str,
@@ -44,11 +62,18 @@ class Ranker:
         The subset restricts candidates inside both sides, so a narrow filter still yields `depth`
         results whenever that many passages match it.
         """
+        return self.rank_with_cosines(question, question_vector, depth, mode, subset)[0]
+
+    def rank_with_cosines(self, question: str, question_vector: np.ndarray, depth: int, mode: str,
+                          subset: np.ndarray | None = None) -> tuple[Ranking, dict[int, float]]:
+        """`rank`, plus the vector scores it already computed (none in keyword mode), for the weak line."""
         if subset is not None and len(subset) == 0:
-            return []
+            return [], {}
         if mode == "keyword":
-            return self.gen.keyword.search(question, depth, subset)
+            return self.gen.keyword.search(question, depth, subset), {}
         if mode == "vector":
-            return self.vector_top(question_vector, depth, subset)
+            top = self.vector_top(question_vector, depth, subset)
+            return top, dict(top)
         c = self.candidates(question, question_vector, max(depth, self.settings.candidates), subset)
-        return fuse(self.settings.fusion, c, self.settings.hybrid_weight, self.settings.keyword_gate)[:depth]
+        ranking = fuse(self.settings.fusion, c, self.settings.hybrid_weight, self.settings.keyword_gate)[:depth]
+        return ranking, dict(c.cosines)

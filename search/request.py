@@ -17,6 +17,7 @@ def validate(settings: Settings, question: Any, k: Any, offset: Any) -> tuple[st
     """(question stripped, k, offset) within the settings' limits."""
     if not isinstance(question, str):
         raise SearchError("q must be a string", code="invalid_query")
+    check_text("q", question, code="invalid_query")
     question = question.strip()
     if not question:
         raise SearchError("q is empty: type a question", code="invalid_query")
@@ -40,3 +41,14 @@ def integer(name: str, value: Any, low: int, high: int) -> int:
     if not low <= number <= high:
         raise SearchError(f"{name} must be between {low} and {high}, got {number}", code=f"invalid_{name}")
     return number
+
+
+def check_text(name: str, value: str, code: str | None = None) -> str:
+    """`value` unless it holds a lone surrogate (a JSON \\ud800 escape, undecodable bytes on a command
+    line): such text can be neither embedded nor written back as UTF-8, so it is refused as bad input."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SearchError(f"{name} is not valid Unicode text (a lone surrogate at character {exc.start})",
+                          code=code or f"invalid_{name}") from None
+    return value

@@ -19,11 +19,14 @@ import numpy as np
 
 from index.embedder import Embedder
 
-from .documents import document_view, stats_view
+from .citation import Citation
+from .documents import document_info, document_view, stats_view
 from .duplicates import collapse_duplicates
 from .filters import validate_sort
 from .generation import Generation
+from .errors import NotFound
 from .hits import make_hits
+from .phrases import ParsedQuestion, PhraseMatcher, candidate_ids, keyword_spans, parse_question
 from .ranking import Ranker
 from .request import validate, validate_mode
 from .settings import Settings
@@ -32,7 +35,7 @@ from .weak import weak_line
 
 
 class QueryCache:
-    """A small thread-safe LRU cache of vectors by key."""
+    """A small thread-safe LRU cache of question vectors."""
 
     def __init__(self, size: int = 1024):
         self.size, self._data, self._lock = size, OrderedDict(), Lock()
@@ -53,53 +56,37 @@ class QueryCache:
 
 
 class Searcher:
-    """One loaded index generation with the embedder that must match it."""
+    """One loaded index generation with the question encoder that must match it."""
 
     def __init__(self, directory: Path, settings: Settings, embedder: Embedder | None = None):
         self.settings = settings
-        self.embedder = embedder if embedder is not None else settings.make_embedder()
-        self.gen = Generation(directory, settings.model, self.embedder.sha256)
+        self.gen = Generation(directory, settings.exact_subset_max)
+        self.embedder = self.gen.question_encoder(settings, embedder)
         self.ranker = Ranker(self.gen, settings)
+        self.weak_line = self._weak_line()
         self.cache = QueryCache()
-        self.sentence_cache = QueryCache(4096)  # passage id -> its sentence vectors, for highlighting
 
     def with_settings(self, **changes: Any) -> "Searcher":
         """The same loaded generation and embedder under other (ranking, limit) settings."""
         other = copy.copy(self)
         other.settings = self.settings.replace(**changes)
         other.ranker = Ranker(self.gen, other.settings)
+        other.weak_line = other._weak_line()
         return other
 
     @classmethod
     def load(cls, settings: Settings, embedder: Embedder | None = None) -> "Searcher":
         return cls(settings.index, settings, embedder)
 
-    @property
-    def path(self) -> Path:
-        return self.gen.path
+    # The loaded generation's parts, under the names the front ends and the evaluation use.
+    path = property(lambda self: self.gen.path, doc="The generation's directory.")
+    manifest = property(lambda self: self.gen.manifest, doc="The generation's Manifest.")
+    generation = property(lambda self: self.gen.generation, doc="The generation's id.")
+    passages = property(lambda self: self.gen.passages, doc="How many passages it holds.")
+    store = property(lambda self: self.gen.store, doc="Its PassageStore.")
+    table = property(lambda self: self.gen.table, doc="Its DocumentTable.")
 
-    @property
-    def manifest(self):
-        return self.gen.manifest
-
-    @property
-    def generation(self) -> str:
-        return self.gen.generation
-
-    @property
-    def passages(self) -> int:
-        return self.gen.passages
-
-    @property
-    def store(self):
-        return self.gen.store
-
-    @property
-    def table(self):
-        return self.gen.table
-
-    @property
-    def weak_line(self) -> float:
+    def _weak_line(self) -> float:
         """The cosine below which a hit is weak, for this index and the current settings (search/weak.py)."""
         return weak_line(self.gen.manifest.probes, self.settings.weak_below, self.settings.weak_quantile)
 
@@ -111,19 +98,34 @@ class Searcher:
         return vector
 
     def search(self, question: Any, k: Any = None, offset: Any = 0, neighbours: bool = False,
-               mode: str | None = None, filters: Filters | None = None, sort: str = "relevance") -> SearchResponse:
-        """Ranked passages for `question`: hits offset..offset+k, best first (or by date among the relevant)."""
+               mode: str | None = None, filters: Filters | None = None, sort: str = "relevance",
+               phrases: bool = True) -> SearchResponse:
+        """Ranked passages for `question`: hits offset..offset+k, best first (or by date among the relevant).
+
+        `phrases=False` takes the question as plain text (no "phrase" or -word syntax): verify's use."""
         began = time.perf_counter()
         question, k, offset = validate(self.settings, question, self.settings.default_k if k is None else k, offset)
         mode = validate_mode(mode or self.settings.mode)
         sort = validate_sort(sort)
         filters = filters or Filters()
         subset, undated = self.table.subset(filters) if filters else (None, 0)
-        qvec = self.embed_question(question)
+        # "Quoted phrases" must appear and -words must not (search/phrases.py): the ranking sees the rest
+        # plus the phrases' words, within the passages that hold the phrases' words, and only passages the
+        # matcher accepts are kept, in every mode, before paging.
+        parsed = parse_question(question) if phrases else ParsedQuestion(question)
+        text = parsed.text or question  # punctuation alone is still a question the vectors can rank
+        if parsed.phrases:
+            subset = candidate_ids(self.gen.keyword, parsed, subset)
+        qvec = self.embed_question(text)
         # Rank deep enough for facets and date sorting over all relevant matches, not just this page.
-        ranked = self.ranker.rank(question, qvec, max(k + offset, self.settings.facet_depth), mode, subset)
+        ranked, cosines = self.ranker.rank_with_cosines(text, qvec, max(k + offset, self.settings.facet_depth),
+                                                        mode, subset)
+        if parsed:
+            matcher = PhraseMatcher(parsed)
+            rows = self.store.passages([pid for pid, _ in ranked])
+            ranked = [(pid, score) for pid, score in ranked if pid in rows and matcher.matches(rows[pid]["text"])]
         ranked, copies = collapse_duplicates(self.store, ranked, k + offset if sort == "relevance" else None)
-        weak_ids = {pid for (pid, _), weak in zip(ranked, self.weak_flags(qvec, ranked)) if weak}
+        weak_ids = {pid for (pid, _), weak in zip(ranked, self.weak_flags(qvec, ranked, cosines)) if weak}
         relevant = [(pid, score) for pid, score in ranked if pid not in weak_ids]
         if sort != "relevance":
             # Date order among the relevant matches; ties keep relevance order; undated go last.
@@ -131,24 +133,39 @@ class Searcher:
             dated = sorted((h for h in relevant if dates[h[0]]), key=lambda h: dates[h[0]], reverse=sort == "newest")
             ranked = dated + [h for h in relevant if not dates[h[0]]]
         page = ranked[offset:offset + k]
-        hits = [dataclasses.replace(h, weak=h.id in weak_ids, duplicates=copies.get(h.id, ()))
-                for h in make_hits(self.store, question, qvec, page, neighbours, self.embedder.encode,
-                                   self.sentence_cache)]
+        hits = [dataclasses.replace(h, weak=h.id in weak_ids, duplicates=copies.get(h.id, ()),
+                                    matches=tuple(keyword_spans(question, h.text, parsed)))
+                for h in make_hits(self.store, self.gen.sentences, text, qvec, page, neighbours)]
         return SearchResponse(query=question, hits=tuple(hits), took_ms=(time.perf_counter() - began) * 1000,
                               generation=self.generation, passages=self.passages, k=k, offset=offset,
                               mode=mode, filters=filters, sort=sort,
-                              facets=self.table.facets(pid for pid, _ in relevant), undated_excluded=undated)
+                              facets=self.table.facets(pid for pid, _ in relevant), undated_excluded=undated,
+                              timeline=self.table.year_speakers(pid for pid, _ in relevant))
 
-    def weak_flags(self, question_vector: np.ndarray, ranked: list[tuple[int, float]]) -> list[bool]:
+    def weak_flags(self, question_vector: np.ndarray, ranked: list[tuple[int, float]],
+                   known: dict[int, float] | None = None) -> list[bool]:
         """Which ranked passages fall below the calibrated "no strong match" line.
 
-        The line is on the cosine between question and passage in every mode: fused and BM25
-        scores are relative to the question, cosine is on one scale (see docs/quality.md).
+        The line is on the vector score (cosine between question and passage, or its best sentence) in
+        every mode: fused and BM25 scores are relative to the question, cosine is on one scale (see
+        docs/quality.md).
         """
         if not ranked:
             return []
-        cos = np.asarray(self.gen.vectors[[pid for pid, _ in ranked]], dtype=np.float32) @ question_vector
-        return (cos < self.weak_line).tolist()
+        known = known or {}
+        missing = [pid for pid, _ in ranked if pid not in known]
+        if missing:
+            known = {**known, **dict(zip(missing, self.ranker.cosines(missing, question_vector).tolist()))}
+        line = self.weak_line
+        return [known[pid] < line for pid, _ in ranked]
+
+    def citation(self, passage_id: int) -> Citation:
+        """The citation of one passage (search/citation.py); NotFound for an id the index does not hold."""
+        row = self.store.passages([passage_id]).get(passage_id) if passage_id >= 0 else None
+        if row is None:
+            raise NotFound(f"no passage with id {passage_id}", code="passage_not_found")
+        return Citation.of_passage(passage_id, row["text"], document_info(row, id_key="doc_id"), row["ordinal"],
+                                   row["n"], self.generation)
 
     def document(self, doc_id: str) -> dict[str, Any]:
         """A statement's metadata, full text and passages; NotFound for an unknown id."""

@@ -35,7 +35,8 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
     index: Path = _f(Path("state/index"), "Index directory (a symlink to the current generation).")
-    corpus: Path = _f(Path("data/statements"), "Folder of statements (.txt, .md, .jsonl), read recursively.")
+    corpus: Path = _f(Path("data/statements"), "Folder of statements (.txt, .md, .jsonl, Telegram export JSON, HTML, "
+                                               "PDF, DOCX, with optional metadata sidecars), read recursively.")
     model: str = _f(DEFAULT_MODEL, "Sentence-transformers model: the bundled default, a local path or a name.")
     embedding_backend: Backend = _f("torch", "Embedding runtime: torch, onnx (exported fp32) or onnx-int8 "
                                              "(dynamically quantised); onnx exports are cached under onnx_cache.")
@@ -44,6 +45,10 @@ class Settings(BaseModel):
                                        "(flat below ann_threshold passages, hnsw above).")
     ann_threshold: int = _f(100_000, "Passages above which index_type=auto builds the approximate index "
                                      "(exact flat search costs ~10-20 ms a query there; docs/performance.md).", ge=0)
+    compressed_threshold: int = _f(0, "Passages above which index_type=auto builds the compressed ivfpq index "
+                                      "(IVF-PQ codes, exact re-ranking from vectors.npy); 0: auto never does.", ge=0)
+    ray_address: str = _f("", "Ray cluster that embeds new passages and sentences in rebuild-index (an address "
+                              "or auto); empty: embed locally, Ray is not imported.")
     batch_size: int = _f(0, "Passages per embedding batch (batches are sorted by length); 0: the backend's "
                             "measured best (torch 32, onnx 8, onnx-int8 16; docs/performance.md).", ge=0)
     max_query_chars: int = _f(1000, "Longest accepted question, in characters.", ge=1)
@@ -58,6 +63,8 @@ class Settings(BaseModel):
                                "question's ideal) the keyword side is left out; see docs/quality.md.")
     gate_high: float = _f(0.25, "Adaptive fusion: from this coverage up the keyword side counts in full "
                                 "(linear between gate_low and gate_high).")
+    score_sentences: bool = _f(True, "Score a passage by the better of its own cosine and its best sentence's "
+                                     "(sentence vectors embedded at build time); see docs/quality.md.")
     candidates: int = _f(100, "Candidates taken from each side before fusion.", ge=1)
     weak_below: float = _f(0.30, "Floor of the \"no strong match\" line: hits whose question-passage cosine "
                                  "is below the line are marked weak; calibrated in docs/quality.md.")
@@ -70,6 +77,18 @@ class Settings(BaseModel):
     port: int = _f(8000, "Port `serve` listens on.", ge=0, le=65535)
     workers: int = _f(2, "Worker processes for `serve`.", ge=1)
     threads: int = _f(1, "Torch and FAISS threads per worker process (0: all cores).", ge=0)
+    worker_threads: int = _f(4, "Request threads per `serve` worker process; requests are read completely "
+                                "before a thread takes them (web/worker.py).", ge=1, le=256)
+    read_timeout: float = _f(10.0, "Seconds a client has to send a whole request (headers and body); slower "
+                                   "or idle connections are closed without taking a thread.", gt=0)
+    rate_limit: str = _f("", "Requests per client address, e.g. 60/minute;1000/hour (flask-limiter); over it "
+                             "429. Empty: no limit. /api/health is exempt.")
+    rate_limit_storage: str = _f("memory://", "Where rate-limit counters live: memory:// (per worker process) or a "
+                                              "shared store such as redis://host:6379.")
+    api_key: str = _f("", "When set, the JSON API (all but /api/health and /api/openapi.json) needs the header "
+                          "X-API-Key with this value; empty: open.")
+    cors_origins: str = _f("", "Comma-separated origins allowed to call the JSON API from a browser (CORS); "
+                               "empty: none.")
     reload_interval: float = _f(2.0, "Seconds between checks for a newly built index generation.")
 
     @property

@@ -68,6 +68,7 @@ class SearchHit:
     neighbours: tuple[Neighbour, ...] = ()
     weak: bool = False  # below the calibrated "no strong match" line
     duplicates: tuple[DocumentInfo, ...] = ()  # other statements that carry the same paragraph
+    matches: tuple[Span, ...] = ()  # keyword and phrase matches in `text` (search.phrases.keyword_spans)
 
 
 
@@ -85,6 +86,8 @@ class SearchResponse:
     sort: str = "relevance"
     facets: dict[str, tuple[Facet, ...]] = field(default_factory=dict)  # "speaker", "year"
     undated_excluded: int = 0  # statements left out because a date filter needs a date they lack
+    # strong matches over the facets' depth as (year, speaker or None, count), for the timeline
+    timeline: tuple[tuple[str, str | None, int], ...] = ()
 
     @property
     def strong(self) -> bool:

@@ -1,16 +1,30 @@
 """Shared fixtures: the real model once per session, a seed index, a fake encoder for unit tests."""
 from __future__ import annotations
 
+import atexit
 import hashlib
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED_CORPUS = ROOT / "data" / "statements"
+DEMO_CORPUS = ROOT / "data" / "statements"  # the demo: every format plus a dozen SOTU addresses
+
+
+def _seed_only() -> Path:
+    """A corpus of the seed statement alone, which the tests' figures and assertions are written against."""
+    target = Path(tempfile.mkdtemp(prefix="seed-corpus-"))
+    for path in DEMO_CORPUS.glob("durov-*.txt"):
+        shutil.copy(path, target)
+    atexit.register(shutil.rmtree, target, True)
+    return target
+
+
+SEED_CORPUS = _seed_only()
 SHARED = ROOT.parent / "shared" / "data"
 ENCRYPTION_PARAGRAPH = "When Russia asked us to hand over “encryption keys”"
 

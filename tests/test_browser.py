@@ -92,3 +92,44 @@ def test_phone_width_has_no_horizontal_scroll(site, browser):
     page.wait_for_selector("article.hit")
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     page.close()
+
+
+def test_check_a_quote_round_trip(site, browser):
+    base, live = site
+    page = browser.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(base)
+    page.get_by_role("link", name="Check a quote").click()
+    page.wait_for_selector("textarea#quote")
+    page.fill("textarea#quote", "Telegram deletes thousands of harmful posts and channels every day")
+    page.get_by_role("button", name="Check").click()
+    page.wait_for_selector(".verdict-label")
+    assert page.locator(".verdict-label").get_attribute("data-verdict") == "altered"
+    best = page.locator("article.quote-match").first
+    assert best.locator("del").first.inner_text() == "millions"
+    assert best.locator("ins").first.inner_text() == "thousands"
+    # the form keeps the quote, and the URL can be shared
+    assert "thousands" in page.input_value("textarea#quote") and "quote=Telegram+deletes" in page.url
+
+
+def test_phrase_query_and_csv_download(site, browser):
+    base, live = site
+    page = browser.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(base)
+    page.fill("#q", '"harmful posts" Telegram')
+    page.keyboard.press("Enter")
+    page.wait_for_selector("article.hit")
+    passages = page.locator("article.hit p.passage").all_inner_texts()
+    assert passages and all("harmful posts" in p for p in passages)
+    assert page.locator("article.hit p.passage b.kw").first.inner_text() in ("harmful posts", "Telegram")
+    with page.expect_download() as info:
+        page.get_by_role("link", name="CSV").click()
+    download = info.value
+    assert download.suggested_filename == "statement-search-results.csv"
+    import csv
+
+    with open(download.path(), encoding="utf-8", newline="") as f:
+        header, *rows = list(csv.reader(f))
+    assert header[:4] == ["rank", "score", "weak", "text"] and len(rows) == len(passages)
+    assert "harmful posts" in rows[0][3]

@@ -6,7 +6,11 @@ import pytest
 
 from index import layout
 from index.build import VECTORS_FILE, build_index
+from index.layout import DB_FILE
 from index.manifest import ModelInfo, read_manifest
+from index.passages import sentence_spans
+from index.sentences import SentenceTable
+from index.store import PassageStore
 from index.probes import PROBES
 from search.errors import CorpusError, IndexUnavailable
 from search.searcher import Searcher
@@ -122,3 +126,51 @@ def test_readers_of_old_generation_survive_a_swap(tmp_path, corpus, fake_encoder
     assert new.generation != old.generation
     assert old.search("telegram", k=3, mode="vector").hits  # the old generation still answers
     assert new.search("lighthouses sea", k=1, mode="keyword").hits[0].document.id == "extra"
+
+
+def test_sentence_vectors_are_written_and_reused(tmp_path, corpus, fake_encoder):
+    index = tmp_path / "index"
+    build_index(corpus, index, fake_encoder)
+    gen, m = layout.current_generation(index), read_manifest(index)
+    table = SentenceTable.load(gen, m.counts.passages)
+    assert m.sentences["count"] == len(table) > m.counts.passages  # the seed's passages hold several sentences
+    assert (m.sentences["embedded"], m.sentences["reused"], m.sentences["dtype"]) == (len(table), 0, "float16")
+    rows = PassageStore(gen / DB_FILE).passages(list(range(m.counts.passages)))
+    checked = 0
+    for pid, row in rows.items():
+        spans, vectors = table.of(pid)
+        assert (len(spans) >= 2) == (len(sentence_spans(row["text"])) >= 2)
+        for (a, b), vector in zip(spans, vectors):  # each row is its sentence, embedded with the context
+            text = f"{row['context']}\n{row['text'][a:b]}" if row["context"] else row["text"][a:b]
+            assert np.allclose(vector, fake_encoder.encode([text])[0], atol=2e-3)
+            checked += 1
+    assert checked == len(table)
+
+    statement(corpus, "new.txt", "Speaker: Someone\n\nA first sentence about satellites. A second one about rockets.\n")
+    fake_encoder.calls.clear()
+    build_index(corpus, index, fake_encoder)
+    again = read_manifest(index)
+    assert (again.sentences["embedded"], again.sentences["reused"]) == (2, len(table))
+    assert fake_encoder.calls == [1, 2, len(PROBES)]  # one passage, its two sentences, the probes
+    new_table = SentenceTable.load(layout.current_generation(index), again.counts.passages)
+    assert np.array_equal(np.asarray(new_table.vectors[:len(table)]), np.asarray(table.vectors))
+
+
+def test_an_index_from_before_sentence_vectors_is_refused_then_rebuilt_cheaply(tmp_path, corpus, fake_encoder):
+    index = tmp_path / "index"
+    build_index(corpus, index, fake_encoder)
+    gen = layout.current_generation(index)
+    data = json.loads((gen / "manifest.json").read_text())  # make it a format-1 generation
+    data["format_version"] = 1
+    for key in ("sentences", "encoder"):
+        data.pop(key)
+    (gen / "manifest.json").write_text(json.dumps(data))
+    (gen / "sentences.npy").unlink()
+    (gen / "sentence_spans.npy").unlink()
+    with pytest.raises(IndexUnavailable, match="rebuild-index") as err:
+        Searcher(index, load_settings({"index": index}, environ={}), fake_encoder)
+    assert err.value.code == "index_format" and "reuses its passage vectors" in err.value.message
+    report = build_index(corpus, index, fake_encoder)
+    assert report.embedded == 0 and report.reused == report.passages  # passage vectors carried over
+    assert read_manifest(index).sentences["embedded"] > 0
+    assert Searcher(index, load_settings({"index": index}, environ={}), fake_encoder).search("telegram", k=1).hits

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from index.manifest import read_manifest
 from search.settings import Settings, load_settings
 from web.cli import main
-from tests.conftest import ENCRYPTION_PARAGRAPH
+from tests.conftest import ENCRYPTION_PARAGRAPH, SEED_CORPUS
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def runner():
 def built(tmp_path_factory):
     """An index built through the CLI itself, with the real model."""
     index = tmp_path_factory.mktemp("cli") / "index"
-    result = CliRunner().invoke(main, ["rebuild-index", "--index", str(index), "--quiet"])
+    result = CliRunner().invoke(main, ["rebuild-index", "--corpus", str(SEED_CORPUS), "--index", str(index), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "13 passages" in result.output
     return index
@@ -89,6 +89,7 @@ def test_rebuild_warns_about_skipped_files(runner, tmp_path, corpus):
     result = runner.invoke(main, ["rebuild-index", "--corpus", str(corpus), "--index", str(tmp_path / "ix"), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "broken.txt" in result.stderr
+    assert "1 files or messages skipped" in result.stderr
 
 
 def test_settings_precedence_flags_over_env_over_defaults(tmp_path):
@@ -122,3 +123,69 @@ def test_settings_command(runner, monkeypatch):
     monkeypatch.setenv("STATEMENT_SEARCH_MAX_K", "lots")
     result = runner.invoke(main, ["settings"])
     assert result.exit_code == 2 and "max_k must be int" in result.stderr
+
+
+# -- fact-checker commands (issue 14) ------------------------------------------------------------------
+def test_verify_altered_quote_shows_the_diff(runner, built):
+    result = runner.invoke(main, ["verify", "Telegram deletes thousands of harmful posts and channels every day",
+                                  "--index", str(built)])
+    assert result.exit_code == 0, result.output
+    assert "verdict: altered" in result.stdout
+    assert "said “millions”, quoted “thousands”" in result.stdout
+
+
+def test_verify_json_is_the_api_shape(runner, built):
+    from web.schemas import VerifyResponse
+
+    result = runner.invoke(main, ["verify", "Telegram deletes millions of harmful posts ... every day",
+                                  "--index", str(built), "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    VerifyResponse.model_validate(payload)
+    assert payload["verdict"] == "verbatim"
+    best = payload["matches"][0]
+    assert best["text"][best["span"]["start"]:best["span"]["end"]].startswith("Telegram deletes millions")
+    assert any(d.get("elided") and d["source"] == "and channels" for d in best["diff"])
+    assert best["citation"]["sha256"] and best["citation"]["permalink"].endswith(f"#p{best['position']['paragraph']}")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["verify", ""], "quote is empty"),
+    (["verify", "x" * 10_000], "the limit is 1000"),
+    (["verify", "ok", "--after", "2020-02-31"], "YYYY-MM-DD"),
+    (["query", '"the of" Telegram'], "only common words"),
+    (["query", "--", "-Russia"], "only excludes"),
+    (["query", "Telegram", "--format", "xml"], "format must be one of"),
+])
+def test_factcheck_bad_input_exits_2(runner, built, args, message):
+    result = runner.invoke(main, args[:1] + ["--index", str(built)] + args[1:])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_verify_without_index(runner, tmp_path):
+    result = runner.invoke(main, ["verify", "hello there", "--index", str(tmp_path / "none")])
+    assert result.exit_code == 3 and "rebuild-index" in result.stderr
+
+
+def test_query_phrase_and_exclusion(runner, built):
+    result = runner.invoke(main, ["query", '"encryption keys" Telegram', "--index", str(built), "--format", "jsonl"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows and all("encryption keys" in r["text"] for r in rows)
+    result = runner.invoke(main, ["query", "Telegram -Russia", "--index", str(built), "--format", "jsonl", "-k", "13"])
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows and all("russia" not in r["text"].lower() for r in rows)
+
+
+def test_query_csv_has_every_column(runner, built):
+    import csv
+    import io
+
+    from search.export import COLUMNS
+
+    result = runner.invoke(main, ["query", "privacy and security", "--index", str(built), "--format", "csv", "-k", "3"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 3 and tuple(rows[0]) == COLUMNS
+    assert [r["rank"] for r in rows] == ["1", "2", "3"] and rows[0]["permalink"].startswith("/documents/")

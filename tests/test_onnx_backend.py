@@ -137,3 +137,53 @@ def test_index_built_with_onnx_records_backend_and_serves(tmp_path, int8):
     settings = load_settings({"index": tmp_path / "index", "mode": "vector"}, environ={})
     hits = Searcher.load(settings, int8).search("trade protection for industry", k=1).hits
     assert "Tariffs" in hits[0].text
+
+
+def serving_processes(index: Path) -> list[int]:
+    """Pids of a `serve --index INDEX` master and its workers (forked children share its command line)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if b"serve" in cmdline and str(index).encode() in cmdline:
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_onnx_generation_carries_its_encoder_and_serves_without_torch(tmp_path, int8):
+    from index import layout
+    from index.build import build_index
+    from index.errors import IndexUnavailable
+    from index.manifest import read_manifest
+    from search.searcher import Searcher
+
+    from conftest import SEED_CORPUS
+    from test_serve import fetch, running_server
+
+    index = tmp_path / "index"
+    build_index(SEED_CORPUS, index, int8)
+    gen, manifest = layout.current_generation(index), read_manifest(index)
+    assert manifest.encoder["backend"] == "onnx-int8" and (gen / "encoder" / "model.onnx").is_file()
+    # The generation's own encoder answers, whatever backend the settings name for builds.
+    searcher = Searcher.load(load_settings({"index": index, "embedding_backend": "torch"}, environ={}))
+    assert searcher.embedder.backend == "onnx-int8" and searcher.embedder.onnx_path.parent == gen / "encoder"
+    assert np.allclose(searcher.embed_question("encryption keys"), int8.encode(["encryption keys"])[0], atol=1e-6)
+    # A tampered encoder is refused.
+    copy = tmp_path / "copy"
+    shutil.copytree(gen, copy)
+    (copy / "encoder" / "model.onnx").unlink()
+    (copy / "encoder" / "model.onnx").write_bytes(b"not a graph")
+    with pytest.raises(IndexUnavailable) as err:
+        Searcher(copy, load_settings({"index": copy}, environ={}))
+    assert err.value.code == "index_corrupt"
+    # Real gunicorn workers answer without ever importing torch (no libtorch mapped in any process).
+    with running_server(index, workers=2) as url:
+        status, body = fetch(url + "api/search?q=Why+was+Telegram+banned+in+Russia%3F&k=1")
+        assert status == 200 and "encryption keys" in body["results"][0]["text"]
+        pids = serving_processes(index)
+        assert len(pids) >= 3, pids  # the master and two workers
+        maps = {pid: Path(f"/proc/{pid}/maps").read_text() for pid in pids}
+    assert not [pid for pid, text in maps.items() if "libtorch" in text]
+    assert any("onnxruntime" in text for text in maps.values())  # the workers encode with ONNX Runtime

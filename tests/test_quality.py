@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.probes import PROBES
 from search.errors import StatementSearchError
 from search.fusion import Candidates, adaptive, coverage_gate, fuse, minmax, rrf, weighted
-from search.highlight import best_spans
+from index.passages import sentence_spans
+from search.highlight import best_span
 from search.settings import load_settings
 from search.weak import weak_line
 from web.schemas import Hit, SearchResults, dump
@@ -65,6 +67,19 @@ def test_gate_drops_a_weak_keyword_side_and_keeps_a_strong_one():
     # A question whose best match holds most of its terms keeps the full keyword weight.
     strong = dict(adaptive(vec, [(1, 0.0), (2, 0.8)], 0.5, ideal=1.0, gate=(0.15, 0.25)))
     assert strong[2] == pytest.approx(0.5 * 0.5 + 0.5 * 0.8)
+
+
+@pytest.mark.parametrize("method", ["adaptive", "weighted", "minmax"])
+def test_fuse_on_arrays_equals_the_reference_functions(method):
+    rng = np.random.default_rng(3)
+    ids = sorted(rng.choice(10_000, 500, replace=False).tolist())
+    cosines = list(zip(ids, rng.uniform(-0.2, 0.9, 500).astype(np.float32).tolist()))
+    bm25 = list(zip(ids, np.where(rng.random(500) < 0.4, 0, rng.uniform(0, 30, 500)).tolist()))
+    bm25[7] = (bm25[7][0], bm25[9][1])  # a tie on one side
+    c = Candidates(cosines[:100], bm25[:100], cosines, bm25, ideal=40.0)
+    reference = {"adaptive": lambda: adaptive(cosines, bm25, 0.5, 40.0, (0.15, 0.25)),
+                 "weighted": lambda: weighted(cosines, bm25, 0.5), "minmax": lambda: minmax(cosines, bm25, 0.5)}
+    assert fuse(method, c, 0.5, (0.15, 0.25)) == reference[method]()
 
 
 def test_unknown_fusion_is_a_search_error():
@@ -222,7 +237,8 @@ def test_highlight_prefers_the_sentence_with_the_rare_keyword(embedder):
             "The Zorblax protocol was retired in March. "
             "We keep improving our tools for everyone.")
     query = "When was Zorblax retired?"
-    span = best_spans(query, embedder.encode([query])[0], [text], embedder.encode)[0]
+    spans = sentence_spans(text)
+    span = best_span(query, embedder.encode([query])[0], text, spans, embedder.encode([text[a:b] for a, b in spans]))
     assert text[span.start:span.end] == "The Zorblax protocol was retired in March."
 
 
@@ -235,5 +251,26 @@ def test_highlight_on_a_real_hit_is_a_whole_sentence(seed_searcher):
 
 def test_highlight_single_sentence_is_whole_text(embedder):
     text = "Telegram deletes millions of harmful posts every day."
-    span = best_spans("harmful posts", embedder.encode(["harmful posts"])[0], [text], embedder.encode)[0]
+    span = best_span("harmful posts", embedder.encode(["harmful posts"])[0], text, [], np.zeros((0, 384)))
     assert (span.start, span.end) == (0, len(text))
+
+
+def test_highlight_is_the_best_sentence_computed_from_scratch(seed_searcher, embedder):
+    """The stored sentence vectors give the span a fresh model call would: cosine + keyword share."""
+    from search.highlight import KEYWORD_WEIGHT, terms
+
+    checked = 0
+    for question in IN_SCOPE[:6]:
+        qvec = embedder.encode([question])[0]
+        for hit in seed_searcher.search(question, k=5).hits:
+            spans = sentence_spans(hit.text)
+            if len(spans) < 2:
+                continue
+            fresh = embedder.encode([f"{hit.context}\n{hit.text[a:b]}" if hit.context else hit.text[a:b]
+                                     for a, b in spans])
+            q_terms = terms(question)
+            scores = [float(fresh[i] @ qvec) + KEYWORD_WEIGHT * len(q_terms & terms(hit.text[a:b])) / len(q_terms)
+                      for i, (a, b) in enumerate(spans)]
+            assert (hit.highlight.start, hit.highlight.end) == spans[int(np.argmax(scores))], (question, hit.id)
+            checked += 1
+    assert checked >= 10

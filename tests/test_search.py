@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from index.manifest import read_manifest
 from index.vectors import FaissIndex, NumpyIndex
 from search.errors import SearchError
 from search.filters import make_filters
@@ -68,7 +69,7 @@ def test_bad_mode_and_sort(seed_searcher):
 
 def test_faiss_equals_brute_force_numpy(seed_index, seed_searcher, embedder):
     vectors = np.load(seed_index / "vectors.npy")
-    faiss_index = FaissIndex.load(seed_index)
+    faiss_index = FaissIndex.load(seed_index, read_manifest(seed_index).index)
     reference = NumpyIndex(vectors)
     queries = embedder.encode(["encryption keys", "police in Paris", "growing pains", "moderation hotline"])
     for k in (1, 5, 13, 50):

@@ -24,10 +24,17 @@ QUESTION = "privacy and security"
 NEW_QUESTION = "how many puffins did the lighthouse keeper count?"
 
 
+class ServerLog(list):
+    """The output lines of a running server, and the server's pid."""
+
+    pid: int = 0
+
+
 @contextmanager
 def running_server(index: Path, workers: int = 2, startup_s: float = 240, command: list[str] | None = None,
-                   cwd: Path = ROOT, **env: str) -> Iterator[str]:
-    """Start `serve --port 0` (by default `python -m web`), yield its base URL once it listens, always stop it."""
+                   cwd: Path = ROOT, log: list[str] | None = None, **env: str) -> Iterator[str]:
+    """Start `serve --port 0` (by default `python -m web`), yield its base URL once it listens, always stop it.
+    `log`, when given, collects the server's output lines as they arrive (its pid is `log.pid`)."""
     environ = {**os.environ, "PYTHONUNBUFFERED": "1", "STATEMENT_SEARCH_THREADS": "1",
                **{f"STATEMENT_SEARCH_{k.upper()}": v for k, v in env.items()}}
     command = command or [sys.executable, "-m", "web"]
@@ -35,21 +42,24 @@ def running_server(index: Path, workers: int = 2, startup_s: float = 240, comman
                              "--port", "0", "--workers", str(workers)], cwd=cwd, env=environ,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines: queue.Queue[str] = queue.Queue()
-    log: list[str] = []
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    seen: list[str] = []
+    threading.Thread(target=lambda: [(lines.put(line), log is not None and log.append(line))
+                                     for line in proc.stdout], daemon=True).start()
     try:
         deadline = time.monotonic() + startup_s
         url = None
         while url is None:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("server did not start:\n" + "".join(log))
+                raise AssertionError("server did not start:\n" + "".join(seen))
             try:
                 line = lines.get(timeout=1)
             except queue.Empty:
                 continue
-            log.append(line)
+            seen.append(line)
             match = re.search(r"serving (http://127\.0\.0\.1:\d+/)", line)
             url = match.group(1) if match else None
+        if isinstance(log, ServerLog):
+            log.pid = proc.pid
         yield url
     finally:
         stop_server(proc)

@@ -19,8 +19,9 @@ def test_header_keys_become_metadata(tmp_path):
 
 
 def test_seed_source_line_is_metadata_not_text():
-    root = Path(__file__).resolve().parents[1] / "data" / "statements"
-    st = scan_corpus(root).statements[0]
+    from conftest import SEED_CORPUS
+
+    st = scan_corpus(SEED_CORPUS).statements[0]
     assert st.source == "DuRove's Channel"
     assert "Source:" not in st.text
     assert st.date == "2024-09-06"  # taken from the file name when the header has none

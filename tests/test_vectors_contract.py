@@ -1,11 +1,13 @@
 """One contract, every vector index: NumPy (the reference), exact FAISS flat, and the approximate ones."""
 from __future__ import annotations
 
+import json
+
+import faiss
 import numpy as np
 import pytest
 
-from index.vectors import EXACT_SUBSET, FaissIndex, NumpyIndex, choose_index_type
-from index.errors import SettingError
+from index.vectors import EXACT_SUBSET_MAX, FaissIndex, NumpyIndex, choose_index_type
 
 DIM = 32
 N = 3000
@@ -23,13 +25,17 @@ VECTORS = clustered(N, 0)
 IDS = np.arange(N, dtype=np.int64) * 3 + 7  # ids that are not row numbers
 QUERIES = clustered(50, 1)
 REFERENCE = NumpyIndex(VECTORS, IDS)
-KINDS = ["numpy", "flat", "hnsw", "ivf"]
+KINDS = ["numpy", "flat", "hnsw", "ivf", "ivfpq"]
+APPROXIMATE = ["hnsw", "ivf", "ivfpq"]
+PARAMS = {"ivfpq": {"m": 8}}  # 4-dimensional sub-vectors for these 32-dimensional test vectors
 
 
 def make(kind: str, vectors=VECTORS, ids=IDS):
     if kind == "numpy":
         return NumpyIndex(vectors, ids)
-    return FaissIndex.build(vectors, ids, kind)
+    index = FaissIndex.build(vectors, ids, kind, PARAMS.get(kind))
+    index.exact_subset_max = 1000  # so the wide-subset tests below go through the IDSelector
+    return index
 
 
 @pytest.fixture(scope="module", params=KINDS)
@@ -108,18 +114,84 @@ def test_wrong_dimension_is_a_clear_error(index):
         index.search(np.zeros((1, DIM + 1), dtype=np.float32), 5)
 
 
-@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+@pytest.mark.parametrize("kind", ["flat", *APPROXIMATE])
 def test_save_and_memory_mapped_load_give_the_same_answers(tmp_path, kind):
-    built = make(kind)
+    """A generation stores vectors.npy (row = passage id) beside the index; the spec is all load needs."""
+    built = FaissIndex.build(VECTORS, None, kind, PARAMS.get(kind))
     built.save(tmp_path)
-    loaded = FaissIndex.load(tmp_path, kind=kind, params=built.params)
-    assert len(loaded) == N and loaded.kind == kind and loaded.params == built.params
-    assert loaded.search(QUERIES, 10) == built.search(QUERIES, 10)
-    assert loaded.search(QUERIES, 5, subset=IDS[:100]) == built.search(QUERIES, 5, subset=IDS[:100])
+    np.save(tmp_path / "vectors.npy", VECTORS)
+    spec = json.loads(json.dumps(built.spec()))  # as the manifest stores it
+    assert set(spec) == {"type", "factory", "params", "file"} and spec["type"] == kind
+    loaded = FaissIndex.load(tmp_path, spec, exact_subset_max=500)
+    built.exact_subset_max = 500
+    assert len(loaded) == N and loaded.kind == kind and loaded.factory == built.factory
+    assert isinstance(loaded.matrix, np.memmap)
+    narrow, wide = np.arange(0, N, 30), np.arange(0, N, 2)  # 100 ids: exact; 1500: through the selector
+    for subset in (None, narrow, wide):
+        got, want = loaded.search(QUERIES, 5, subset=subset), built.search(QUERIES, 5, subset=subset)
+        assert [[i for i, _ in h] for h in got] == [[i for i, _ in h] for h in want]
+        assert np.allclose([[s for _, s in h] for h in got], [[s for _, s in h] for h in want], atol=1e-6)
+
+
+def test_factory_strings_are_faiss_factory_strings():
+    """The manifest records the real faiss.index_factory string, and building from it gives the same type."""
+    for kind in ["flat", *APPROXIMATE]:
+        built = FaissIndex.build(VECTORS, None, kind, PARAMS.get(kind))
+        again = faiss.index_factory(DIM, built.spec()["factory"], faiss.METRIC_INNER_PRODUCT)
+        assert type(again) is type(built.index), kind
+    assert FaissIndex.build(VECTORS, None, "hnsw").factory == "IDMap2,HNSW32,Flat"
+    assert FaissIndex.build(VECTORS, None, "flat").factory == "IDMap2,Flat"
+
+
+def test_vectors_file_must_match_the_index(tmp_path):
+    built = FaissIndex.build(VECTORS, None, "flat")
+    built.save(tmp_path)
+    np.save(tmp_path / "vectors.npy", VECTORS[:10])
+    with pytest.raises(ValueError, match="vectors.npy"):
+        FaissIndex.load(tmp_path, built.spec())
+
+
+def test_ivfpq_is_compressed_and_rescored_exactly():
+    index = FaissIndex.build(VECTORS, IDS, "ivfpq", {"m": 8})
+    codes = faiss.extract_index_ivf(index.index).code_size
+    assert codes == 8 * index.params["nbits"] // 8 < 4 * DIM  # bytes per vector in the lists, not 128
+    for pid, score in index.search(QUERIES[:3], 10)[0]:  # scores are true cosines, not PQ estimates
+        assert score == pytest.approx(float(VECTORS[(pid - 7) // 3] @ QUERIES[0]), abs=1e-6)
+
+
+def test_ivfpq_with_an_opq_rotation_keeps_the_contract():
+    index = FaissIndex.build(VECTORS, IDS, "ivfpq", {"m": 8, "opq": True})
+    assert index.factory.startswith("OPQ8,IVF") and isinstance(index.index, faiss.IndexPreTransform)
+    assert recall(index.search(QUERIES, 10), REFERENCE.search(QUERIES, 10)) >= 0.95
+    index.exact_subset_max = 0  # the IDSelector reaches the IVF inside the rotation
+    subset = IDS[IDS % 2 == 1]
+    assert all({i for i, _ in h} <= set(subset.tolist()) for h in index.search(QUERIES, 10, subset=subset))
+
+
+def test_incremental_add_needs_no_retraining_and_tracks_drift():
+    half = N // 2
+    index = FaissIndex.build(VECTORS[:half], IDS[:half], "ivfpq", PARAMS["ivfpq"])
+    quantizer = faiss.extract_index_ivf(index.index).quantizer
+    centres = quantizer.reconstruct_n(0, quantizer.ntotal)
+    index.add(VECTORS[half:], IDS[half:])
+    assert len(index) == N
+    assert np.array_equal(quantizer.reconstruct_n(0, quantizer.ntotal), centres)
+    assert recall(index.search(QUERIES, 10), REFERENCE.search(QUERIES, 10)) >= 0.95
+    assert 0.8 < index.drift < 1.25 and not index.needs_retrain  # same distribution: no drift
+    far = clustered(500, 9) @ np.linalg.qr(np.random.default_rng(3).normal(size=(DIM, DIM)))[0]
+    index.add(far.astype(np.float32), np.arange(500) + 10**6)  # vectors from elsewhere: drift
+    assert index.needs_retrain and index.spec()["params"]["drift"] > 1.25
+
+
+def test_a_trained_index_is_reused_without_retraining():
+    first = FaissIndex.build(VECTORS[:2000], None, "ivfpq", PARAMS["ivfpq"])
+    second = FaissIndex.build(VECTORS, None, "ivfpq", trained=first)
+    assert second.factory == first.factory and len(second) == N and len(first) == 2000
+    assert second.params["trained_on"] == first.params["trained_on"] and second.params["added"] == N
 
 
 def test_empty_index_returns_no_hits():
-    for kind in ["flat", "hnsw"]:
+    for kind in ["flat", "hnsw", "ivf", "ivfpq"]:
         empty = FaissIndex.build(np.zeros((0, DIM), np.float32), np.zeros(0, np.int64), kind)
         assert len(empty) == 0 and empty.search(QUERIES[:2], 5) == [[], []]
 
@@ -134,9 +206,11 @@ def test_choose_index_type():
     assert choose_index_type("auto", 300_000, 200_000) == "hnsw"
     assert choose_index_type("auto", 100_000, 100_000) == "flat"
     assert choose_index_type("ivf", 10, 200_000) == "ivf"
-    with pytest.raises(SettingError):
+    assert choose_index_type("auto", 5_000_000, 200_000, 4_000_000) == "ivfpq"
+    assert choose_index_type("auto", 3_000_000, 200_000, 4_000_000) == "hnsw"
+    with pytest.raises(ValueError, match="index_type"):
         choose_index_type("bogus", 10, 10)
 
 
 def test_exact_subset_threshold_is_sane():
-    assert EXACT_SUBSET >= 1000
+    assert EXACT_SUBSET_MAX >= 1000

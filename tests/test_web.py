@@ -1,6 +1,10 @@
 """The Flask app through its test client: every route, every error code, HTML and JSON in agreement."""
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
+import json
 import re
 import shutil
 from html import unescape
@@ -219,7 +223,7 @@ def test_empty_state_has_a_labelled_autofocused_box(client):
 def test_results_show_highlight_score_metadata_and_position(client, live):
     hit = live.get().search(QUESTION, k=1).hits[0]
     html = client.get("/", query_string={"q": QUESTION, "k": 1}).get_data(as_text=True)
-    marked = re.search(r"<p class=\"passage\">.*?<mark>(.*?)</mark>", html, re.S).group(1)
+    marked = re.sub(r"<[^>]+>", "", re.search(r"<p class=\"passage\">.*?<mark>(.*?)</mark>", html, re.S).group(1))
     assert unescape(marked) == hit.text[hit.highlight.start:hit.highlight.end]
     assert f"{hit.score:.3f}" in html
     assert f"paragraph {hit.paragraph} of {hit.of}" in html
@@ -410,3 +414,110 @@ def test_openapi_limits_follow_environment_overrides(monkeypatch):
     params = {p["name"]: p["schema"] for p in doc["paths"]["/api/search"]["get"]["parameters"]}
     assert params["k"]["maximum"] == 42
     assert doc["servers"] == [{"url": "/"}]
+
+
+# -- fact-checker routes (issue 14) -----------------------------------------------------------------
+ALTERED = "Telegram deletes thousands of harmful posts and channels every day"
+
+
+def test_verify_round_trip_matches_the_openapi_document(client):
+    response = client.post("/api/verify", json={"quote": ALTERED})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    validator("VerifyResponse").validate(body)
+    assert body["verdict"] == "altered"
+    best = body["matches"][0]
+    assert {"op": "replace", "quote": "thousands", "source": "millions"} in best["diff"]
+    assert best["citation"]["passage"] == best["id"]
+    validator("VerifyRequest").validate({"quote": ALTERED, "speaker": ["x"], "after": "2020"})
+
+
+def test_verify_respects_filters(client):
+    body = client.post("/api/verify", json={"quote": ALTERED, "before": "2000"}).get_json()
+    assert body["verdict"] == "not_found" and body["matches"] == [] and body["filters"]["before"] == "2000-12-31"
+
+
+def test_search_returns_matches_citations_and_timeline(client):
+    body = client.get("/api/search", query_string={"q": '"encryption keys" Russia', "k": 5}).get_json()
+    validator("SearchResponseBody").validate(body)
+    assert body["results"]
+    for hit in body["results"]:
+        assert "encryption keys" in hit["text"].replace("“", "").replace("”", "")
+        spans = [hit["text"][m["start"]:m["end"]] for m in hit["matches"]]
+        assert "encryption keys" in spans
+        assert hit["citation"]["sha256"] == hashlib.sha256(hit["text"].encode()).hexdigest()
+    years = body["timeline"]["years"]
+    assert sum(y["total"] for y in years) == sum(f["count"] for f in body["facets"]["year"])
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "vector", "keyword"])
+def test_phrases_and_exclusions_in_every_mode(client, mode):
+    body = client.get("/api/search", query_string={"q": "Telegram -Russia", "mode": mode, "k": 20}).get_json()
+    assert body["results"] and all("russia" not in h["text"].lower() for h in body["results"])
+    body = client.get("/api/search", query_string={"q": '"harmful posts"', "mode": mode}).get_json()
+    assert [h for h in body["results"] if "harmful posts" in h["text"]] == body["results"] != []
+
+
+def test_cite_formats(client):
+    hit = client.get("/api/search", query_string={"q": QUESTION, "k": 1}).get_json()["results"][0]
+    url = f"/api/passages/{hit['id']}/cite"
+    as_json = client.get(url).get_json()
+    validator("Citation").validate(as_json)
+    assert as_json == hit["citation"]
+    text = client.get(url, query_string={"format": "text"})
+    assert text.mimetype == "text/plain" and as_json["sha256"] in text.get_data(as_text=True)
+    csl = client.get(url, query_string={"format": "csl-json"})
+    assert csl.mimetype == "application/vnd.citationstyles.csl+json" and json.loads(csl.data)[0]["type"] == "speech"
+    bib = client.get(url, query_string={"format": "bibtex"}).get_data(as_text=True)
+    assert bib.startswith("@misc{") and f"paragraph {hit['position']['paragraph']}" in bib.lower()
+
+
+def test_search_downloads(client):
+    csv_response = client.get("/api/search", query_string={"q": QUESTION, "k": 3, "format": "csv"})
+    assert csv_response.status_code == 200 and csv_response.mimetype == "text/csv"
+    assert 'filename="statement-search-results.csv"' in csv_response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(csv_response.get_data(as_text=True))))
+    ids = [h["id"] for h in client.get("/api/search", query_string={"q": QUESTION, "k": 3}).get_json()["results"]]
+    assert len(rows) == len(ids) == 3 and [r["rank"] for r in rows] == ["1", "2", "3"]
+    jsonl = client.post("/api/search", json={"q": QUESTION, "k": 2, "format": "jsonl"})
+    assert jsonl.mimetype == "application/x-ndjson"
+    assert [json.loads(line)["rank"] for line in jsonl.get_data(as_text=True).splitlines()] == [1, 2]
+
+
+@pytest.mark.parametrize("method, url, kwargs, code", [
+    ("post", "/api/verify", {"json": {"quote": ""}}, "invalid_quote"),
+    ("post", "/api/verify", {"json": {"quote": "   "}}, "invalid_quote"),
+    ("post", "/api/verify", {"json": {}}, "invalid_quote"),
+    ("post", "/api/verify", {"json": {"quote": 5}}, "invalid_quote"),
+    ("post", "/api/verify", {"json": {"quote": "x" * 10_000}}, "quote_too_long"),
+    ("post", "/api/verify", {"json": {"quote": "hello", "k": 3}}, "unknown_parameter"),
+    ("post", "/api/verify", {"json": {"quote": "hello", "after": "2020-02-31"}}, "invalid_after"),
+    ("post", "/api/verify", {"data": "quote=x", "content_type": "text/plain"}, "invalid_content_type"),
+    ("get", '/api/search?q="the of" Telegram', {}, "stopword_phrase"),
+    ("get", "/api/search?q=-Telegram", {}, "invalid_query"),
+    ("get", "/api/search?q=tax&format=xml", {}, "invalid_format"),
+    ("get", "/api/passages/0/cite?format=mla", {}, "invalid_format"),
+])
+def test_factcheck_bad_input_is_400(client, method, url, kwargs, code):
+    assert_error(getattr(client, method)(url, **kwargs), 400, code)
+
+
+def test_unknown_passage_is_404(client):
+    assert_error(client.get("/api/passages/99999/cite"), 404, "passage_not_found")
+
+
+def test_page_marks_keywords_links_citations_downloads_and_timeline(client):
+    html = client.get("/", query_string={"q": '"encryption keys" Russia'}).get_data(as_text=True)
+    assert '<b class="kw">encryption keys</b>' in html
+    assert 'data-cite' in html and "/cite?format=text" in html
+    assert "format=csv" in html and "format=jsonl" in html
+    assert '<svg class="timeline"' in html and "after=2024" in html
+
+
+def test_verify_page(client):
+    html = client.get("/verify", query_string={"quote": ALTERED}).get_data(as_text=True)
+    assert 'data-verdict="altered"' in html and "<del" in html and ">millions</del>" in html
+    assert ">thousands</ins>" in html
+    bad = client.get("/verify", query_string={"quote": "x" * 10_000})
+    assert bad.status_code == 400 and "limit is 1000" in bad.get_data(as_text=True)
+    assert client.get("/verify").status_code == 200

@@ -20,7 +20,8 @@ def files_under(folder: Path) -> set[Path]:
     return {p.relative_to(folder) for p in folder.rglob("*")}
 
 
-def test_wheel_install_runs_from_another_directory(tmp_path):
+def test_wheel_install_runs_from_another_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv("PYTHONPATH", raising=False)  # the installed wheel, not a source tree on the path
     source = tmp_path / "source"
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):

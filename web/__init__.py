@@ -7,7 +7,7 @@ from flask import Flask
 
 from search.settings import MODES, Settings, load_settings
 
-from . import api, errors, extension, pages
+from . import api, errors, extension, limits, metrics, pages, security
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -33,8 +33,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     app.jinja_env.globals["MODES"] = MODES
 
-    extension.init_app(app, settings)
+    live = extension.init_app(app, settings)
+    metrics.init_app(app, live)
     errors.init_app(app)
+    security.init_app(app)
+    limits.init_app(app, settings)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api")
     return app

@@ -1,14 +1,18 @@
 """The `statement-search` command line: thin click commands over the library functions."""
 from __future__ import annotations
 
+import errno
 import json
+import sqlite3
 import logging
 import sys
 from pathlib import Path
 
 import click
 
-from search.errors import StatementSearchError
+from index.embedder import BACKENDS
+from index.vectors import INDEX_TYPES
+from search.errors import SearchError, StatementSearchError
 from search.evaluate import PASSAGE_CHOICES, SPLITS
 from search.filters import SORT_ALIASES, SORTS
 from search.fusion import METHODS
@@ -22,6 +26,25 @@ HELP = Settings.help()
 def _fail(exc: StatementSearchError) -> None:
     click.echo(f"error: {exc.message}", err=True)
     sys.exit(exit_code(exc))
+
+
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EACCES, errno.EPERM}
+
+
+def _is_write_failure(exc: Exception) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in WRITE_ERRORS
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) or any(w in text for w in ("write", "disk", "space"))
+
+
+def _write_failed(index: Path, exc: Exception) -> None:
+    """A build that could not write: say why in one line (exit 3); the build removed its partial files."""
+    reason = (exc.strerror if isinstance(exc, OSError) else None) or f"{type(exc).__name__}: {exc}"
+    where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
+    click.echo(f"error: cannot write the new index generation for {index}: {reason}{where}. The previous "
+               "index generation, if any, is unchanged and still served.", err=True)
+    sys.exit(3)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,22 +63,40 @@ def main(verbose: bool) -> None:
 @click.option("--corpus", type=click.Path(path_type=Path), help=HELP["corpus"] + " [env STATEMENT_SEARCH_CORPUS]")
 @click.option("--index", type=click.Path(path_type=Path), help=HELP["index"] + " [env STATEMENT_SEARCH_INDEX]")
 @click.option("--model", help=HELP["model"] + " [env STATEMENT_SEARCH_MODEL]")
+@click.option("--backend", "embedding_backend", type=click.Choice(BACKENDS),
+              help=HELP["embedding_backend"] + " [env STATEMENT_SEARCH_EMBEDDING_BACKEND]")
+@click.option("--index-type", type=click.Choice(("auto",) + INDEX_TYPES), help=HELP["index_type"])
 @click.option("--batch-size", type=int, help=HELP["batch_size"])
+@click.option("--ray", "ray_address", metavar="ADDRESS", help=HELP["ray_address"] + " [env STATEMENT_SEARCH_RAY_ADDRESS]")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def rebuild_index(corpus, index, model, batch_size, quiet) -> None:
+def rebuild_index(corpus, index, model, embedding_backend, index_type, batch_size, ray_address, quiet) -> None:
     """Index a folder of statements into a new index generation, swapped in atomically."""
     from index.build import build_index
 
     try:
-        settings = load_settings({"corpus": corpus, "index": index, "model": model, "batch_size": batch_size})
-        report = build_index(settings.corpus, settings.index, settings.make_embedder(threads=0),
-                             batch_size=settings.batch_size,
+        settings = load_settings({"corpus": corpus, "index": index, "model": model, "batch_size": batch_size,
+                                  "embedding_backend": embedding_backend, "index_type": index_type,
+                                  "ray_address": ray_address})
+        embedder = settings.make_embedder(threads=0)
+        if settings.ray_address:  # Ray only on request: its start-up costs more than a small corpus's embedding
+            from index.distributed import ray_encoder
+
+            embedder = ray_encoder(settings, settings.ray_address, local=embedder)
+        report = build_index(settings.corpus, settings.index, embedder, batch_size=settings.batch_size,
                              progress=not quiet, index_type=settings.index_type,
-                             ann_threshold=settings.ann_threshold)
+                             ann_threshold=settings.ann_threshold, compressed_threshold=settings.compressed_threshold)
     except StatementSearchError as exc:
         _fail(exc)
+    except (OSError, sqlite3.OperationalError, RuntimeError) as exc:
+        # disk full, read-only filesystem, file-size limit (from Python, SQLite or FAISS's writer): the
+        # build removed its partial files and the live index is untouched
+        if not _is_write_failure(exc):
+            raise
+        _write_failed(settings.index, exc)
     for path, why in report.skipped:
         click.echo(f"warning: skipped {path}: {why}", err=True)
+    if report.skipped:
+        click.echo(f"warning: {len(report.skipped)} files or messages skipped (reasons above)", err=True)
     click.echo(f"indexed {report.documents} statements, {report.passages} passages "
                f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f}s "
                f"→ {report.index} (generation {report.generation})")
@@ -75,26 +116,36 @@ def rebuild_index(corpus, index, model, batch_size, quiet) -> None:
 @click.option("--sort", default="relevance", type=click.Choice(SORTS + tuple(SORT_ALIASES)),
               help="Order: relevance, or newest/oldest first among the relevant results (date = newest).")
 @click.option("--context", is_flag=True, help="Also show the neighbouring paragraphs.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def query(text, index, model, k, offset, mode, speaker, after, before, source, sort, context, as_json) -> None:
-    """Answer a question from the index: ranked paragraphs with the best sentence highlighted."""
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text (= --format json).")
+@click.option("--format", "fmt", default=None, help="text (default), json, csv or jsonl (one row per hit).")
+def query(text, index, model, k, offset, mode, speaker, after, before, source, sort, context, as_json, fmt) -> None:
+    """Answer a question from the index: ranked paragraphs with the best sentence highlighted.
+
+    "Quoted phrases" must appear in every result and -word or -"phrase" in none."""
+    from search import export
     from search.filters import make_filters
+    from search.phrases import parse_question
     from search.request import validate
     from search.searcher import Searcher
 
     from .schemas import SearchResults, dump
 
     try:
+        fmt = _format(fmt, "json" if as_json else "text", ("text", "json", *export.FORMATS))
         settings = load_settings({"index": index, "model": model, "mode": mode})
         # Validate before loading the model, so bad input fails fast.
         validate(settings, text, settings.default_k if k is None else k, offset)
+        parse_question(text)
         filters = make_filters(speaker=list(speaker), after=after, before=before, source=list(source))
         response = Searcher.load(settings).search(text, k=k, offset=offset, neighbours=context,
                                                   filters=filters, sort=sort)
     except StatementSearchError as exc:
         _fail(exc)
-    if as_json:
+    if fmt == "json":
         click.echo(json.dumps(dump(SearchResults.of(response, neighbours=context)), ensure_ascii=False, indent=2))
+        return
+    if fmt in export.FORMATS:
+        click.echo(export.render(export.rows_of(response.hits, response.offset), fmt), nl=False)
         return
     if response.undated_excluded:
         click.echo(f"note: {response.undated_excluded} undated statements left out by the date filter", err=True)
@@ -112,6 +163,69 @@ def query(text, index, model, k, offset, mode, speaker, after, before, source, s
             click.echo(click.style(f"   · paragraph {n.paragraph}: ", dim=True) + n.text[:200])
         click.echo()
     click.echo(f"{len(response.hits)} results in {response.took_ms:.0f} ms", err=True)
+
+
+def _format(fmt: str | None, default: str, allowed: tuple[str, ...]) -> str:
+    if fmt is None:
+        return default
+    if fmt not in allowed:
+        raise SearchError(f"format must be one of {', '.join(allowed)}, got {fmt!r}", code="invalid_format")
+    return fmt
+
+
+@main.command("verify")
+@click.argument("quote")
+@click.option("--index", type=click.Path(path_type=Path), help=HELP["index"] + " [env STATEMENT_SEARCH_INDEX]")
+@click.option("--model", help=HELP["model"])
+@click.option("--speaker", multiple=True, help="Only statements by this speaker (repeatable; any of).")
+@click.option("--after", help="Only statements dated on or after this day (YYYY-MM-DD, YYYY-MM or YYYY).")
+@click.option("--before", help="Only statements dated on or before this day (YYYY-MM-DD, YYYY-MM or YYYY).")
+@click.option("--source", multiple=True, help="Only statements whose source contains this text (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON object instead of text.")
+def verify_command(quote, index, model, speaker, after, before, source, as_json) -> None:
+    """Check a quote: verbatim, altered (with the word diff), paraphrase or not found, and who said it first.
+
+    "..." or "…" in QUOTE stands for omitted words."""
+    from search.filters import make_filters
+    from search.searcher import Searcher
+    from search.verify import validate_quote, verify
+
+    from .schemas import VerifyResponse, dump
+
+    try:
+        settings = load_settings({"index": index, "model": model})
+        validate_quote(quote, settings.max_query_chars)  # bad input fails before the model loads
+        filters = make_filters(speaker=list(speaker), after=after, before=before, source=list(source))
+        searcher = Searcher.load(settings)
+        result = verify(searcher, quote, filters)
+    except StatementSearchError as exc:
+        _fail(exc)
+    if as_json:
+        body = VerifyResponse.of(result, searcher.generation, searcher.passages)
+        click.echo(json.dumps(dump(body), ensure_ascii=False, indent=2))
+        return
+    click.echo(click.style(f"verdict: {result.verdict}", bold=True))
+    for i, m in enumerate(result.matches):
+        doc = m.document
+        who = " · ".join(x for x in (doc.speaker, doc.date, doc.title or doc.id) if x)
+        label = "best match" if i == 0 else "also"
+        click.echo(f"{label}: {who} — paragraph {m.paragraph} of {m.of} ({m.verdict}, {m.similarity:.2f})")
+        a, b = m.span.start, m.span.end
+        click.echo("   " + m.text[:a] + click.style(m.text[a:b], fg="yellow", bold=True) + m.text[b:])
+        changes = [d for d in m.diff if d.op != "equal"]
+        for d in changes:
+            if d.elided:
+                click.echo(f"   … stands for: {d.source}")
+            elif d.op == "replace":
+                click.echo(f"   said “{d.source}”, quoted “{d.quote}”")
+            elif d.op == "insert":
+                click.echo(f"   added in the quote: “{d.quote}”")
+            elif d.op == "delete":
+                click.echo(f"   left out of the quote: “{d.source}”")
+    if result.first_said:
+        doc = result.first_said.document
+        click.echo(f"first said: {doc.speaker or 'unknown speaker'}, {doc.date}, {doc.title or doc.id}")
+    click.echo(f"checked in {result.took_ms:.0f} ms", err=True)
 
 
 @main.command("eval")
@@ -193,7 +307,8 @@ def settings_command(markdown: bool) -> None:
         click.echo(settings_table())
         return
     for name, help in HELP.items():
-        click.echo(f"{name} = {getattr(current, name)}  [{Settings.env_name(name)}]")
+        value = "(set)" if name == "api_key" and current.api_key else getattr(current, name)  # never print a key
+        click.echo(f"{name} = {value}  [{Settings.env_name(name)}]")
         click.echo(f"    {help}")
 
 

@@ -30,6 +30,15 @@ def exit_code(exc: StatementSearchError) -> int:
     return 3 if isinstance(exc, IndexUnavailable) else 2
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/(?:[^\s/'\"()`,;]+/)*([^\s/'\"()`,;]+)")
+
+
+def public_message(exc: StatementSearchError) -> str:
+    """The message without absolute paths of the server's filesystem (only their last part is kept):
+    HTTP clients learn what is wrong, not where the index lives. The command line shows full paths."""
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(1), exc.message)
+
+
 def _code(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
@@ -47,7 +56,7 @@ def error_response(status: int, code: str, message: str):
 def init_app(app: Flask) -> None:
     @app.errorhandler(StatementSearchError)
     def domain_error(exc: StatementSearchError):
-        return error_response(http_status(exc), exc.code, exc.message)
+        return error_response(http_status(exc), exc.code, public_message(exc))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -55,6 +64,7 @@ def init_app(app: Flask) -> None:
             404: "no such page" if not wants_json() else f"no API route {request.path}",
             405: f"{request.method} is not allowed here",
             413: f"the request body is larger than {app.config.get('MAX_CONTENT_LENGTH')} bytes",
+            429: f"too many requests: the limit is {exc.description}; retry later",
         }
         status = exc.code or 500
         response = error_response(status, _code(exc.name), messages.get(status, exc.description or exc.name))

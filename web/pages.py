@@ -4,16 +4,49 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
+from markupsafe import Markup, escape
 
 from search.errors import StatementSearchError
 
 from . import schemas, service
-from .errors import http_status
+from .errors import http_status, public_message
 from .extension import live_searcher
+from .timeline import render_timeline, series_of
 
 bp = Blueprint("pages", __name__)
 
 PAGE_KEYS = ("q", "k", "mode", "speaker", "after", "before", "source", "sort")
+VERIFY_KEYS = ("quote", "speaker", "after", "before", "source")
+
+
+@bp.app_template_global()
+def marked(text: str, highlight: Any, matches: Any = ()) -> Markup:
+    """The passage escaped, the answering sentence in <mark> and the keyword matches in <b class="kw">
+    (inside or outside the sentence; a match crossing the sentence's edge is split there)."""
+    n = len(text)
+    a, b = (highlight.start, highlight.end) if highlight is not None else (0, 0)
+    if not 0 <= a < b <= n:
+        a = b = 0
+    cuts = {0, n, a, b}
+    kw: list[tuple[int, int]] = []
+    for m in matches or ():
+        if 0 <= m.start < m.end <= n:
+            kw.append((m.start, m.end))
+            cuts.update((m.start, m.end))
+    edges = sorted(cuts)
+    out, open_mark = [], False
+    for lo, hi in zip(edges, edges[1:]):
+        in_mark = a <= lo < b
+        if in_mark and not open_mark:
+            out.append("<mark>")
+        elif open_mark and not in_mark:
+            out.append("</mark>")
+        open_mark = in_mark
+        piece = escape(text[lo:hi])
+        out.append(f'<b class="kw">{piece}</b>' if any(s <= lo and hi <= e for s, e in kw) else str(piece))
+    if open_mark:
+        out.append("</mark>")
+    return Markup("".join(out))
 
 
 def _current() -> dict[str, Any]:
@@ -61,16 +94,46 @@ def index():
             error, status = exc, http_status(exc)
     chips = [("speaker", v) for v in req.speaker] + [("source", v) for v in req.source]
     chips += [(key, getattr(req, key)) for key in ("after", "before") if getattr(req, key)]
-    next_url = prev_url = None
+    next_url = prev_url = timeline = None
+    downloads: list[tuple[str, str]] = []
     if response is not None:
+        timeline = render_timeline(series_of(response),
+                                   lambda year: page_url(after=str(year), before=str(year), offset=None))
+        base = {**_current(), **({"offset": response.offset} if response.offset else {})}
+        downloads = [(label, url_for("api.search", **base, format=fmt))
+                     for label, fmt in (("CSV", "csv"), ("JSON Lines", "jsonl"))]
         step = response.k
         if response.offset > 0:
             prev_url = page_url(offset=max(0, response.offset - step) or None)
         if len(response.hits) == step and response.offset + step <= searcher.settings.max_offset:
             next_url = page_url(offset=response.offset + step)
     return render_template("index.html", req=req, response=response, error=error, chips=chips,
-                           next_url=next_url, prev_url=prev_url, page_url=page_url,
-                           settings=live_searcher().settings), status
+                           next_url=next_url, prev_url=prev_url, page_url=page_url, timeline=timeline,
+                           downloads=downloads, settings=live_searcher().settings,
+                           public_message=public_message), status
+
+
+@bp.get("/verify")
+def verify_page():
+    """Check a quote: the form, and with ?quote=... the verdict, the matches and their word diffs."""
+    values: dict[str, Any] = {}
+    for key in VERIFY_KEYS:
+        got = [v for v in request.args.getlist(key) if v != "" or key == "quote"]
+        if got:
+            values[key] = got if key in schemas.LIST_FIELDS else got[0]
+    req = schemas.VerifyRequest.model_construct(**{"quote": None, "speaker": [], "source": [], "after": None,
+                                                   "before": None, **values})
+    result = searcher = error = None
+    status = 200
+    if "quote" in values:
+        try:
+            req = schemas.parse_verify(values)
+            searcher, result = service.run_verify(req)
+        except StatementSearchError as exc:
+            error, status = exc, http_status(exc)
+    return render_template("verify.html", req=req, result=result, error=error,
+                           generation=searcher.generation if searcher else None,
+                           settings=live_searcher().settings, public_message=public_message), status
 
 
 @bp.get("/documents/<path:doc_id>")

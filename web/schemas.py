@@ -16,38 +16,51 @@ from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
 
+from search.citation import Citation as LibraryCitation
 from search.errors import SearchError
 from search.filters import SORT_ALIASES, SORTS
+from search.request import check_text
 from search.settings import Mode
 from search.types import DocumentInfo, Filters, SearchHit, SearchResponse
+from search.verify import QuoteMatch as LibraryQuoteMatch
+from search.verify import VerifyResult
+
+from .timeline import series_of
 
 Sort = Literal[SORTS + tuple(SORT_ALIASES)]  # type: ignore[valid-type]
-DATE_PATTERN = r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$"
+_YEAR = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
+_LEAP_YEAR = r"([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)"
+_MONTH_DAY = (r"((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+              r"|02-(0[1-9]|1[0-9]|2[0-8]))")
+# Only calendar dates (years 1-9999, leap days included), so the published schema accepts exactly what
+# search.filters.parse_date accepts; no lookarounds, so every JSON Schema validator and generator reads it.
+DATE_PATTERN = (rf"^({_YEAR}(-(0[1-9]|1[0-2]))?|{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)$")
 Names = list[str]
 
 
-class SearchRequest(BaseModel):
-    """A search, from a query string or a JSON body. Unknown fields are refused."""
+class FilterFields(BaseModel):
+    """The search filters, shared by a search and a quote check. Unknown fields are refused."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"additionalProperties": False})
 
-    q: str = Field(description="The question.")
-    k: StrictInt | None = Field(None, description="Number of results.")
-    offset: StrictInt = Field(0, description="Results to skip (paging).")
-    mode: Mode | None = Field(None, description="Retrieval mode.")
-    context: StrictBool = Field(False, description="Include neighbouring paragraphs.")
     speaker: Names = Field(default_factory=list, description="Only these speakers (exact names, any of).")
     after: str | None = Field(None, pattern=DATE_PATTERN,
                               description="Only statements dated on or after (YYYY, YYYY-MM or YYYY-MM-DD).")
     before: str | None = Field(None, pattern=DATE_PATTERN,
                                description="Only statements dated on or before (YYYY, YYYY-MM or YYYY-MM-DD).")
     source: Names = Field(default_factory=list, description="Only sources containing one of these texts.")
-    sort: Sort = Field("relevance", description="Order of the relevant results; date = newest first.")
 
     @field_validator("speaker", "source", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("speaker", "source", mode="after")
+    @classmethod
+    def _unicode(cls, value: Any, info: Any) -> Any:
+        for text in value:
+            check_text(info.field_name, text)
+        return value
 
     def filters(self) -> Filters:
         from search.filters import make_filters
@@ -56,9 +69,33 @@ class SearchRequest(BaseModel):
                             source=self.source or None)
 
 
+class SearchRequest(FilterFields):
+    """A search, from a query string or a JSON body. Unknown fields are refused."""
+
+    q: str = Field(description="The question.")
+    k: StrictInt | None = Field(None, description="Number of results.")
+    offset: StrictInt = Field(0, description="Results to skip (paging).")
+    mode: Mode | None = Field(None, description="Retrieval mode.")
+    context: StrictBool = Field(False, description="Include neighbouring paragraphs.")
+    sort: Sort = Field("relevance", description="Order of the relevant results; date = newest first.")
+    format: Literal["json", "csv", "jsonl"] = Field(
+        "json", description="json: this object; csv or jsonl: the page of results as a download (one row per hit).")
+
+    @field_validator("k", "offset", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        # JSON Schema's "integer" includes 1.0 (a number with no fraction); strings and 1.5 stay refused
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
+    @field_validator("q", mode="after")
+    @classmethod
+    def _question_unicode(cls, value: str) -> str:
+        check_text("q", value, code="invalid_query")
+        return value
+
+
 FIELDS = tuple(SearchRequest.model_fields)
 LIST_FIELDS = ("speaker", "source")
-_CODES = {("q", "missing"): "missing_query", ("q", "string_type"): "invalid_query"}
 _INTEGER = re.compile(r"-?[0-9]+")
 _FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
@@ -82,23 +119,36 @@ def query_string_values(args: Any, strict: bool = True) -> dict[str, Any]:
     return out
 
 
-def parse_request(values: Any) -> SearchRequest:
-    """A SearchRequest from a JSON object (or query_string_values); SearchError with a field's code otherwise."""
+def _parse(model: type[BaseModel], values: Any, example: str, special) -> Any:
+    """`model` validated from a JSON-like object; SearchError with the field's code otherwise. `special`
+    maps (field, pydantic error type) to a (message, code) for the fields a model names itself."""
     if not isinstance(values, Mapping):
-        raise SearchError("the JSON body must be an object such as {\"q\": \"...\"}", code="invalid_json")
+        raise SearchError(f"the JSON body must be an object such as {example}", code="invalid_json")
     try:
-        return SearchRequest.model_validate(values)
+        return model.model_validate(values)
     except ValidationError as exc:
         err = exc.errors()[0]
+        if isinstance(err.get("ctx", {}).get("error"), SearchError):  # raised by a validator above
+            raise err["ctx"]["error"] from None
         field = str(err["loc"][0]) if err["loc"] else "request"
         if err["type"] == "extra_forbidden":
-            raise SearchError(f"unknown parameter {field!r}; known: {', '.join(FIELDS)}",
+            raise SearchError(f"unknown parameter {field!r}; known: {', '.join(model.model_fields)}",
                               code="unknown_parameter") from None
-        if field == "q" and err["type"] == "missing":
-            raise SearchError("q is missing: ask a question with ?q=... or {\"q\": \"...\"}",
-                              code="missing_query") from None
-        code = _CODES.get((field, err["type"]), f"invalid_{field}")
-        raise SearchError(f"{field} {_explain(field, err)}, got {err.get('input')!r}", code=code) from None
+        message, code = special(field, err["type"]) or (
+            f"{field} {_explain(field, err)}, got {err.get('input')!r}", f"invalid_{field}")
+        raise SearchError(message, code=code) from None
+
+
+def parse_request(values: Any) -> SearchRequest:
+    """A SearchRequest from a JSON object (or query_string_values); SearchError with a field's code otherwise."""
+    def special(field: str, kind: str):
+        if field == "q" and kind == "missing":
+            return "q is missing: ask a question with ?q=... or {\"q\": \"...\"}", "missing_query"
+        if field == "q" and kind == "string_type":
+            return "q must be a string", "invalid_query"
+        return None
+
+    return _parse(SearchRequest, values, '{"q": "..."}', special)
 
 
 def _explain(field: str, err: dict[str, Any]) -> str:
@@ -117,6 +167,29 @@ def _explain(field: str, err: dict[str, Any]) -> str:
     if kind == "string_type":
         return "must be a string"
     return err["msg"].lower()
+
+
+class VerifyRequest(FilterFields):
+    """Check a quote (POST /api/verify): the words, and the search filters. Unknown fields are refused."""
+
+    quote: str = Field(description="The words to check; ... or … stands for omitted words.")
+
+    @field_validator("quote", mode="after")
+    @classmethod
+    def _quote_unicode(cls, value: str) -> str:
+        check_text("quote", value, code="invalid_quote")
+        return value
+
+
+def parse_verify(values: Any) -> VerifyRequest:
+    """A VerifyRequest from a JSON object; SearchError (invalid_quote, invalid_<field>) otherwise."""
+    def special(field: str, kind: str):
+        if field == "quote":
+            return ("quote is missing: send {\"quote\": \"the words to check\"}" if kind == "missing"
+                    else "quote must be a string"), "invalid_quote"
+        return None
+
+    return _parse(VerifyRequest, values, '{"quote": "..."}', special)
 
 
 # -- responses ---------------------------------------------------------------------------------------
@@ -148,6 +221,32 @@ class Neighbour(BaseModel):
     text: str
 
 
+class Citation(BaseModel):
+    """What a reader needs to cite one paragraph (search/citation.py); GET /api/passages/{id}/cite renders it."""
+
+    passage: int = Field(ge=0)
+    document: str
+    speaker: str | None
+    title: str | None
+    date: str | None
+    source: str | None
+    url: str | None = Field(description="The statement's web address when known.")
+    paragraph: int = Field(ge=1)
+    of: int = Field(ge=1)
+    permalink: str = Field(description="The paragraph on the document page (relative to this server).")
+    sha256: str = Field(description="sha256 of the passage text (UTF-8).")
+    generation: str = Field(description="The index generation the passage was read from.")
+
+    @classmethod
+    def from_library(cls, c: LibraryCitation) -> "Citation":
+        return cls.model_validate(c.to_dict())
+
+    @classmethod
+    def from_hit(cls, hit: Any, generation: str) -> "Citation":
+        """For a SearchHit or a QuoteMatch (id, text, document, paragraph, of)."""
+        return cls.from_library(LibraryCitation.of_passage(hit.id, hit.text, hit.document, hit.paragraph, hit.of, generation))
+
+
 class Hit(BaseModel):
     id: int = Field(ge=0)
     score: float
@@ -159,10 +258,15 @@ class Hit(BaseModel):
     duplicates: list[Document] | None = Field(None, description="Other statements that carry the same paragraph.")
     context: str | None = Field(None, description="Headings above the paragraph.")
     neighbours: list[Neighbour] | None = None
+    matches: list[Span] | None = Field(None, description="Where the question's words and phrases occur in "
+                                                         "text (keyword matches), in order.")
+    citation: Citation | None = None
 
     @classmethod
-    def of(cls, hit: SearchHit, neighbours: bool = False) -> "Hit":
-        extra: dict[str, Any] = {}
+    def of(cls, hit: SearchHit, neighbours: bool = False, generation: str | None = None) -> "Hit":
+        extra: dict[str, Any] = {"matches": [Span(start=m.start, end=m.end) for m in hit.matches]}
+        if generation is not None:
+            extra["citation"] = Citation.from_hit(hit, generation)
         if hit.duplicates:
             extra["duplicates"] = [Document.of(d) for d in hit.duplicates]
         if hit.context:
@@ -177,6 +281,19 @@ class Hit(BaseModel):
 class Facet(BaseModel):
     value: str
     count: int = Field(ge=0)
+
+
+class TimelineYear(BaseModel):
+    year: int
+    total: int = Field(ge=1)
+    counts: list[int] = Field(description="Per speaker, in the order of `speakers`.")
+
+
+class Timeline(BaseModel):
+    """Strong matches per year (over the facets' depth), split by the top speakers, then Others."""
+
+    speakers: list[str]
+    years: list[TimelineYear] = Field(description="Years with matches, ascending.")
 
 
 class AppliedFilters(BaseModel):
@@ -204,6 +321,7 @@ class SearchResults(BaseModel):
                                                                   "because they have no date.")
     facets: dict[str, list[Facet]] | None = Field(None, description="Counts by speaker and year over all "
                                                                     "strong matches.")
+    timeline: Timeline | None = None
 
     @classmethod
     def of(cls, r: SearchResponse, neighbours: bool = False) -> "SearchResults":
@@ -216,8 +334,9 @@ class SearchResults(BaseModel):
         if r.facets:
             extra["facets"] = {name: [Facet(value=x.value, count=x.count) for x in values]
                                for name, values in r.facets.items()}
-        return cls(query=r.query, results=[Hit.of(h, neighbours) for h in r.hits], took_ms=round(r.took_ms, 2),
-                   mode=r.mode, sort=r.sort, **extra)
+        extra["timeline"] = Timeline.model_validate(series_of(r).to_dict())
+        return cls(query=r.query, results=[Hit.of(h, neighbours, r.generation) for h in r.hits],
+                   took_ms=round(r.took_ms, 2), mode=r.mode, sort=r.sort, **extra)
 
 
 class SearchResponseBody(SearchResults):
@@ -233,6 +352,65 @@ class SearchResponseBody(SearchResults):
         base = SearchResults.of(r, neighbours)
         return cls(**{name: getattr(base, name) for name in base.model_fields_set}, k=r.k, offset=r.offset,
                    strong=r.strong, index=IndexRef(generation=r.generation, passages=r.passages))
+
+
+class DiffOp(BaseModel):
+    op: Literal["equal", "replace", "insert", "delete"] = Field(
+        description="From the source to the quote: replace (quote words instead of source words), insert (only "
+                    "in the quote), delete (source words left out), equal.")
+    quote: str
+    source: str
+    elided: bool | None = Field(None, description="An ellipsis in the quote stood for these source words.")
+
+
+class QuoteMatch(BaseModel):
+    id: int = Field(ge=0)
+    text: str
+    span: Span = Field(description="The quoted words (or the paraphrasing sentence) in text.")
+    similarity: float = Field(description="Word similarity (verbatim, altered) or sentence cosine (paraphrase).")
+    verdict: Literal["verbatim", "altered", "paraphrase"]
+    diff: list[DiffOp]
+    document: Document
+    position: Position
+    citation: Citation
+
+    @classmethod
+    def of(cls, m: LibraryQuoteMatch, generation: str) -> "QuoteMatch":
+        d = m.to_dict()
+        d["diff"] = [DiffOp(op=x.op, quote=x.quote, source=x.source, **({"elided": True} if x.elided else {}))
+                     for x in m.diff]
+        return cls(**d, citation=Citation.from_hit(m, generation))
+
+
+class FirstSaid(BaseModel):
+    id: int
+    document: Document
+
+
+class VerifyResponse(BaseModel):
+    """The verdict on a quote: matches[0] is the best, the others oldest first."""
+
+    quote: str
+    verdict: Literal["verbatim", "altered", "paraphrase", "not_found"]
+    matches: list[QuoteMatch]
+    first_said: FirstSaid | None = Field(description="The earliest dated statement with the best match's words "
+                                                     "(verbatim or altered only).")
+    took_ms: float = Field(ge=0)
+    filters: AppliedFilters | None = None
+    index: IndexRef
+
+    @classmethod
+    def of(cls, r: VerifyResult, generation: str, passages: int) -> "VerifyResponse":
+        extra: dict[str, Any] = {}
+        if r.filters:
+            f = r.filters
+            extra["filters"] = AppliedFilters(speaker=list(f.speakers), after=f.after, before=f.before,
+                                              source=list(f.sources))
+        first = (FirstSaid(id=r.first_said.id, document=Document.of(r.first_said.document))
+                 if r.first_said else None)
+        return cls(quote=r.quote, verdict=r.verdict, matches=[QuoteMatch.of(m, generation) for m in r.matches],
+                   first_said=first, took_ms=round(r.took_ms, 2), index=IndexRef(generation=generation,
+                                                                                  passages=passages), **extra)
 
 
 class DocumentWithExtra(Document):
@@ -291,7 +469,7 @@ class Stats(BaseModel):
     weak_line: float = Field(description="Cosine below which hits are weak (\"no strong match\") for this index.")
 
 
-RESPONSE_MODELS = (SearchResponseBody, DocumentBody, Health, Stats, Error)
+RESPONSE_MODELS = (SearchResponseBody, VerifyResponse, Citation, DocumentBody, Health, Stats, Error)
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """`statement-search serve`: gunicorn with the model and index loaded once, before the workers fork.
 
-Why gunicorn (sync workers, preload) rather than waitress: answering a question is CPU-bound (one
+Why gunicorn (worker processes, preload) rather than waitress: answering a question is CPU-bound (one
 query embedding, FAISS, BM25, sentence scoring), and one Python process cannot use two cores for that
 at once. Separate worker processes can, and loading before fork shares the model weights and index
-pages between workers copy-on-write.
+pages between workers copy-on-write. Each worker is a `web.worker.BufferedThreadWorker` (gthread that
+reads a whole request before a thread takes it), so slow or idle clients cannot hold the workers.
 
 The fork trap: a process forked after its parent ran a multi-threaded torch operation hangs on its
 first encode (the OpenMP pool does not survive fork). So the parent loads but never encodes, and the
@@ -32,6 +33,15 @@ def threads_per_worker(settings: Settings, workers: int) -> int:
     return max(1, available_cores() // max(1, workers))
 
 
+def request_line_limit(settings: Settings) -> int:
+    """gunicorn's request-line limit for a GET carrying the longest allowed question: up to 4 UTF-8 bytes a
+    character, 3 characters each when percent-encoded, plus room for the other parameters. gunicorn caps
+    the setting at 8190; above that 0 means its own ceiling (1 MiB in gunicorn 27), and the worker's read
+    timeout still bounds how long a client may take to send it."""
+    needed = settings.max_query_chars * 12 + 4096
+    return needed if needed <= 8190 else 0
+
+
 def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
     """Load the index, then run gunicorn on settings.host:settings.port until stopped."""
     from gunicorn.app.base import BaseApplication
@@ -42,6 +52,8 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
     threads = threads_per_worker(settings, workers)
     settings = settings.replace(threads=threads)  # the embedder (torch or ONNX) is built with this count
     set_threads(threads)  # before the model is loaded, so no wider thread pool ever exists in the parent
+    _log_requests()
+    _metrics_dir()  # before the app (and prometheus_client) is created, so every worker shares the folder
     live = LiveSearcher(settings).load()
     if live.error is not None:
         echo(f"warning: {live.error.message} (the service answers 503 until an index appears)")
@@ -58,18 +70,31 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
 
     def post_fork(server: Any, worker: Any) -> None:
         set_threads(threads)
+        # The first encode happens here, in the worker (never in the parent: the fork trap), so the
+        # first question a worker answers does not pay for creating the runtime's session.
+        if live.searcher is not None:
+            live.searcher.embed_question("warm-up")
+
+    def child_exit(server: Any, worker: Any) -> None:
+        from .metrics import worker_exited
+
+        worker_exited(worker.pid)
 
     class Application(BaseApplication):
+        read_timeout = settings.read_timeout  # read by web.worker.BufferedThreadWorker
         def load_config(self) -> None:
             options = {
                 "bind": f"{settings.host}:{settings.port}",
                 "workers": workers,
-                "worker_class": "sync",   # CPU-bound requests: one at a time per process
+                "worker_class": "web.worker.BufferedThreadWorker",  # slow clients cost no thread
+                "threads": settings.worker_threads,
+                "limit_request_line": request_line_limit(settings),
                 "preload_app": True,      # load() runs once, in the parent, before fork
                 "timeout": 120,
                 "graceful_timeout": 10,
                 "when_ready": when_ready,
                 "post_fork": post_fork,
+                "child_exit": child_exit,
                 "accesslog": None,
                 "errorlog": "-",
                 "loglevel": "warning",
@@ -82,6 +107,25 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
             return app
 
     Application().run()
+
+
+def _metrics_dir() -> None:
+    """PROMETHEUS_MULTIPROC_DIR for the workers' metric files: the operator's, or a fresh temporary one."""
+    import tempfile
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="statement-search-metrics-")
+
+
+def _log_requests() -> None:
+    """Access log lines (request id, method, path, status, ms; web/limits.py) to stderr, one per request."""
+    access = logging.getLogger("statement_search.access")
+    if not access.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s access %(message)s"))
+        access.addHandler(handler)
+        access.setLevel(logging.INFO)
+        access.propagate = False
 
 
 def stop_server(proc: subprocess.Popen, grace: float = 30) -> None:

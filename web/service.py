@@ -1,12 +1,15 @@
-"""The one search function behind both the page and the API."""
+"""The one search function behind both the page and the API (and the quote check and citations beside it)."""
 from __future__ import annotations
 
 from typing import Any
 
+from search.citation import Citation
 from search.types import SearchResponse
+from search.verify import VerifyResult, verify
 
 from .extension import live_searcher
-from .schemas import SearchRequest
+from .metrics import count_search
+from .schemas import SearchRequest, VerifyRequest
 
 
 def run_search(req: SearchRequest, neighbours: bool | None = None) -> tuple[Any, SearchResponse]:
@@ -15,4 +18,15 @@ def run_search(req: SearchRequest, neighbours: bool | None = None) -> tuple[Any,
     response = searcher.search(req.q, k=req.k, offset=req.offset,
                                neighbours=req.context if neighbours is None else neighbours,
                                mode=req.mode, filters=req.filters(), sort=req.sort)
+    count_search(response.mode)
     return searcher, response
+
+
+def run_verify(req: VerifyRequest) -> tuple[Any, VerifyResult]:
+    """(searcher, VerifyResult) for one quote check, both from one index generation."""
+    searcher = live_searcher().get()
+    return searcher, verify(searcher, req.quote, req.filters())
+
+
+def citation(passage_id: int) -> Citation:
+    return live_searcher().get().citation(passage_id)

@@ -1,0 +1,102 @@
+"""What a generation's files are, so a changed, truncated or pruned one is refused instead of read.
+
+Two checks, each as cheap as the moment allows:
+- `FileStamp`: size, inode and mtime of every file, taken when a generation is loaded and compared on
+  each request (a few `stat` calls). A file that moved under a reader — rewritten in place, truncated,
+  or the whole generation pruned by a later build — is noticed before memory-mapped pages are touched
+  (a truncated mapped file kills the process with SIGBUS on access).
+- `file_table` / `verify_files`: the manifest's optional `files` table, {relative path: {size, sha256}},
+  written at build time; a load compares every size and the sha256 of files up to HASH_AT_LOAD_BYTES
+  (the big vector files are covered by their size and by the stamps).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import IndexUnavailable
+
+HASH_AT_LOAD_BYTES = 4 * 1024 * 1024
+MANIFEST_NAME = "manifest.json"
+
+
+def generation_files(directory: Path) -> list[str]:
+    """Every regular file under `directory` except the manifest, as sorted POSIX relative paths."""
+    directory = Path(directory)
+    out = []
+    for root, _, names in os.walk(directory):
+        for name in names:
+            rel = (Path(root) / name).relative_to(directory).as_posix()
+            if rel != MANIFEST_NAME:
+                out.append(rel)
+    return sorted(out)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_table(directory: Path) -> dict[str, dict[str, Any]]:
+    """{relative path: {"size", "sha256"}} of a finished generation's files (the manifest's `files`)."""
+    return {rel: {"size": (Path(directory) / rel).stat().st_size, "sha256": sha256_of(Path(directory) / rel)}
+            for rel in generation_files(directory)}
+
+
+def verify_files(directory: Path, files: Mapping[str, Mapping[str, Any]], hash_limit: int = HASH_AT_LOAD_BYTES,
+                 label: str | None = None) -> None:
+    """IndexUnavailable (index_corrupt) when a listed file is missing, has another size, or (up to
+    `hash_limit` bytes) another sha256; an empty table (an older manifest) checks nothing."""
+    directory = Path(directory)
+    label = label or directory.name
+    for rel, expected in files.items():
+        path = directory / rel
+        try:
+            size = path.stat().st_size
+        except OSError:
+            raise IndexUnavailable(f"index generation {label} is missing {rel}; rebuild the index",
+                                   code="index_corrupt") from None
+        if size != int(expected.get("size", -1)):
+            raise IndexUnavailable(f"index generation {label}: {rel} is {size} bytes, the manifest says "
+                                   f"{expected.get('size')}; the file was changed or truncated: rebuild the index",
+                                   code="index_corrupt")
+        if size <= hash_limit and expected.get("sha256") and sha256_of(path) != expected["sha256"]:
+            raise IndexUnavailable(f"index generation {label}: {rel} does not match its checksum in the "
+                                   "manifest; rebuild the index", code="index_corrupt")
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """(size, inode, mtime_ns) of each file of a generation at load time."""
+
+    directory: Path
+    stamps: tuple[tuple[str, int, int, int], ...]
+
+    @classmethod
+    def of(cls, directory: Path) -> "FileStamp":
+        directory = Path(directory)
+        stamps = []
+        for rel in [MANIFEST_NAME, *generation_files(directory)]:
+            try:
+                st = (directory / rel).stat()
+            except OSError:
+                continue
+            stamps.append((rel, st.st_size, st.st_ino, st.st_mtime_ns))
+        return cls(directory, tuple(stamps))
+
+    def changed(self) -> str | None:
+        """None while every file is as it was; otherwise what changed first ("missing x", "x changed")."""
+        for rel, size, ino, mtime in self.stamps:
+            try:
+                st = (self.directory / rel).stat()
+            except OSError:
+                return f"{rel} is gone"
+            if (st.st_size, st.st_ino, st.st_mtime_ns) != (size, ino, mtime):
+                return f"{rel} changed on disk"
+        return None

@@ -1,0 +1,325 @@
+"""Hardening without a server: request buffering rules, JSON depth, lone surrogates, generations that move
+under a reader, replaced generations closed, write failures in rebuild-index (issue 12)."""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from index.build import build_index
+from index.integrity import FileStamp, file_table, verify_files
+from search.errors import IndexUnavailable, SearchError
+from search.live import LiveSearcher
+from search.searcher import Searcher
+from search.settings import load_settings
+from web import create_app
+from web.security import decode_json_body, json_depth_exceeds
+from web.worker import MAX_BUFFERED_BODY, request_complete
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("data, complete", [
+    (b"", False),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n", False),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", True),
+    (b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabc", False),
+    (b"POST / HTTP/1.1\r\ncontent-length:5\r\n\r\nabcde", True),
+    (b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (MAX_BUFFERED_BODY + 1), True),  # a thread reads on
+    (b"GET / HTTP/1.1\r\nX: " + b"a" * 70_000, True),  # over the header buffer: the parser answers it
+])
+def test_request_complete(data, complete):
+    assert request_complete(data) is complete
+
+
+def test_json_depth_is_checked_without_recursion():
+    assert json_depth_exceeds("[" * 100_000)
+    assert not json_depth_exceeds('{"q": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}')  # brackets inside a string
+    assert decode_json_body(b'\xef\xbb\xbf{"q": "x"}') == {"q": "x"}  # a BOM is tolerated
+    for body in (b"[" * 5000, b"\xff\xfe", b'{"q": '):
+        with pytest.raises(SearchError):
+            decode_json_body(body)
+
+
+@pytest.fixture
+def fake_index(tmp_path, fake_encoder):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Title: A\nSpeaker: Ann\n\nTaxes on bread went up.\n\nThe ferry runs daily.\n")
+    index = tmp_path / "index"
+    build_index(corpus, index, fake_encoder)
+    return corpus, index
+
+
+def test_lone_surrogates_are_400_not_500(fake_index, fake_encoder):
+    _, index = fake_index
+    settings = load_settings({"index": index, "reload_interval": -1}, environ={})
+    app = create_app({"SETTINGS": settings, "LIVE_SEARCHER": LiveSearcher(settings, fake_encoder).load()})
+    client = app.test_client()
+    for body, code in [('{"q": "\\ud800"}', "invalid_query"), ('{"q": "tax", "speaker": "\\udfff"}', "invalid_speaker"),
+                       ('{"q": "tax", "source": ["\\ud83d"]}', "invalid_source"),
+                       ("[" * 7000 + "]" * 7000, "invalid_json")]:
+        response = client.post("/api/search", data=body, content_type="application/json")
+        assert response.status_code == 400, body[:40]
+        assert response.get_json()["error"]["code"] == code
+
+
+def _deleted_files(under: Path) -> int:
+    """Descriptors and memory maps of this process that point at deleted files under `under`."""
+    found = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        found += target.startswith(str(under)) and target.endswith("(deleted)")
+    maps = Path("/proc/self/maps").read_text().splitlines()
+    return found + sum(1 for line in maps if str(under) in line and line.endswith("(deleted)"))
+
+
+def test_replaced_generations_are_closed_across_reloads(fake_index, fake_encoder):
+    """20 rebuilds, each pruning older generations: no descriptor or map of a deleted file stays open."""
+    corpus, index = fake_index
+    clock = [0.0]
+    settings = load_settings({"index": index, "reload_interval": 1}, environ={})
+    live = LiveSearcher(settings, fake_encoder, clock=lambda: clock[0], retire_after=0).load()
+    counts = []
+    for n in range(20):
+        (corpus / f"n{n}.txt").write_text(f"Title: N{n}\n\nNote number {n} about the ferry.\n")
+        generation = build_index(corpus, index, fake_encoder).generation
+        clock[0] += 2
+        live.get()
+        assert live.wait_until_idle(30)
+        clock[0] += 2
+        searcher = live.get()  # closes the generations replaced before this check
+        assert searcher.generation == generation
+        searcher.search("ferry", k=1)
+        gc.collect()
+        counts.append(_deleted_files(index.parent))
+    assert max(counts) == 0, counts
+
+
+def test_pruned_generation_is_replaced_in_the_request(fake_index, fake_encoder):
+    """A searcher whose generation was pruned (a worker forked from the start-up state) loads the current one."""
+    corpus, index = fake_index
+    settings = load_settings({"index": index, "reload_interval": -1}, environ={})  # no background checks
+    live = LiveSearcher(settings, fake_encoder).load()
+    first = live.get().generation
+    for n in range(3):
+        (corpus / f"n{n}.txt").write_text(f"Title: N{n}\n\nNote {n}.\n")
+        latest = build_index(corpus, index, fake_encoder).generation
+    assert not any(first in p.name for p in index.parent.glob(".index.gen-*"))
+    searcher = live.get()
+    assert searcher.generation == latest
+    assert searcher.search("ferry", k=1).hits
+
+
+def test_generation_changed_in_place_is_refused(fake_index, fake_encoder):
+    _, index = fake_index
+    settings = load_settings({"index": index, "reload_interval": -1}, environ={})
+    live = LiveSearcher(settings, fake_encoder).load()
+    vectors = index.resolve() / "vectors.npy"
+    os.truncate(vectors, 64)
+    with pytest.raises(IndexUnavailable) as caught:
+        live.get()
+    assert caught.value.code == "index_changed" and "vectors.npy" in caught.value.message
+    assert FileStamp.of(index.resolve()).changed() is None  # a fresh stamp of the same files is clean
+
+
+def test_file_table_detects_changed_files(fake_index):
+    _, index = fake_index
+    generation = index.resolve()
+    table = file_table(generation)
+    assert {"vectors.npy", "index.faiss", "passages.sqlite"} <= set(table)
+    verify_files(generation, table)
+    sqlite = generation / "passages.sqlite"
+    original = sqlite.read_bytes()
+    data = bytearray(original)
+    data[100] ^= 0xFF
+    sqlite.write_bytes(bytes(data))
+    with pytest.raises(IndexUnavailable, match="checksum"):
+        verify_files(generation, table)
+    sqlite.write_bytes(original)
+    os.truncate(generation / "vectors.npy", 10)
+    with pytest.raises(IndexUnavailable, match="truncated"):
+        verify_files(generation, table)
+
+
+def _limit_file_size() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (8 * 1024, 8 * 1024))
+
+
+def test_rebuild_under_a_file_size_limit_fails_clearly(tmp_path, corpus, embedder):
+    """ulimit -f: exit 3 and one clear line, no traceback; the previous generation is intact and loads."""
+    index = tmp_path / "index"
+    old = build_index(corpus, index, embedder).generation
+    (corpus / "more.txt").write_text("Title: More\nSpeaker: Clerk\n\nAnother paragraph to index.\n")
+    result = subprocess.run([sys.executable, "-m", "web", "rebuild-index", "--corpus", str(corpus), "--index",
+                             str(index), "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            preexec_fn=_limit_file_size)
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr and "cannot write the new index generation" in result.stderr
+    assert "previous index generation" in result.stderr
+    assert Searcher(index, load_settings({"index": index}, environ={}), embedder).generation == old
+    assert not list(tmp_path.glob(".index.tmp-*"))
+
+
+def test_query_with_undecodable_bytes_is_a_clean_error(tmp_path):
+    """An argument that is not UTF-8 (surrogate-escaped by Python) → exit 2 and a message, before any load."""
+    result = subprocess.run([sys.executable.encode(), b"-m", b"web", b"query", b"caf\xe9 tax", b"--index",
+                             str(tmp_path / "none").encode()], cwd=ROOT, capture_output=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert b"not valid Unicode" in result.stderr and b"Traceback" not in result.stderr
+
+
+def _rewrite_manifest(change):
+    def apply(generation: Path) -> None:
+        path = generation / "manifest.json"
+        data = json.loads(path.read_text())
+        change(data)
+        path.write_text(json.dumps(data))
+    return apply
+
+
+def _write(name: str, content: bytes):
+    def apply(generation: Path) -> None:
+        (generation / name).write_bytes(content)
+    return apply
+
+
+def _remove(name: str):
+    def apply(generation: Path) -> None:
+        target = generation / name
+        if target.is_dir():
+            import shutil
+
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+    return apply
+
+
+def _truncate(name: str):
+    def apply(generation: Path) -> None:
+        os.truncate(generation / name, (generation / name).stat().st_size // 2)
+    return apply
+
+
+CORRUPTIONS = {
+    "manifest []": _write("manifest.json", b"[]"),
+    "manifest random bytes": _write("manifest.json", bytes(range(256)) * 4),
+    "manifest empty": _write("manifest.json", b""),
+    "manifest NUL bytes": _write("manifest.json", b"\0" * 100),
+    "manifest truncated JSON": _write("manifest.json", b'{"generation": "x", "model": {'),
+    "manifest without generation": _rewrite_manifest(lambda d: d.pop("generation")),
+    "manifest format 99": _rewrite_manifest(lambda d: d.update(format_version=99)),
+    "manifest counts a string": _rewrite_manifest(lambda d: d.update(counts="many")),
+    "manifest files a list": _rewrite_manifest(lambda d: d.update(files=["vectors.npy"])),
+    "manifest other model": _rewrite_manifest(lambda d: d["model"].update(sha256="0" * 64)),
+    "manifest missing": _remove("manifest.json"),
+    "vectors.npy truncated": _truncate("vectors.npy"),
+    "vectors.npy missing": _remove("vectors.npy"),
+    "index.faiss garbage": _write("index.faiss", b"not a faiss index"),
+    "index.faiss missing": _remove("index.faiss"),
+    "passages.sqlite garbage": _write("passages.sqlite", b"SQLite format 3\0" + b"\xff" * 4000),
+    "passages.sqlite empty": _write("passages.sqlite", b""),
+    "bm25 folder missing": _remove("bm25"),
+    "bm25 vocabulary garbage": _write("bm25/vocab.index.json", b"{\"broken"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORRUPTIONS))
+def test_corrupt_generation_is_refused_cleanly(fake_index, fake_encoder, name):
+    """Each corruption → IndexUnavailable (503 from serve, exit 3 from query) with a message, never a crash."""
+    from web.errors import exit_code, http_status
+
+    _, index = fake_index
+    CORRUPTIONS[name](index.resolve())
+    settings = load_settings({"index": index, "reload_interval": -1}, environ={})
+    live = LiveSearcher(settings, fake_encoder).load()
+    assert isinstance(live.error, IndexUnavailable), name
+    assert http_status(live.error) == 503 and exit_code(live.error) == 3
+    assert "rebuild" in live.error.message
+    app = create_app({"SETTINGS": settings, "LIVE_SEARCHER": live})
+    response = app.test_client().get("/api/search?q=ferry")
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == live.error.code
+
+
+def test_http_errors_do_not_reveal_server_paths(tmp_path, fake_encoder):
+    settings = load_settings({"index": tmp_path / "deep" / "index", "reload_interval": -1}, environ={})
+    app = create_app({"SETTINGS": settings, "LIVE_SEARCHER": LiveSearcher(settings, fake_encoder).load()})
+    client = app.test_client()
+    for url in ("/api/search?q=tax", "/api/health", "/?q=tax"):
+        response = client.get(url)
+        assert response.status_code == 503
+        text = response.get_data(as_text=True)
+        assert str(tmp_path) not in text and "index" in text, text
+
+
+def test_api_key_cors_and_request_ids(fake_index, fake_encoder):
+    _, index = fake_index
+    settings = load_settings({"index": index, "reload_interval": -1, "api_key": "s3cret",
+                              "cors_origins": "https://ok.example, https://also.example/"}, environ={})
+    app = create_app({"SETTINGS": settings, "LIVE_SEARCHER": LiveSearcher(settings, fake_encoder).load()})
+    client = app.test_client()
+    refused = client.get("/api/search?q=tax")
+    assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "unauthorized"
+    assert client.get("/api/search?q=tax", headers={"X-API-Key": "wrong"}).status_code == 401
+    assert client.get("/api/search?q=tax", headers={"X-API-Key": "s3cret"}).status_code == 200
+    assert client.get("/api/search?q=tax", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert client.get("/api/health").status_code == 200 and client.get("/?q=tax").status_code == 200
+    allowed = client.get("/api/health", headers={"Origin": "https://also.example"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://also.example"
+    assert "Access-Control-Allow-Origin" not in client.get("/api/health", headers={"Origin": "https://evil.example"}).headers
+    preflight = client.options("/api/search", headers={"Origin": "https://ok.example"})
+    assert preflight.status_code == 204 and "X-API-Key" in preflight.headers["Access-Control-Allow-Headers"]
+    assert client.get("/api/health", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
+    generated = client.get("/api/health", headers={"X-Request-ID": "bad id <x>"}).headers["X-Request-ID"]
+    assert generated != "bad id <x>" and len(generated) == 16
+
+
+def test_rate_limit_answers_429_json_and_spares_health(fake_index, fake_encoder):
+    _, index = fake_index
+    settings = load_settings({"index": index, "reload_interval": -1, "rate_limit": "3/minute"}, environ={})
+    app = create_app({"SETTINGS": settings, "LIVE_SEARCHER": LiveSearcher(settings, fake_encoder).load()})
+    client = app.test_client()
+    statuses = [client.get("/api/search?q=tax").status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+    refused = client.get("/api/search?q=tax")
+    assert refused.get_json()["error"]["code"] == "too_many_requests" and "Retry-After" in refused.headers
+    assert "3 per 1 minute" in refused.get_json()["error"]["message"]
+    assert all(client.get("/api/health").status_code == 200 for _ in range(5))
+
+
+def test_bad_rate_limit_is_a_setting_error(fake_index, fake_encoder):
+    from search.errors import SettingError
+
+    _, index = fake_index
+    settings = load_settings({"index": index, "rate_limit": "lots"}, environ={})
+    with pytest.raises(SettingError, match="rate_limit"):
+        create_app({"SETTINGS": settings, "LIVE_SEARCHER": LiveSearcher(settings, fake_encoder)})
+
+
+def test_metrics_route_counts_requests(fake_index, fake_encoder):
+    _, index = fake_index
+    settings = load_settings({"index": index, "reload_interval": -1}, environ={})
+    app = create_app({"SETTINGS": settings, "LIVE_SEARCHER": LiveSearcher(settings, fake_encoder).load()})
+    client = app.test_client()
+
+    def searches() -> float:
+        text = client.get("/metrics").get_data(as_text=True)
+        line = [x for x in text.splitlines() if x.startswith('statement_search_searches_total{mode="vector"}')]
+        return float(line[0].split()[-1]) if line else 0.0
+
+    before = searches()
+    for _ in range(3):
+        assert client.get("/api/search?q=tax&mode=vector").status_code == 200
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    assert searches() == before + 3

@@ -1,0 +1,103 @@
+"""Limits a public deployment needs, each a setting, off by default: per-client rate limits, an API key
+for the JSON API, a CORS allow-list, and a request id on every response (also in the access log).
+
+- `rate_limit` (e.g. "60/minute;1000/hour"): flask-limiter, keyed by the client address, on every route
+  but /api/health and static files; over it → 429 JSON error with Retry-After. Counters live in
+  `rate_limit_storage`: memory:// (default) counts per worker process, so with N workers a client gets
+  up to N times the limit; a shared store (redis://host:6379) makes it exact. Behind a proxy, configure
+  the proxy to pass the client address (gunicorn forwarded_allow_ips) or limit there.
+  flask-limiter rather than a hand-made counter: fixed and moving windows, shared storage backends and
+  the standard X-RateLimit / Retry-After headers are done and maintained.
+
+- `api_key`: when set, every /api/ route except /api/health and /api/openapi.json needs the header
+  `X-API-Key: <key>` (or `Authorization: Bearer <key>`); a missing or wrong key → 401 JSON error.
+  The comparison is constant-time. The HTML page stays public.
+- `cors_origins`: a comma-separated allow-list; an API response to a listed Origin gets
+  `Access-Control-Allow-Origin: <origin>` (preflight OPTIONS answered with 204). Empty: no CORS headers,
+  so browsers on other origins cannot read the API.
+- Request ids: `X-Request-ID` from the client when it is a short token, else a new random one; returned
+  on every response and logged with method, path, status and milliseconds by the `statement_search.access`
+  logger (the server sends it to stderr).
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import secrets
+import time
+
+from flask import Flask, Response, g, request
+
+from search.errors import SettingError
+from search.settings import Settings
+
+from .errors import error_response, wants_json
+
+access_log = logging.getLogger("statement_search.access")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+OPEN_API_ROUTES = ("/api/health", "/api/openapi.json")
+
+
+def allowed_origins(settings: Settings) -> set[str]:
+    return {o.strip().rstrip("/") for o in settings.cors_origins.split(",") if o.strip()}
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    origins = allowed_origins(settings)
+    init_rate_limit(app, settings)
+
+    @app.before_request
+    def start() -> Response | tuple | None:
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
+        g.started = time.perf_counter()
+        if request.method == "OPTIONS" and wants_json() and request.headers.get("Origin") in origins:
+            return Response(status=204)
+        if settings.api_key and wants_json() and request.path not in OPEN_API_ROUTES:
+            if not _key_matches(settings.api_key):
+                return error_response(401, "unauthorized", "this API needs a key: send X-API-Key: <key>")
+        return None
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        request_id = getattr(g, "request_id", None) or secrets.token_hex(8)
+        response.headers["X-Request-ID"] = request_id
+        origin = request.headers.get("Origin")
+        if origin and origin in origins and wants_json():
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+            if request.method == "OPTIONS":
+                response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+                response.headers["Access-Control-Allow-Headers"] = "Content-Type, X-API-Key, Authorization"
+                response.headers["Access-Control-Max-Age"] = "600"
+        took = (time.perf_counter() - g.started) * 1000 if "started" in g else 0.0
+        access_log.info("%s %s %s %d %.1fms", request_id, request.method, request.path, response.status_code, took)
+        return response
+
+
+def _key_matches(expected: str) -> bool:
+    given = request.headers.get("X-API-Key", "")
+    auth = request.headers.get("Authorization", "")
+    if not given and auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def init_rate_limit(app: Flask, settings: Settings):
+    """A flask-limiter Limiter for settings.rate_limit on `app`, or None when the setting is empty."""
+    if not settings.rate_limit.strip():
+        return None
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+    from limits import parse_many
+
+    try:
+        parse_many(settings.rate_limit)
+    except ValueError as exc:
+        raise SettingError(f"setting rate_limit must look like '60/minute;1000/hour', got "
+                           f"{settings.rate_limit!r} ({exc})") from None
+    return Limiter(get_remote_address, app=app, default_limits=[settings.rate_limit],
+                   storage_uri=settings.rate_limit_storage, headers_enabled=True,
+                   default_limits_exempt_when=lambda: request.path == "/api/health"
+                   or request.path.startswith("/static/"))

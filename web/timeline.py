@@ -1,0 +1,119 @@
+"""When was it said: strong matches per year, split by the top speakers, as accessible server-side SVG."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from markupsafe import Markup, escape
+
+OTHERS = "Others"
+PALETTE = ("#1f77b4", "#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#666666")  # colour-blind friendly; last: others
+WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 640, 160, 28, 22, 8
+
+
+@dataclass(frozen=True)
+class TimelineSeries:
+    """Counts per (year, speaker); `speakers` are the top speakers by count, then OTHERS if any."""
+
+    years: tuple[int, ...]                 # every year from the first to the last match, ascending
+    speakers: tuple[str, ...]
+    counts: tuple[tuple[int, ...], ...]    # counts[i][j]: year i, speaker j
+
+    @classmethod
+    def from_matches(cls, matches: Iterable[tuple[str | None, str | None]], top: int = 4) -> "TimelineSeries":
+        """From (date YYYY-MM-DD or None, speaker or None) of each strong match; undated ones are left out."""
+        dated = [(int(date[:4]), speaker or "Unknown") for date, speaker in matches if date and date[:4].isdigit()]
+        if not dated:
+            return cls((), (), ())
+        ranked = [s for s, _ in sorted(Counter(s for _, s in dated).items(), key=lambda kv: (-kv[1], kv[0]))]
+        speakers = ranked[:top] + ([OTHERS] if len(ranked) > top else [])
+        column = {s: (speakers.index(s) if s in ranked[:top] else len(speakers) - 1) for s in ranked}
+        first, last = min(y for y, _ in dated), max(y for y, _ in dated)
+        grid = [[0] * len(speakers) for _ in range(first, last + 1)]
+        for year, speaker in dated:
+            grid[year - first][column[speaker]] += 1
+        return cls(tuple(range(first, last + 1)), tuple(speakers), tuple(tuple(r) for r in grid))
+
+    def __bool__(self) -> bool:
+        return bool(self.years)
+
+    def total(self, i: int) -> int:
+        return sum(self.counts[i])
+
+    def to_dict(self) -> dict[str, Any]:
+        """For /api/search: only years with matches, each with its count per speaker."""
+        return {"speakers": list(self.speakers),
+                "years": [{"year": y, "total": self.total(i), "counts": list(self.counts[i])}
+                          for i, y in enumerate(self.years) if self.total(i)]}
+
+
+def render_timeline(series: TimelineSeries, year_url: Callable[[int], str],
+                    title: str = "Strong matches per year") -> Markup:
+    """An SVG bar chart (stacked by speaker, each bar a link to that year) and the same numbers as a table."""
+    if not series:
+        return Markup("")
+    peak = max(series.total(i) for i in range(len(series.years)))
+    plot_w, plot_h = WIDTH - LEFT - 4, HEIGHT - BOTTOM - TOP
+    step = plot_w / len(series.years)
+    bar = max(1.0, step * 0.8)
+    colour = {s: PALETTE[min(j, len(PALETTE) - 2)] if s != OTHERS else PALETTE[-1]
+              for j, s in enumerate(series.speakers)}
+    parts = [f'<svg class="timeline" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" '
+             f'aria-labelledby="timeline-title" xmlns="http://www.w3.org/2000/svg">',
+             f'<title id="timeline-title">{escape(title)}: {len([i for i in range(len(series.years)) if series.total(i)])}'
+             f' years with matches, {series.years[0]}–{series.years[-1]}; the table below has the numbers</title>',
+             f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - 4}" y2="{TOP + plot_h}" stroke="#999"/>',
+             f'<text x="{LEFT - 4}" y="{TOP + 8}" text-anchor="end" font-size="10">{peak}</text>']
+    for i, year in enumerate(series.years):
+        total = series.total(i)
+        if not total:
+            continue
+        x = LEFT + i * step + (step - bar) / 2
+        y = TOP + plot_h
+        rects = []
+        for j, speaker in enumerate(series.speakers):
+            n = series.counts[i][j]
+            if not n:
+                continue
+            h = plot_h * n / peak
+            y -= h
+            rects.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" '
+                         f'fill="{colour[speaker]}"><title>{year}, {escape(speaker)}: {n}</title></rect>')
+        parts.append(f'<a href="{escape(year_url(year))}" aria-label="{year}: {total} matches; show only {year}">'
+                     + "".join(rects) + "</a>")
+    for label_year in _axis_years(series.years):
+        x = LEFT + (label_year - series.years[0] + 0.5) * step
+        parts.append(f'<text x="{x:.1f}" y="{HEIGHT - 6}" text-anchor="middle" font-size="10">{label_year}</text>')
+    parts.append("</svg>")
+    return Markup("<figure class=\"timeline\">" + "".join(parts) + _legend(series, colour) + _table(series, year_url, title)
+                  + "</figure>")
+
+
+def _axis_years(years: tuple[int, ...], labels: int = 6) -> list[int]:
+    if len(years) <= labels:
+        return list(years)
+    stride = -(-len(years) // labels)
+    return list(years[::stride])
+
+
+def _legend(series: TimelineSeries, colour: dict[str, str]) -> str:
+    items = "".join(f'<li><span class="swatch" style="background:{colour[s]}" aria-hidden="true"></span>'
+                    f"{escape(s)}</li>" for s in series.speakers)
+    return f'<ul class="timeline-legend">{items}</ul>'
+
+
+def _table(series: TimelineSeries, year_url: Callable[[int], str], title: str) -> str:
+    head = "".join(f'<th scope="col">{escape(s)}</th>' for s in series.speakers)
+    body = "".join(
+        f'<tr><th scope="row"><a href="{escape(year_url(y))}">{y}</a></th>'
+        + "".join(f"<td>{n}</td>" for n in series.counts[i]) + f"<td>{series.total(i)}</td></tr>"
+        for i, y in enumerate(series.years) if series.total(i))
+    return (f'<details class="timeline-table"><summary>{escape(title)} as a table</summary><table>'
+            f'<caption>{escape(title)}</caption><thead><tr><th scope="col">Year</th>{head}'
+            f'<th scope="col">Total</th></tr></thead><tbody>{body}</tbody></table></details>')
+
+
+def series_of(response: Any) -> TimelineSeries:
+    """The timeline of a SearchResponse: its strong matches over the facets' depth (`response.timeline`)."""
+    return TimelineSeries.from_matches((year, speaker) for year, speaker, n in response.timeline for _ in range(n))
