@@ -38,8 +38,9 @@ class Settings(BaseModel):
     corpus: Path = _f(Path("data/statements"), "Folder of statements (.txt, .md, .jsonl, Telegram export JSON, HTML, "
                                                "PDF, DOCX, with optional metadata sidecars), read recursively.")
     model: str = _f(DEFAULT_MODEL, "Sentence-transformers model: the bundled default, a local path or a name.")
-    embedding_backend: Backend = _f("torch", "Embedding runtime: torch, onnx (exported fp32) or onnx-int8 "
-                                             "(dynamically quantised); onnx exports are cached under onnx_cache.")
+    embedding_backend: Backend = _f("onnx-int8", "Embedding runtime of builds: onnx-int8 (int8-quantised ONNX), onnx "
+                                                 "(fp32 ONNX) or torch; ONNX exports are cached under onnx_cache and an "
+                                                 "ONNX index carries its question encoder (docs/performance.md).")
     onnx_cache: Path = _f(Path("state/onnx"), "Folder for ONNX exports of the model, one subfolder per weights sha256.")
     index_type: IndexType = _f("auto", "Vector index: flat (exact), hnsw (approximate), or auto "
                                        "(flat below ann_threshold passages, hnsw above).")

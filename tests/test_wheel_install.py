@@ -22,6 +22,8 @@ def files_under(folder: Path) -> set[Path]:
 
 def test_wheel_install_runs_from_another_directory(tmp_path, monkeypatch):
     monkeypatch.delenv("PYTHONPATH", raising=False)  # the installed wheel, not a source tree on the path
+    # the checkout's ONNX export (made once by the ONNX tests), not a second export in the work folder
+    monkeypatch.setenv("STATEMENT_SEARCH_ONNX_CACHE", str(ROOT / "state" / "onnx"))
     source = tmp_path / "source"
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
