@@ -39,8 +39,9 @@ class SentenceTable:
     """The sentence vectors and spans of one generation, by passage id."""
 
     def __init__(self, vectors: np.ndarray, spans: np.ndarray, passages: int):
-        self.vectors = vectors
-        self.spans = spans
+        # Plain ndarray views of the memory maps: same shared pages, without np.memmap's per-index Python cost.
+        self.vectors = np.asarray(vectors)
+        self.spans = np.asarray(spans)
         # offsets[p]:offsets[p + 1] are passage p's rows
         self.offsets = np.searchsorted(np.asarray(spans[:, 0]), np.arange(passages + 1)).astype(np.int64)
 
@@ -59,7 +60,7 @@ class SentenceTable:
     def of(self, pid: int) -> tuple[list[tuple[int, int]], np.ndarray]:
         """(spans, float32 vectors) of one passage's sentences; both empty for a one-sentence passage."""
         rows = self.rows(pid)
-        return ([(int(a), int(b)) for _, a, b in self.spans[rows]],
+        return ([(a, b) for _, a, b in self.spans[rows].tolist()],
                 np.asarray(self.vectors[rows], dtype=np.float32))
 
     def best_cosines(self, pids: np.ndarray, question_vector: np.ndarray) -> np.ndarray:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from index.embedder import Embedder, make_embedder
 from index.errors import IndexUnavailable
 from index.integrity import verify_files
@@ -28,7 +30,7 @@ class Generation:
         try:
             limit = {} if exact_subset_max is None else {"exact_subset_max": exact_subset_max}
             self.vector_index = FaissIndex.load(self.path, self.manifest.index, **limit)
-            self.vectors = self.vector_index.matrix  # vectors.npy, memory-mapped once
+            self.vectors = np.asarray(self.vector_index.matrix)  # vectors.npy, memory-mapped once (ndarray view)
             self.sentences = SentenceTable.load(self.path, len(self.vectors))
             self.keyword = KeywordIndex.load(self.path)
             self.store = PassageStore(self.path / DB_FILE)

@@ -5,6 +5,7 @@ Sentence vectors come from the build (index/sentences.py): highlighting is dot p
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 
@@ -23,14 +24,22 @@ def terms(text: str) -> set[str]:
     """Lower-cased content words with a crude plural/verb suffix strip."""
     out = set()
     for w in _WORD.findall(text.lower()):
-        if w in STOPWORDS or len(w) < 2:
-            continue
-        for suffix in ("ing", "ed", "es", "s"):
-            if len(w) > len(suffix) + 3 and w.endswith(suffix):
-                w = w[: -len(suffix)]
-                break
-        out.add(w)
+        term = word_term(w)
+        if term:
+            out.add(term)
     return out
+
+
+@lru_cache(maxsize=1 << 16)
+def word_term(word: str) -> str | None:
+    """The term of one lower-cased word, or None for a stopword or a single character (cached: the same
+    words recur in every passage)."""
+    if word in STOPWORDS or len(word) < 2:
+        return None
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
 
 
 def best_span(question: str, question_vector: np.ndarray, text: str, spans: list[tuple[int, int]],

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import SearchError
-from .highlight import _WORD, STOPWORDS, terms
+from .highlight import _WORD, STOPWORDS, terms, word_term
 from .quotes import tokens
 from .types import Span
 
@@ -93,10 +93,10 @@ def keyword_spans(question: str, text: str, parsed: ParsedQuestion | None = None
     spans = set(PhraseMatcher(parsed).phrase_spans(text)) if parsed.phrases else set()
     if wanted:
         known: dict[str, bool] = {}  # a word's verdict, once per distinct spelling
-        for m in _WORD.finditer(text):  # the highlight's own word pattern: terms() reads words the same way
+        for m in _WORD.finditer(text):  # the highlight's own word pattern and term of a word
             raw = m.group(0)
             if raw not in known:
-                known[raw] = bool(terms(raw) & wanted)
+                known[raw] = word_term(raw.lower()) in wanted
             if known[raw]:
                 spans.add(Span(m.start(), m.end()))
     return _merge(sorted(spans, key=lambda s: (s.start, s.end)))
