@@ -1,7 +1,8 @@
 """Browser security headers on every response, and request bodies that cannot hurt the parser.
 
-The page has no scripts and no inline styles, so the Content-Security-Policy can be strict: only this
-origin's stylesheet, forms posting back here, no framing (clickjacking), no plugins. The same headers go
+The page has no inline scripts or styles, so the Content-Security-Policy can be strict: only this
+origin's stylesheet and one script (static/cite.js, which fetches a citation from this origin and copies
+it), forms posting back here, no framing (clickjacking), no plugins. The same headers go
 on JSON, HTML, static files and errors alike (`after_request` runs for all of them).
 """
 from __future__ import annotations
@@ -14,8 +15,8 @@ from werkzeug.exceptions import HTTPException
 
 from search.errors import SearchError
 
-CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-                           "frame-ancestors 'none'; base-uri 'none'")
+CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; "
+                           "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",

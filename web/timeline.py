@@ -98,8 +98,10 @@ def _axis_years(years: tuple[int, ...], labels: int = 6) -> list[int]:
 
 
 def _legend(series: TimelineSeries, colour: dict[str, str]) -> str:
-    items = "".join(f'<li><span class="swatch" style="background:{colour[s]}" aria-hidden="true"></span>'
-                    f"{escape(s)}</li>" for s in series.speakers)
+    # An SVG swatch coloured by its fill attribute: no inline style, which the Content-Security-Policy refuses.
+    items = "".join(f'<li><svg class="swatch" width="10" height="10" aria-hidden="true">'
+                    f'<rect width="10" height="10" fill="{colour[s]}"/></svg>{escape(s)}</li>'
+                    for s in series.speakers)
     return f'<ul class="timeline-legend">{items}</ul>'
 
 
