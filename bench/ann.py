@@ -55,9 +55,10 @@ def grow(base: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
 
 
 def question_vectors() -> np.ndarray:
-    from index.embedder import Embedder
+    """The real questions, embedded by the configured backend (the one the SOTU index was built with)."""
+    from search.settings import load_settings
 
-    return Embedder().encode(real_questions())
+    return load_settings().make_embedder(threads=0).encode(real_questions())
 
 
 def latencies(index: FaissIndex, queries: np.ndarray, k: int = 10, repeat: int = 3) -> tuple[list, np.ndarray]:
