@@ -11,16 +11,16 @@ Two checks, each as cheap as the moment allows:
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from .embedder import file_sha256
 from .errors import IndexUnavailable
+from .manifest import MANIFEST_FILE
 
 HASH_AT_LOAD_BYTES = 4 * 1024 * 1024
-MANIFEST_NAME = "manifest.json"
 
 
 def generation_files(directory: Path) -> list[str]:
@@ -30,22 +30,14 @@ def generation_files(directory: Path) -> list[str]:
     for root, _, names in os.walk(directory):
         for name in names:
             rel = (Path(root) / name).relative_to(directory).as_posix()
-            if rel != MANIFEST_NAME:
+            if rel != MANIFEST_FILE:
                 out.append(rel)
     return sorted(out)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def file_table(directory: Path) -> dict[str, dict[str, Any]]:
     """{relative path: {"size", "sha256"}} of a finished generation's files (the manifest's `files`)."""
-    return {rel: {"size": (Path(directory) / rel).stat().st_size, "sha256": sha256_of(Path(directory) / rel)}
+    return {rel: {"size": (Path(directory) / rel).stat().st_size, "sha256": file_sha256(Path(directory) / rel)}
             for rel in generation_files(directory)}
 
 
@@ -66,7 +58,7 @@ def verify_files(directory: Path, files: Mapping[str, Mapping[str, Any]], hash_l
             raise IndexUnavailable(f"index generation {label}: {rel} is {size} bytes, the manifest says "
                                    f"{expected.get('size')}; the file was changed or truncated: rebuild the index",
                                    code="index_corrupt")
-        if size <= hash_limit and expected.get("sha256") and sha256_of(path) != expected["sha256"]:
+        if size <= hash_limit and expected.get("sha256") and file_sha256(path) != expected["sha256"]:
             raise IndexUnavailable(f"index generation {label}: {rel} does not match its checksum in the "
                                    "manifest; rebuild the index", code="index_corrupt")
 
@@ -82,7 +74,7 @@ class FileStamp:
     def of(cls, directory: Path) -> "FileStamp":
         directory = Path(directory)
         stamps = []
-        for rel in [MANIFEST_NAME, *generation_files(directory)]:
+        for rel in [MANIFEST_FILE, *generation_files(directory)]:
             try:
                 st = (directory / rel).stat()
             except OSError:

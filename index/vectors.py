@@ -14,9 +14,9 @@ import faiss
 import numpy as np
 
 from .errors import SettingError
+from .layout import VECTORS_FILE  # row i is the vector of passage id i
 
 FAISS_FILE = "index.faiss"
-VECTORS_FILE = "vectors.npy"  # row i is the vector of passage id i
 INDEX_TYPES = ("flat", "hnsw", "ivf", "ivfpq")
 # Parameters chosen by bench/ann.py: recall@10 >= 0.95 against flat on real questions up to 1M vectors.
 ANN_DEFAULTS: dict[str, dict] = {
