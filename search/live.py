@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import threadpoolctl
+
 from index.integrity import FileStamp
 from index.layout import current_generation
 
@@ -40,10 +42,16 @@ RETIRE_AFTER_S = 30.0  # longer than any search takes; a replaced generation is 
 
 
 def set_threads(threads: int) -> None:
-    """Limit torch (when this process uses it: an ONNX index never imports it) and FAISS to `threads`
-    (0: leave their defaults)."""
+    """Limit torch (when this process uses it: an ONNX index never imports it), FAISS and NumPy's BLAS
+    to `threads` (0: leave their defaults).
+
+    BLAS matters as much as the others: the sentence re-scoring is a BLAS matrix-vector product, and
+    OpenBLAS's own pool (one thread per core, spinning while it waits) in every worker took 35 % of the
+    throughput under load (bench/load.py, 2 workers × 16 clients: 38.9 → 56.4 requests/s).
+    threadpoolctl finds whichever BLAS NumPy loaded and sets its pool in this process."""
     if threads <= 0:
         return
+    threadpoolctl.threadpool_limits(limits=threads, user_api="blas")
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)

@@ -132,3 +132,14 @@ def test_hot_reload_without_failed_requests(tmp_path, corpus, embedder):
     assert streak >= 6, "the new generation was not served within 120 s"
     assert seen and all(status == 200 for status, _ in seen)
     assert {generation for _, generation in seen} <= {old, new}
+
+
+def test_worker_thread_limit_reaches_numpy_blas():
+    """set_threads (called in the serve parent and every worker) limits NumPy's BLAS pool too: a spinning
+    OpenBLAS pool per worker cost a third of the throughput under load (docs/performance.md)."""
+    code = ("import threadpoolctl; from search.live import set_threads; set_threads(1); "
+            "print(max(i['num_threads'] for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas'))")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "1"
