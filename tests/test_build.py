@@ -6,6 +6,7 @@ import pytest
 
 from index import layout
 from index.build import VECTORS_FILE, build_index
+from index.integrity import file_table
 from index.layout import DB_FILE
 from index.manifest import ModelInfo, read_manifest
 from index.passages import sentence_spans
@@ -134,7 +135,7 @@ def test_sentence_vectors_are_written_and_reused(tmp_path, corpus, fake_encoder)
     gen, m = layout.current_generation(index), read_manifest(index)
     table = SentenceTable.load(gen, m.counts.passages)
     assert m.sentences["count"] == len(table) > m.counts.passages  # the seed's passages hold several sentences
-    assert (m.sentences["embedded"], m.sentences["reused"], m.sentences["dtype"]) == (len(table), 0, "float16")
+    assert (m.sentences["embedded"], m.sentences["reused"], m.sentences["dtype"]) == (len(table), 0, "float32")
     rows = PassageStore(gen / DB_FILE).passages(list(range(m.counts.passages)))
     checked = 0
     for pid, row in rows.items():
@@ -154,6 +155,29 @@ def test_sentence_vectors_are_written_and_reused(tmp_path, corpus, fake_encoder)
     assert fake_encoder.calls == [1, 2, len(PROBES)]  # one passage, its two sentences, the probes
     new_table = SentenceTable.load(layout.current_generation(index), again.counts.passages)
     assert np.array_equal(np.asarray(new_table.vectors[:len(table)]), np.asarray(table.vectors))
+
+
+def test_a_generation_with_float16_sentences_is_still_served_and_reused(tmp_path, corpus, fake_encoder):
+    """Earlier builds stored sentence vectors as float16: such a generation answers with the same best
+    sentences, and the next build reuses its rows (as float32)."""
+    index = tmp_path / "index"
+    build_index(corpus, index, fake_encoder)
+    settings = load_settings({"index": index}, environ={})
+    before = Searcher(index, settings, fake_encoder).search("encryption keys for the authorities", k=5, mode="vector")
+    gen = layout.current_generation(index)
+    np.save(gen / "sentences.npy", np.load(gen / "sentences.npy").astype(np.float16))
+    data = json.loads((gen / "manifest.json").read_text())
+    data["sentences"]["dtype"] = "float16"
+    data["files"] = file_table(gen)
+    (gen / "manifest.json").write_text(json.dumps(data))
+    after = Searcher(index, settings, fake_encoder).search("encryption keys for the authorities", k=5, mode="vector")
+    assert [h.id for h in after.hits] == [h.id for h in before.hits]
+    assert [h.highlight for h in after.hits] == [h.highlight for h in before.hits]
+    statement(corpus, "new.txt", "Speaker: Someone\n\nA first sentence about satellites. A second one about rockets.\n")
+    fake_encoder.calls.clear()
+    build_index(corpus, index, fake_encoder)
+    m = read_manifest(index)
+    assert (m.sentences["embedded"], m.sentences["dtype"]) == (2, "float32")
 
 
 def test_an_index_from_before_sentence_vectors_is_refused_then_rebuilt_cheaply(tmp_path, corpus, fake_encoder):
