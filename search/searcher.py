@@ -21,7 +21,7 @@ from index.embedder import Embedder
 
 from .citation import Citation
 from .documents import document_info, document_view, stats_view
-from .duplicates import collapse_duplicates
+from .duplicates import ParagraphKeys, collapse_duplicates
 from .filters import validate_sort
 from .generation import Generation
 from .errors import NotFound
@@ -65,6 +65,7 @@ class Searcher:
         self.ranker = Ranker(self.gen, settings)
         self.weak_line = self._weak_line()
         self.cache = QueryCache()
+        self.paragraphs = ParagraphKeys(self.store)  # duplicate keys, computed once per passage
 
     def with_settings(self, **changes: Any) -> "Searcher":
         """The same loaded generation and embedder under other (ranking, limit) settings."""
@@ -124,7 +125,8 @@ class Searcher:
             matcher = PhraseMatcher(parsed)
             rows = self.store.passages([pid for pid, _ in ranked])
             ranked = [(pid, score) for pid, score in ranked if pid in rows and matcher.matches(rows[pid]["text"])]
-        ranked, copies = collapse_duplicates(self.store, ranked, k + offset if sort == "relevance" else None)
+        ranked, copies = collapse_duplicates(self.store, ranked, k + offset if sort == "relevance" else None,
+                                             self.paragraphs)
         weak_ids = {pid for (pid, _), weak in zip(ranked, self.weak_flags(qvec, ranked, cosines)) if weak}
         relevant = [(pid, score) for pid, score in ranked if pid not in weak_ids]
         if sort != "relevance":
