@@ -215,6 +215,9 @@ class FaissIndex:
         if len(matrix) != index.ntotal or matrix.shape[1] != index.d:
             raise ValueError(f"{directory}: {VECTORS_FILE} holds {matrix.shape} but the index "
                              f"{index.ntotal} x {index.d} vectors")
+        if mmap:
+            stored = stored_vectors(index)
+            matrix = matrix if stored is None else stored
         params = {k: v for k, v in spec.get("params", {}).items() if k != "drift"}
         return cls(index, spec["type"], spec["factory"], params, matrix, None, exact_subset_max)
 
@@ -266,6 +269,34 @@ class FaissIndex:
             return [[(int(i), float(s)) for s, i in zip(srow, irow) if i >= 0][:k]
                     for srow, irow in zip(scores, ids)]
         return [self._exact(q[j:j + 1], k, irow[irow >= 0])[0] for j, irow in enumerate(ids)]
+
+
+def stored_vectors(index: faiss.Index) -> np.ndarray | None:
+    """A read-only view of the exact vectors a memory-mapped flat or HNSW index stores, by passage id;
+    None when it stores none (ivf, ivfpq) or its rows are not passage ids in order.
+
+    Flat and HNSW keep every float32 vector in index.faiss, the same numbers as vectors.npy. Reading
+    candidates' vectors through this view instead of vectors.npy means one copy of the vectors in
+    memory rather than two (SOTU: 30 MB less resident per worker; at 1M vectors, 1.5 GB).
+    """
+    if not isinstance(index, faiss.IndexIDMap2):
+        return None
+    inner = faiss.downcast_index(index.index)
+    if isinstance(inner, faiss.IndexHNSW):
+        inner = faiss.downcast_index(inner.storage)
+    if not isinstance(inner, faiss.IndexFlat) or inner.ntotal != index.ntotal or inner.ntotal == 0:
+        return None
+    if not np.array_equal(faiss.vector_to_array(index.id_map), np.arange(index.ntotal, dtype=np.int64)):
+        return None
+    return np.asarray(_Borrowed(index, int(inner.get_xb()), (int(inner.ntotal), int(inner.d))))
+
+
+class _Borrowed:
+    """Exposes FAISS-owned float32 memory to NumPy read-only, holding the index so the array never outlives it."""
+
+    def __init__(self, owner: faiss.Index, address: int, shape: tuple[int, int]):
+        self.owner = owner
+        self.__array_interface__ = {"data": (address, True), "shape": shape, "typestr": "<f4", "version": 3}
 
 
 def _row_lookup(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

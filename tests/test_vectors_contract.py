@@ -125,7 +125,13 @@ def test_save_and_memory_mapped_load_give_the_same_answers(tmp_path, kind):
     loaded = FaissIndex.load(tmp_path, spec, exact_subset_max=500)
     built.exact_subset_max = 500
     assert len(loaded) == N and loaded.kind == kind and loaded.factory == built.factory
-    assert isinstance(loaded.matrix, np.memmap)
+    # Exact vectors are read from the mapped file, never copied: flat and HNSW through the vectors
+    # index.faiss already stores (one copy in memory, not two), the compressed types from vectors.npy.
+    if kind in ("flat", "hnsw"):
+        assert not loaded.matrix.flags.owndata and not loaded.matrix.flags.writeable
+        assert np.array_equal(loaded.matrix, VECTORS) and not isinstance(loaded.matrix, np.memmap)
+    else:
+        assert isinstance(loaded.matrix, np.memmap)
     narrow, wide = np.arange(0, N, 30), np.arange(0, N, 2)  # 100 ids: exact; 1500: through the selector
     for subset in (None, narrow, wide):
         got, want = loaded.search(QUERIES, 5, subset=subset), built.search(QUERIES, 5, subset=subset)
@@ -214,3 +220,21 @@ def test_choose_index_type():
 
 def test_exact_subset_threshold_is_sane():
     assert EXACT_SUBSET_MAX >= 1000
+
+
+def test_stored_vectors_only_when_rows_are_passage_ids(tmp_path):
+    """The in-index view is used only where row i of the index is passage i; otherwise vectors.npy."""
+    from index.vectors import stored_vectors
+
+    def mapped(index):
+        faiss.write_index(index, str(tmp_path / "x.faiss"))
+        return faiss.read_index(str(tmp_path / "x.faiss"), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+
+    in_order = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+    in_order.add_with_ids(VECTORS[:50], np.arange(50, dtype=np.int64))
+    view = stored_vectors(mapped(in_order))
+    assert view is not None and np.array_equal(view, VECTORS[:50])
+    shuffled = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+    shuffled.add_with_ids(VECTORS[:50], np.arange(50, dtype=np.int64)[::-1].copy())
+    assert stored_vectors(mapped(shuffled)) is None
+    assert stored_vectors(mapped(faiss.IndexFlatIP(DIM))) is None  # no id map: not a generation's index
