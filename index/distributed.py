@@ -28,15 +28,25 @@ class EncoderSpec:
 
 
 class EmbedActor:
-    """A Ray Data actor: loads the model once, then embeds batches of {"row", "text"}."""
+    """A Ray Data actor: loads the model once, then embeds batches of {"row", "text"}.
+
+    Each output row also names the actor that embedded it ("node id:pid"), so the driver knows where
+    the work ran (RayEncoder.embedded_by).
+    """
 
     def __init__(self, spec: EncoderSpec, batch_size: int):
+        import os
+
+        import ray
+
         self.encoder = spec.load()
         self.batch_size = batch_size
+        self.where = f"{ray.get_runtime_context().get_node_id()}:{os.getpid()}"
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         vectors = self.encoder.encode([str(t) for t in batch["text"]], batch_size=self.batch_size)
-        return {"row": np.asarray(batch["row"], dtype=np.int64), "vector": vectors}
+        return {"row": np.asarray(batch["row"], dtype=np.int64), "vector": vectors,
+                "actor": np.full(len(vectors), self.where)}
 
 
 class RayEncoder:
@@ -54,6 +64,7 @@ class RayEncoder:
         self.actors = actors  # 0: one per CPU the cluster has
         self.batch_size = batch_size or getattr(local, "batch_size", 32)
         self.rows_per_block = rows_per_block or 8 * self.batch_size  # rows an actor task embeds
+        self.embedded_by: dict[str, int] = {}  # "node id:pid" of each actor -> rows it returned, this encode
         for name in ("name", "sha256", "dimension", "backend"):
             setattr(self, name, getattr(local, name))
         if hasattr(local, "save_encoder"):  # an ONNX build still carries its question encoder
@@ -83,18 +94,21 @@ class RayEncoder:
         context.enable_progress_bars = progress
         items = [{"row": i, "text": t} for i, t in enumerate(texts)]
         blocks = max(1, -(-len(items) // self.rows_per_block))
+        # An actor pool's actors get max_restarts=-1 and max_task_retries=-1 from Ray Data itself (passing
+        # them is deprecated): an actor lost with its process or node is restarted and its batch retried.
         vectors = (ray.data.from_items(items, override_num_blocks=blocks)
                    .map_batches(EmbedActor, fn_constructor_kwargs={"spec": self.spec,
                                                                    "batch_size": batch_size or self.batch_size},
-                                batch_size=self.rows_per_block, concurrency=actors, num_cpus=1,
-                                batch_format="numpy",
-                                # an actor lost with its node is restarted and its batch retried
-                                max_restarts=-1, max_task_retries=-1))
+                                batch_size=self.rows_per_block, compute=ray.data.ActorPoolStrategy(size=actors),
+                                num_cpus=1, batch_format="numpy"))
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         seen = np.zeros(len(texts), dtype=bool)
+        self.embedded_by = {}
         for batch in vectors.iter_batches(batch_format="numpy", batch_size=None):
             out[batch["row"]] = batch["vector"]
             seen[batch["row"]] = True
+            for where in np.unique(batch["actor"]):
+                self.embedded_by[str(where)] = self.embedded_by.get(str(where), 0) + int(np.sum(batch["actor"] == where))
         if not seen.all():
             raise RuntimeError(f"Ray returned {int(seen.sum())} of {len(texts)} vectors")
         return out
