@@ -9,6 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+# Fewer texts than this are embedded in the driver even with --ray: every Ray encode starts an actor pool
+# (3.5-4.6 s measured: actors start, each loads the model; docs/scale.md), about a fifth of the local
+# embedding time of 2,000 texts on 2 cores. Ray is never used for a small build.
+RAY_MIN_TEXTS = 2000
+
 
 @dataclass(frozen=True)
 class EncoderSpec:
@@ -53,17 +58,19 @@ class RayEncoder:
     """The build's encoder interface, with `encode` run by Ray Data on the cluster at `address`.
 
     `local` (an encoder of the same spec, loaded in the driver) counts tokens for the splitter and
-    embeds lists shorter than one batch, where Ray's scheduling would cost more than the work.
+    embeds lists shorter than `min_texts` (and than one batch), where starting Ray's actor pool would
+    cost more than the work; such an encode neither imports Ray nor connects to the cluster.
     """
 
     def __init__(self, local, spec: EncoderSpec, address: str = "auto", actors: int = 0,
-                 batch_size: int = 0, rows_per_block: int = 0):
+                 batch_size: int = 0, rows_per_block: int = 0, min_texts: int = 0):
         self.local = local
         self.spec = spec
         self.address = address
         self.actors = actors  # 0: one per CPU the cluster has
         self.batch_size = batch_size or getattr(local, "batch_size", 32)
         self.rows_per_block = rows_per_block or 8 * self.batch_size  # rows an actor task embeds
+        self.min_texts = min_texts
         self.embedded_by: dict[str, int] = {}  # "node id:pid" of each actor -> rows it returned, this encode
         for name in ("name", "sha256", "dimension", "backend"):
             setattr(self, name, getattr(local, name))
@@ -86,7 +93,7 @@ class RayEncoder:
 
     def encode(self, texts: list[str], batch_size: int = 0, progress: bool = False) -> np.ndarray:
         """Vectors of `texts` in input order, embedded by the actor pool."""
-        if len(texts) < self.batch_size:
+        if len(texts) < max(self.batch_size, self.min_texts):
             return self.local.encode(texts, batch_size=batch_size or self.batch_size)
         ray = self._connect()
         actors = self.actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -115,8 +122,9 @@ class RayEncoder:
 
 
 def ray_encoder(settings, address: str, actors: int = 0, local=None) -> RayEncoder:
-    """A RayEncoder for `settings` (embedding_backend, model, onnx_cache, batch_size) on `address`."""
+    """A RayEncoder for `settings` (embedding_backend, model, onnx_cache, batch_size, ray_min_texts) on `address`."""
     spec = EncoderSpec(backend=settings.embedding_backend, model=settings.model,
-                       onnx_cache=str(getattr(settings, "onnx_cache", "") or ""))
+                       onnx_cache=str(Path(getattr(settings, "onnx_cache", "") or "state/onnx").resolve()))
     local = local if local is not None else spec.load()
-    return RayEncoder(local, spec, address, actors, getattr(settings, "batch_size", 0))
+    return RayEncoder(local, spec, address, actors, getattr(settings, "batch_size", 0),
+                      min_texts=getattr(settings, "ray_min_texts", RAY_MIN_TEXTS))

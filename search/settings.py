@@ -13,6 +13,7 @@ from typing import Any, Literal, Mapping, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from index.distributed import RAY_MIN_TEXTS
 from index.embedder import BACKENDS, DEFAULT_MODEL, Embedder, make_embedder
 from index.vectors import INDEX_TYPES
 
@@ -50,6 +51,9 @@ class Settings(BaseModel):
                                       "(IVF-PQ codes, exact re-ranking from vectors.npy); 0: auto never does.", ge=0)
     ray_address: str = _f("", "Ray cluster that embeds new passages and sentences in rebuild-index (an address "
                               "or auto); empty: embed locally, Ray is not imported.")
+    ray_min_texts: int = _f(RAY_MIN_TEXTS, "With ray_address, lists of fewer new passages or sentences than this are still "
+                                  "embedded locally: each Ray encode starts an actor pool (~4 s measured, "
+                                  "docs/scale.md), so Ray never serves a small build.", ge=0)
     batch_size: int = _f(0, "Passages per embedding batch (batches are sorted by length); 0: the backend's "
                             "measured best (torch 32, onnx 8, onnx-int8 16; docs/performance.md).", ge=0)
     max_query_chars: int = _f(1000, "Longest accepted question, in characters.", ge=1)

@@ -45,6 +45,19 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
+def test_small_lists_never_reach_ray(fake_encoder):
+    """Below min_texts the driver embeds: no connection is tried (the address leads nowhere; trying it
+    fails after minutes)."""
+    from index.distributed import EncoderSpec, RayEncoder, ray_encoder
+    from search.settings import load_settings
+
+    texts = [f"statement number {i}" for i in range(300)]
+    encoder = RayEncoder(fake_encoder, EncoderSpec(), "127.0.0.1:9", min_texts=301)
+    assert np.array_equal(encoder.encode(texts), fake_encoder.encode(texts))
+    settings = load_settings({"ray_address": "127.0.0.1:9"}, environ={})
+    assert ray_encoder(settings, settings.ray_address, local=fake_encoder).min_texts == settings.ray_min_texts == 2000
+
+
 @pytest.mark.slow  # two whole builds of the seed + 6 SOTU files on top of the cluster: ~50 s here
 def test_ray_build_has_the_local_build_vectors(cluster, corpus, embedder, tmp_path):
     from index.build import build_index
