@@ -55,7 +55,7 @@ class Settings(BaseModel):
     ray_address: str = _f("", "Ray cluster that embeds new passages and sentences in rebuild-index (an address "
                               "or auto); empty: embed locally, Ray is not imported.")
     ray_min_texts: int = _f(RAY_MIN_TEXTS, "With ray_address, lists of fewer new passages or sentences than this are still "
-                                  "embedded locally: each Ray encode starts an actor pool (~4 s measured, "
+                                  "embedded locally: each Ray encode starts an actor pool (2-3 s measured, "
                                   "docs/scale.md), so Ray never serves a small build.", ge=0)
     batch_size: int = _f(0, "Passages per embedding batch (batches are sorted by length); 0: the backend's "
                             "measured best (torch 32, onnx 8, onnx-int8 16; docs/performance.md).", ge=0)
