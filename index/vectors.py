@@ -26,7 +26,11 @@ ANN_DEFAULTS: dict[str, dict] = {
     "ivfpq": {"nlist": 0, "m": 48, "nprobe": 32, "rerank": 200, "retrain_above": 1.25, "opq": None},
 }
 EXACT_SUBSET_MAX = 50_000  # default: a filter this narrow or narrower is scored exactly
-COMPRESSED_THRESHOLD = 0  # passages above which index_type=auto builds ivfpq; 0: never (the setting)
+# Passages above which index_type=auto builds ivfpq instead of hnsw: where HNSW's index file, which a
+# replica needs in RAM (page cache) to search fast, reaches 8 GiB: 1,816 bytes/vector measured at 1M
+# (M 32: the 1,536-byte float vector + the graph) x 5M = 9.1 GB = 8.5 GiB, against 63.2 bytes/vector
+# for ivfpq (0.32 GB). Below it HNSW needs no training and builds 3x faster (docs/scale.md).
+COMPRESSED_THRESHOLD = 5_000_000
 TRAIN_PER_LIST = 64  # training sample: nlist * this many vectors (FAISS wants >= 39 per list)
 
 

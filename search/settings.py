@@ -13,8 +13,9 @@ from typing import Any, Literal, Mapping, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from index.distributed import RAY_MIN_TEXTS
 from index.embedder import BACKENDS, DEFAULT_MODEL, Embedder, make_embedder
-from index.vectors import INDEX_TYPES
+from index.vectors import COMPRESSED_THRESHOLD, INDEX_TYPES
 
 from .errors import SettingError
 from .fusion import METHODS
@@ -42,14 +43,20 @@ class Settings(BaseModel):
                                                  "(fp32 ONNX) or torch; ONNX exports are cached under onnx_cache and an "
                                                  "ONNX index carries its question encoder (docs/performance.md).")
     onnx_cache: Path = _f(Path("state/onnx"), "Folder for ONNX exports of the model, one subfolder per weights sha256.")
-    index_type: IndexType = _f("auto", "Vector index: flat (exact), hnsw (approximate), or auto "
-                                       "(flat below ann_threshold passages, hnsw above).")
+    index_type: IndexType = _f("auto", "Vector index: flat (exact), hnsw (approximate), ivf, ivfpq (compressed), or "
+                                       "auto (flat up to ann_threshold passages, hnsw up to compressed_threshold, "
+                                       "ivfpq above).")
     ann_threshold: int = _f(100_000, "Passages above which index_type=auto builds the approximate index "
                                      "(exact flat search costs ~10-20 ms a query there; docs/performance.md).", ge=0)
-    compressed_threshold: int = _f(0, "Passages above which index_type=auto builds the compressed ivfpq index "
-                                      "(IVF-PQ codes, exact re-ranking from vectors.npy); 0: auto never does.", ge=0)
+    compressed_threshold: int = _f(COMPRESSED_THRESHOLD, "Passages above which index_type=auto builds the compressed "
+                                                         "ivfpq index (IVF-PQ codes, exact re-ranking from vectors.npy) "
+                                                         "instead of hnsw, whose RAM reaches 8 GiB there (docs/scale.md); "
+                                                         "0: never.", ge=0)
     ray_address: str = _f("", "Ray cluster that embeds new passages and sentences in rebuild-index (an address "
                               "or auto); empty: embed locally, Ray is not imported.")
+    ray_min_texts: int = _f(RAY_MIN_TEXTS, "With ray_address, lists of fewer new passages or sentences than this are still "
+                                  "embedded locally: each Ray encode starts an actor pool (2-3 s measured, "
+                                  "docs/scale.md), so Ray never serves a small build.", ge=0)
     batch_size: int = _f(0, "Passages per embedding batch (batches are sorted by length); 0: the backend's "
                             "measured best (torch 32, onnx 8, onnx-int8 16; docs/performance.md).", ge=0)
     max_query_chars: int = _f(1000, "Longest accepted question, in characters.", ge=1)

@@ -218,6 +218,20 @@ def test_choose_index_type():
         choose_index_type("bogus", 10, 10)
 
 
+def test_auto_picks_each_type_at_the_measured_sizes():
+    """The defaults (settings and library agree): flat to 100k, hnsw to 5M, ivfpq above (docs/scale.md)."""
+    from search.settings import load_settings
+
+    settings = load_settings(environ={})
+    assert settings.compressed_threshold == 5_000_000 and settings.ann_threshold == 100_000
+    pick = {n: choose_index_type(settings.index_type, n, settings.ann_threshold, settings.compressed_threshold)
+            for n in (20_000, 100_000, 100_001, 1_000_000, 5_000_000, 5_000_001, 100_000_000)}
+    assert pick == {20_000: "flat", 100_000: "flat", 100_001: "hnsw", 1_000_000: "hnsw", 5_000_000: "hnsw",
+                    5_000_001: "ivfpq", 100_000_000: "ivfpq"}
+    assert choose_index_type("auto", 100_000_000, 100_000) == "ivfpq"  # the library default is the same
+    assert choose_index_type("auto", 100_000_000, 100_000, 0) == "hnsw"  # 0 turns ivfpq off
+
+
 def test_exact_subset_threshold_is_sane():
     assert EXACT_SUBSET_MAX >= 1000
 
