@@ -175,7 +175,7 @@ def update_statements(index: Path, embedder: Embedder, add: Sequence[Path] = (),
         finally:
             old.close()
         layout.cleanup(index)
-    log.info("published %s", final)
+    log.info("published %s; seconds by step: %s", final, report["fields"]["timings"])
     return UpdateReport(index=index, published=True, added=tuple(st.id for st in statements if st.id not in known),
                         replaced=tuple(replaced), removed=tuple(removed), skipped=skipped,
                         seconds=time.perf_counter() - began, **report["fields"], generation=report["generation"])
