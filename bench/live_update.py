@@ -2,7 +2,8 @@
 and from starting `remove` until it no longer does (docs/performance.md, "Live additions and removals").
 
     flock /tmp/cpu.lock .venv/bin/python bench/live_update.py --index state/bench/live-20k [--runs 3]
-    flock /tmp/cpu.lock .venv/bin/python bench/live_update.py --synthesise 1000000 --index state/bench/live-1m
+    flock /tmp/cpu.lock .venv/bin/python bench/live_update.py --synthesise 1000000 --index state/bench/live-1m \
+        [--source state/sotu-index]
 
 The server is the real `serve` (gunicorn, one worker, reload_interval 0.2 s) on 127.0.0.1; add and
 remove run as the real CLI in a fresh process (its start-up, model load included). The new statement is
@@ -151,7 +152,9 @@ def synthesise(size: int, index: Path, source: Path = SOTU_INDEX) -> None:
     from index.vectors import FaissIndex
 
     began = time.perf_counter()
-    live = layout.current_generation(source)
+    live = layout.current_generation(Path(source))
+    if live is None:
+        raise SystemExit(f"no SOTU index at {source}: build it (rebuild-index) or pass --source")
     ann = BENCH_STATE / f"ann-{size}-hnsw"
     for folder in (ann, ROOT.parent / "main" / "state" / "bench" / f"ann-{size}-hnsw"):
         if (folder / "index.faiss").is_file():
@@ -209,11 +212,12 @@ def main() -> None:
     ap.add_argument("--index", type=Path, required=True, help="an index link (changed by the runs)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--synthesise", type=int, default=0, help="first make an N-passage generation at --index")
+    ap.add_argument("--source", type=Path, default=SOTU_INDEX, help="the SOTU index --synthesise repeats")
     ap.add_argument("--label", default="")
     args = ap.parse_args()
     index = args.index if args.index.is_absolute() else ROOT / args.index
     if args.synthesise:
-        synthesise(args.synthesise, index)
+        synthesise(args.synthesise, index, args.source)
     elif layout.current_generation(index) is None:
         raise SystemExit(f"no index at {index}: copy or build the SOTU index there first")
     folder = BENCH_STATE / "live-update-input"

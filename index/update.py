@@ -12,8 +12,11 @@ atomic publish as `index.build.build_index`, without scanning the corpus:
 - the vector index is never rebuilt: flat and hnsw load the live index.faiss and `add_with_ids` the new
   vectors; ivf/ivfpq add to their trained lists (drift tracked as in a full build); a removal copies it.
 - only new text is embedded: a new passage whose hash the live generation holds takes its vectors.
-- BM25 is rebuilt over every live passage (a removed passage indexes as empty text): measured at 0.2 s
-  per 1k passages here (docs/performance.md), cheap at 20k, the dominant cost at 1M.
+- BM25 is updated, not rebuilt: `KeywordIndex.updated` recovers each stored entry's term frequency from
+  its score and the stored passage lengths, analyses only the new passages and rescores every entry with
+  the new statistics, so the result equals a rebuild (a removed passage counts as empty text). A rebuild
+  took 80 s at 1M passages here, the update a few seconds (docs/performance.md). An index built before
+  lengths were stored is rebuilt once.
 - unchanged files are copied (never hard-linked: a generation is never written in place, but a copy
   keeps that true whatever a later tool does) and keep their manifest checksums; changed ones are hashed.
 """
@@ -67,6 +70,7 @@ class UpdateReport:
     passages: int = 0                  # live passages in the new generation
     tombstones: int = 0                # removed passage ids still in the vector index
     vector_index: str = ""             # what happened to the vector index, in words
+    keyword_index: str = ""            # and to BM25
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
@@ -271,13 +275,21 @@ def _write(tmp: Path, live: Path, manifest: Manifest, old: store.PassageStore, s
     spec["updated"] = "incremental: added with add_with_ids, removed as tombstones"
     lap("vector_index")
 
-    # BM25 over every passage id: removed ones as empty text, so ids stay positions and never match.
-    conn = store.PassageStore(tmp / DB_FILE)
-    keyword_texts = [""] * (first + len(texts))
-    for pid, text in conn.keyword_texts():
-        keyword_texts[pid] = text
-    conn.close()
-    keyword = KeywordIndex.build(keyword_texts)
+    # BM25 as a build over every passage id would score it (removed ones as empty text, so ids stay
+    # positions and never match): updated from the live index's stored entries and passage lengths, or
+    # rebuilt from the texts when the live index predates stored lengths.
+    try:
+        keyword = KeywordIndex.load(live).updated(texts, gone)
+        keyword_how = f"updated ({len(texts)} passages analysed)"
+    except ValueError as exc:
+        log.info("rebuilding BM25: %s", exc)
+        conn = store.PassageStore(tmp / DB_FILE)
+        keyword_texts = [""] * (first + len(texts))
+        for pid, text in conn.keyword_texts():
+            keyword_texts[pid] = text
+        conn.close()
+        keyword = KeywordIndex.build(keyword_texts)
+        keyword_how = f"rebuilt ({len(keyword_texts)} passages analysed)"
     keyword.save(tmp)
     lap("bm25")
 
@@ -317,7 +329,8 @@ def _write(tmp: Path, live: Path, manifest: Manifest, old: store.PassageStore, s
     return {"generation": generation, "fields": {
         "passages_added": len(texts), "passages_removed": len(gone), "embedded": embedded,
         "reused": len(texts) - embedded, "sentences_embedded": sentences_embedded, "documents": documents,
-        "passages": passages, "tombstones": int(len(removed)), "vector_index": what, "timings": timings}}
+        "passages": passages, "tombstones": int(len(removed)), "vector_index": what, "keyword_index": keyword_how,
+        "timings": timings}}
 
 
 def _append_rows(src: Path, dst: Path, rows: np.ndarray) -> None:

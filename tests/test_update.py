@@ -74,6 +74,7 @@ def test_add_then_search_document_and_integrity(built, embedder):
     report = add_statements([new], index, counting)
 
     assert report.published and report.added == ("logs/lighthouse",) and report.passages_added == 2
+    assert report.keyword_index.startswith("updated (2 passages analysed)")
     live = layout.current_generation(index)
     manifest = read_manifest(live)
     kind = manifest.index["type"]
@@ -254,3 +255,23 @@ def test_running_server_answers_from_an_added_statement(tmp_path, corpus, embedd
         assert gone
         status, _ = fetch(base + "api/documents/lighthouse")
         assert status == 404
+
+
+def test_keyword_update_scores_as_a_rebuild():
+    """BM25 updated in place (new passages appended, some emptied) scores as a build over the same texts."""
+    from index.keyword import KeywordIndex
+
+    texts = [f"The harbour {w} of ship number {i} counted {i % 7} puffins and {w} gulls" for i, w in
+             enumerate(["keeper", "master", "pilot", "ferry", "tariff", "navy", "wool", "grain"] * 5)]
+    base = KeywordIndex.build(texts[:30])
+    updated = base.updated(texts[30:] + ["an entirely new word: lighthouse"], removed=[2, 11]).updated([], [5])
+    expected = list(texts) + ["an entirely new word: lighthouse"]
+    for i in (2, 11, 5):
+        expected[i] = ""
+    rebuilt = KeywordIndex.build(expected)
+    assert updated.size == rebuilt.size == 41 and np.array_equal(updated.lengths, rebuilt.lengths)
+    for question in ("harbour keeper", "tariff on wool", "lighthouse", "ship number 11", "pilot gulls"):
+        a, b = updated.scores(question), rebuilt.scores(question)
+        assert np.allclose(a, b, rtol=1e-5, atol=1e-6), question
+        assert updated.ideal_score(question) == pytest.approx(rebuilt.ideal_score(question))
+    assert updated.scores("ship number 11")[11] == 0 and updated.search("lighthouse", 3)[0][0] == 40

@@ -135,6 +135,7 @@ def _echo_update(report) -> None:
         parts.append(f"removed {_plural(len(report.removed), 'statement')}")
     click.echo(f"{', '.join(parts)}: +{report.passages_added} / -{report.passages_removed} passages "
                f"({report.embedded} embedded, {report.reused} reused); vector index {report.vector_index}; "
+               f"BM25 {report.keyword_index}; "
                f"{report.documents} statements, {report.passages} passages in {report.seconds:.1f}s "
                f"→ {report.index} (generation {report.generation})")
 
