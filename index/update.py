@@ -134,6 +134,9 @@ def update_statements(index: Path, embedder: Embedder, add: Sequence[Path] = (),
     index = Path(index)
     files = expand_paths(add)
     batch_size = batch_size or embedder.batch_size
+    if index.exists() and not index.is_symlink():
+        raise CorpusError(f"{index} is a plain folder, not an index link made by rebuild-index: "
+                          "move it away or choose another --index", code="index_not_link")
     with layout.build_lock(index):
         live = layout.current_generation(index)
         if live is None:

@@ -14,6 +14,7 @@ from typing import Callable
 
 from .embedder import Embedder
 from .errors import StatementSearchError
+from .readers.sidecar import FOLDER_FILE, SIDECAR_SUFFIX, is_sidecar
 from .update import UpdateReport, statement_ids_from, update_statements
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,18 @@ DEBOUNCE_MS = 1000
 
 
 def _relevant(path: Path) -> bool:
-    return not any(part.startswith(".") for part in path.parts[-1:])
+    return not path.name.startswith(".")
+
+
+def statement_targets(path: Path) -> list[Path]:
+    """The files a changed path stands for: itself, or for a metadata sidecar the file(s) it describes
+    (NAME.EXT.meta.json: NAME.EXT; a folder's metadata.csv: every file of that folder)."""
+    if not is_sidecar(path):
+        return [path]
+    if path.name.lower() == FOLDER_FILE:
+        return sorted(p for p in path.parent.iterdir() if p.is_file() and _relevant(p) and not is_sidecar(p))
+    described = path.with_name(path.name[:-len(SIDECAR_SUFFIX)])
+    return [described] if described.is_file() else []
 
 
 def watch_corpus(corpus: Path, index: Path, embedder: Embedder, debounce_ms: int = DEBOUNCE_MS,
@@ -38,12 +50,15 @@ def watch_corpus(corpus: Path, index: Path, embedder: Embedder, debounce_ms: int
             path = Path(raw)
             if not _relevant(path):
                 continue
-            if kind == Change.deleted or not path.exists():
+            if is_sidecar(path):  # its file is read again, now without (or with) that metadata
+                changed.update(t for t in statement_targets(path) if t.is_file())
+            elif kind == Change.deleted or not path.exists():
                 deleted.add(path)
                 changed.discard(path)
             elif path.is_file():
-                changed.add(path)
-                deleted.discard(path)
+                for target in statement_targets(path):
+                    changed.add(target)
+                    deleted.discard(target)
         if not changed and not deleted:
             continue
         try:

@@ -156,6 +156,11 @@ def test_failed_updates_leave_the_live_generation(tmp_path, corpus, embedder):
     with pytest.raises(IndexUnavailable) as missing:
         remove_statements(["x"], index, embedder)
     assert missing.value.code == "index_missing"
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(CorpusError) as not_link:
+        remove_statements(["x"], plain, embedder)
+    assert not_link.value.code == "index_not_link"
     build_index(corpus, index, embedder)
     live = layout.current_generation(index)
     binary = tmp_path / "broken.txt"
@@ -275,3 +280,16 @@ def test_keyword_update_scores_as_a_rebuild():
         assert np.allclose(a, b, rtol=1e-5, atol=1e-6), question
         assert updated.ideal_score(question) == pytest.approx(rebuilt.ideal_score(question))
     assert updated.scores("ship number 11")[11] == 0 and updated.search("lighthouse", 3)[0][0] == 40
+
+
+def test_watch_maps_a_sidecar_to_the_file_it_describes(tmp_path):
+    from index.watch import statement_targets
+
+    (tmp_path / "a.txt").write_text("x")
+    (tmp_path / "b.html").write_text("y")
+    (tmp_path / "a.txt.meta.json").write_text("{}")
+    (tmp_path / "metadata.csv").write_text("file,speaker\n")
+    assert statement_targets(tmp_path / "a.txt") == [tmp_path / "a.txt"]
+    assert statement_targets(tmp_path / "a.txt.meta.json") == [tmp_path / "a.txt"]
+    assert statement_targets(tmp_path / "gone.txt.meta.json") == []
+    assert statement_targets(tmp_path / "metadata.csv") == [tmp_path / "a.txt", tmp_path / "b.html"]
