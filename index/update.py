@@ -283,7 +283,7 @@ def _write(tmp: Path, live: Path, manifest: Manifest, old: store.PassageStore, s
     # rebuilt from the texts when the live index predates stored lengths.
     try:
         keyword = KeywordIndex.load(live).updated(texts, gone)
-        keyword_how = f"updated ({len(texts)} passages analysed)"
+        keyword_how = f"updated ({len(texts)} new passage{'' if len(texts) == 1 else 's'} analysed)"
     except ValueError as exc:
         log.info("rebuilding BM25: %s", exc)
         conn = store.PassageStore(tmp / DB_FILE)

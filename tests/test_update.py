@@ -74,7 +74,7 @@ def test_add_then_search_document_and_integrity(built, embedder):
     report = add_statements([new], index, counting)
 
     assert report.published and report.added == ("logs/lighthouse",) and report.passages_added == 2
-    assert report.keyword_index.startswith("updated (2 passages analysed)")
+    assert report.keyword_index.startswith("updated (2 new passages analysed)")
     live = layout.current_generation(index)
     manifest = read_manifest(live)
     kind = manifest.index["type"]

@@ -128,10 +128,10 @@ def _echo_update(report) -> None:
     if not report.published:
         click.echo(f"nothing to change; {report.index} stays at generation {report.generation}")
         return
-    parts = [f"added {_plural(len(report.added), 'statement')}"]
+    parts = [f"added {_plural(len(report.added), 'statement')}"] if report.added else []
     if report.replaced:
-        parts.append(f"replaced {len(report.replaced)}")
-    if report.removed or not report.added and not report.replaced:
+        parts.append(f"replaced {_plural(len(report.replaced), 'statement')}")
+    if report.removed or not parts:
         parts.append(f"removed {_plural(len(report.removed), 'statement')}")
     click.echo(f"{', '.join(parts)}: +{report.passages_added} / -{report.passages_removed} passages "
                f"({report.embedded} embedded, {report.reused} reused); vector index {report.vector_index}; "
