@@ -54,7 +54,7 @@ OTHER_TEXT = ("Title: Harbour notice\nSpeaker: Harbour Master Ines\nDate: 2023-0
               "The ferry to the mainland leaves at seven every morning except on public holidays.\n")
 
 
-@pytest.fixture(params=["flat", "hnsw"])
+@pytest.fixture(params=["flat", "hnsw", "ivf"])
 def built(request, tmp_path, corpus, embedder):
     index = tmp_path / "index"
     (corpus / "harbour.txt").write_text(OTHER_TEXT)
