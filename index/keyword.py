@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 KEYWORD_DIR = "bm25"
+LENGTHS_FILE = "doc_lengths.npy"  # analysed length of every passage: what `KeywordIndex.updated` needs
 K1, B, METHOD, STEMMER, STOPWORDS = 1.2, 0.75, "lucene", "english", "en"
 
 
@@ -34,9 +36,10 @@ def analyse(texts: Sequence[str]) -> list[list[str]]:
 class KeywordIndex:
     """BM25 over passage texts; ids are positions, which are the passage ids."""
 
-    def __init__(self, retriever):
+    def __init__(self, retriever, lengths: np.ndarray | None = None):
         self.retriever = retriever
         self.size = int(retriever.scores["num_docs"])
+        self.lengths = lengths  # analysed tokens per passage (None in indexes built before it was stored)
 
     def __len__(self) -> int:
         return self.size
@@ -44,8 +47,78 @@ class KeywordIndex:
     @classmethod
     def build(cls, texts: Sequence[str], k1: float = K1, b: float = B) -> "KeywordIndex":
         retriever = _bm25s().BM25(k1=k1, b=b, method=METHOD)
-        retriever.index(analyse(texts), show_progress=False)
-        return cls(retriever)
+        tokens = analyse(texts)
+        retriever.index(tokens, show_progress=False)
+        return cls(retriever, np.fromiter((len(t) for t in tokens), dtype=np.int32, count=len(tokens)))
+
+    def updated(self, texts: Sequence[str], removed: Sequence[int] = ()) -> "KeywordIndex":
+        """A new index: `texts` appended as the next ids, the `removed` ids emptied; scored as a build over
+        the same texts (an empty text for each removed id) would score them, without analysing the
+        unchanged passages again.
+
+        Each stored Lucene BM25 score s = idf * tf / (tf + k1 * (1 - b + b * dl / avgdl)) gives back its
+        term frequency tf = s * k1 * norm / (idf - s) (an integer; checked), with the stored passage
+        lengths dl. New statistics (N, avgdl, every idf) then rescore every entry: a few vectorised passes
+        over the stored entries, no tokenising. ValueError when this index has no stored lengths or the
+        recovered frequencies are not integers (the caller rebuilds)."""
+        r = self.retriever
+        if self.lengths is None or len(self.lengths) != self.size or r.method != "lucene":
+            raise ValueError("this BM25 index stores no passage lengths: rebuild it")
+        k1, b = float(r.k1), float(r.b)
+        data = np.asarray(r.scores["data"], dtype=np.float64)
+        docs = np.asarray(r.scores["indices"], dtype=np.int64)
+        indptr = np.asarray(r.scores["indptr"], dtype=np.int64)
+        lengths = np.asarray(self.lengths, dtype=np.int64)
+        columns = len(indptr) - 1
+        terms = np.repeat(np.arange(columns, dtype=np.int64), np.diff(indptr))
+        freqs = _term_frequencies(data, terms, docs, np.diff(indptr), lengths, k1, b)
+
+        dead = np.zeros(self.size, dtype=bool)
+        removed = np.asarray([i for i in removed if 0 <= i < self.size], dtype=np.int64)
+        dead[removed] = True
+        keep = ~dead[docs]
+        terms, docs, freqs = terms[keep], docs[keep], freqs[keep]
+        lengths = lengths.copy()
+        lengths[removed] = 0
+
+        vocab = dict(r.vocab_dict)
+        empty = vocab.pop("", None)
+        new_terms, new_docs, new_freqs, new_lengths = [], [], [], []
+        for i, tokens in enumerate(analyse(texts)):
+            new_lengths.append(len(tokens))
+            for token, count in Counter(tokens).items():
+                tid = vocab.get(token)
+                if tid is None:
+                    tid = vocab[token] = columns
+                    columns += 1
+                new_terms.append(tid)
+                new_docs.append(self.size + i)
+                new_freqs.append(count)
+        new_terms_a = np.asarray(new_terms, dtype=np.int64)
+        order = np.argsort(new_terms_a, kind="stable")
+        new_terms_a = new_terms_a[order]
+        kept_ptr = np.concatenate(([0], np.cumsum(np.bincount(terms, minlength=columns))))
+        at = kept_ptr[new_terms_a + 1]  # each new entry goes after its term's kept entries
+        terms = np.insert(terms, at, new_terms_a)
+        docs = np.insert(docs, at, np.asarray(new_docs, dtype=np.int64)[order])
+        freqs = np.insert(freqs, at, np.asarray(new_freqs, dtype=np.float64)[order])
+        lengths = np.concatenate([lengths, np.asarray(new_lengths, dtype=np.int64)])
+
+        df = np.bincount(terms, minlength=columns)
+        n = len(lengths)
+        idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
+        average = lengths.mean() if n else 1.0
+        scores = idf[terms] * freqs / (freqs + k1 * ((1 - b) + b * lengths[docs] / average))
+        out = _bm25s().BM25(k1=r.k1, b=r.b, method=r.method)
+        out.scores = {"data": scores.astype(np.float32), "indices": docs.astype(np.int32),
+                      "indptr": np.concatenate(([0], np.cumsum(df))).astype(np.asarray(r.scores["indptr"]).dtype),
+                      "num_docs": n}
+        if empty is not None:
+            vocab[""] = columns
+        out.vocab_dict = vocab
+        out.unique_token_ids_set = set(vocab.values())
+        out.nonoccurrence_array = None  # Lucene BM25 has none (what `index` sets for it)
+        return KeywordIndex(out, lengths.astype(np.int32))
 
     def spec(self) -> dict:
         """The manifest's record of this index: the parameters it was actually built with."""
@@ -55,10 +128,14 @@ class KeywordIndex:
 
     def save(self, directory: Path) -> None:
         self.retriever.save(str(Path(directory) / KEYWORD_DIR), show_progress=False)
+        if self.lengths is not None:
+            np.save(Path(directory) / KEYWORD_DIR / LENGTHS_FILE, np.asarray(self.lengths, dtype=np.int32))
 
     @classmethod
     def load(cls, directory: Path, mmap: bool = True) -> "KeywordIndex":
-        return cls(_bm25s().BM25.load(str(Path(directory) / KEYWORD_DIR), mmap=mmap, show_progress=False))
+        lengths = Path(directory) / KEYWORD_DIR / LENGTHS_FILE
+        return cls(_bm25s().BM25.load(str(Path(directory) / KEYWORD_DIR), mmap=mmap, show_progress=False),
+                   np.load(lengths, mmap_mode="r" if mmap else None) if lengths.is_file() else None)
 
     def terms(self, query: str) -> list[str]:
         """The question's analysed terms that occur in the corpus (the only ones that can score)."""
@@ -76,7 +153,8 @@ class KeywordIndex:
         for t in self.terms(query):
             col = self.retriever.vocab_dict[t]
             df = float(indptr[col + 1] - indptr[col])
-            total += math.log(1 + (n - df + 0.5) / (df + 0.5))
+            if df:  # a term only removed passages held (index.update) scores nothing
+                total += math.log(1 + (n - df + 0.5) / (df + 0.5))
         return total
 
     def scores(self, query: str) -> np.ndarray:
@@ -104,3 +182,16 @@ class KeywordIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.lexsort((top, -scores[top]))]
         return [(int(i), float(scores[i])) for i in top]
+
+
+def _term_frequencies(data: np.ndarray, terms: np.ndarray, docs: np.ndarray, df: np.ndarray, lengths: np.ndarray,
+                      k1: float, b: float) -> np.ndarray:
+    """The term frequency behind each stored Lucene BM25 score (ValueError if one is not an integer)."""
+    n = len(lengths)
+    idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
+    norm = k1 * ((1 - b) + b * lengths[docs] / (lengths.mean() if n else 1.0))
+    freqs = data * norm / (idf[terms] - data)
+    rounded = np.rint(freqs)
+    if len(freqs) and (np.abs(freqs - rounded).max() > 0.02 or rounded.min() < 1):
+        raise ValueError("stored BM25 scores do not give integer term frequencies: rebuild it")
+    return rounded

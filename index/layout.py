@@ -22,6 +22,7 @@ from filelock import FileLock
 DB_FILE = "passages.sqlite"
 VECTORS_FILE = "vectors.npy"
 ENCODER_DIR = "encoder"
+TOMBSTONES_FILE = "tombstones.npy"  # passage ids removed by index/update.py, excluded at search time
 
 
 def _sibling(index: Path, kind: str, ident: str = "") -> Path:

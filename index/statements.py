@@ -118,12 +118,20 @@ def _decode(data: bytes) -> str | None:
         return None
 
 
-def scan_corpus(root: Path, max_bytes: int = readers.MAX_FILE_BYTES) -> CorpusScan:
+def statement_files(root: Path) -> list[Path]:
+    """Every non-hidden file under `root`, sorted: what a scan looks at."""
+    return sorted(p for p in Path(root).rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def scan_corpus(root: Path, max_bytes: int = readers.MAX_FILE_BYTES, files: list[Path] | None = None) -> CorpusScan:
     """Read every statement under `root`; unreadable, binary, undecodable or oversized files are skipped with a warning.
 
     .txt/.md (with a `Key: value` header) and .jsonl are read here; Telegram exports, HTML, PDF and DOCX by
     index/readers. A file's metadata sidecar (NAME.EXT.meta.json or its folder's metadata.csv) overrides
     what the file says.
+
+    `files` reads only those files (index/update.py): a file under `root` gets the id a whole scan would
+    give it; a file outside `root` is named as if it lay directly in `root` (its name without extension).
     """
     root = Path(root)
     statements: list[Statement] = []
@@ -131,9 +139,9 @@ def scan_corpus(root: Path, max_bytes: int = readers.MAX_FILE_BYTES) -> CorpusSc
     from_readers: set[int] = set()  # id() of statements made by index/readers: a clash skips, never aborts
     sidecars = readers.Sidecars()
     digest = hashlib.sha256()
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = statement_files(root) if files is None else list(files)
     for path in files:
-        rel = path.relative_to(root).as_posix()
+        rel = _relative(path, root)
         suffix = path.suffix.lower()
         if readers.is_sidecar(path):  # read with its file (readers.Sidecars); here only fingerprinted
             try:
@@ -190,3 +198,14 @@ def scan_corpus(root: Path, max_bytes: int = readers.MAX_FILE_BYTES) -> CorpusSc
         seen[st.id] = st
         kept.append(st)
     return CorpusScan(kept, skipped, digest.hexdigest())
+
+
+def _relative(path: Path, root: Path) -> str:
+    """`path` relative to `root` (POSIX), or its bare name when it lies outside `root`."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        try:
+            return path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            return path.name

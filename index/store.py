@@ -49,6 +49,15 @@ def insert_passages(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> 
     conn.executemany(f"INSERT INTO passages VALUES ({','.join('?' * len(PASSAGE_COLUMNS))})", rows)
 
 
+def delete_documents(conn: sqlite3.Connection, doc_ids: Sequence[str]) -> None:
+    """Remove statements and their passages (an incremental update: index/update.py)."""
+    for i in range(0, len(doc_ids), 500):
+        chunk = list(doc_ids[i:i + 500])
+        marks = ",".join("?" * len(chunk))
+        conn.execute(f"DELETE FROM passages WHERE doc_id IN ({marks})", chunk)
+        conn.execute(f"DELETE FROM documents WHERE id IN ({marks})", chunk)
+
+
 class PassageStore:
     """Read-only access to an index's SQLite file; one connection per thread."""
 
@@ -95,6 +104,35 @@ class PassageStore:
 
     def hashes(self) -> list[tuple[int, str]]:
         return self.conn.execute("SELECT id, hash FROM passages ORDER BY id").fetchall()
+
+    def ids_by_hash(self, hashes: Sequence[str]) -> dict[str, int]:
+        """{passage hash: a passage id holding it} for those of `hashes` the store has."""
+        out: dict[str, int] = {}
+        hashes = list(dict.fromkeys(hashes))
+        for i in range(0, len(hashes), 500):
+            chunk = hashes[i:i + 500]
+            out.update(self.conn.execute(f"SELECT hash, MIN(id) FROM passages WHERE hash IN ({','.join('?' * len(chunk))}) "
+                                         "GROUP BY hash", chunk).fetchall())
+        return out
+
+    def passage_ids_of(self, doc_ids: Sequence[str]) -> list[int]:
+        """The passage ids of these statements."""
+        out: list[int] = []
+        doc_ids = list(doc_ids)
+        for i in range(0, len(doc_ids), 500):
+            chunk = doc_ids[i:i + 500]
+            out.extend(r[0] for r in self.conn.execute(
+                f"SELECT id FROM passages WHERE doc_id IN ({','.join('?' * len(chunk))})", chunk))
+        return sorted(out)
+
+    def document_paths(self) -> list[tuple[str, str]]:
+        """(id, path) of every statement (path as recorded at indexing: a file, `file:line` or `file#part`)."""
+        return [tuple(r) for r in self.conn.execute("SELECT id, path FROM documents ORDER BY rowid")]
+
+    def keyword_texts(self) -> list[tuple[int, str]]:
+        """(passage id, embedded text: context and text) of every passage in id order: what BM25 indexes."""
+        return [(r[0], f"{r[1]}\n{r[2]}" if r[1] else r[2])
+                for r in self.conn.execute("SELECT id, context, text FROM passages ORDER BY id")]
 
     def texts(self, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
         """{passage id: (document id, passage text)} for `ids` (unknown ids left out)."""

@@ -14,7 +14,7 @@ import faiss
 import numpy as np
 
 from .errors import SettingError
-from .layout import VECTORS_FILE  # row i is the vector of passage id i
+from .layout import TOMBSTONES_FILE, VECTORS_FILE  # row i is the vector of passage id i
 
 FAISS_FILE = "index.faiss"
 INDEX_TYPES = ("flat", "hnsw", "ivf", "ivfpq")
@@ -120,7 +120,8 @@ class FaissIndex:
     """
 
     def __init__(self, index: faiss.Index, kind: str, factory: str, params: dict, matrix: np.ndarray,
-                 row_ids: np.ndarray | None = None, exact_subset_max: int = EXACT_SUBSET_MAX):
+                 row_ids: np.ndarray | None = None, exact_subset_max: int = EXACT_SUBSET_MAX,
+                 removed: np.ndarray | None = None):
         self.index = index
         self.dimension = index.d
         self.kind = kind
@@ -130,6 +131,21 @@ class FaissIndex:
         self.row_ids = row_ids  # sorted ids with their rows, when ids are not row numbers
         self.exact_subset_max = exact_subset_max
         self._apply_params()
+        self.set_removed(removed)
+
+    def set_removed(self, removed: np.ndarray | None) -> None:
+        """Ids still in the FAISS index whose passages were removed (tombstones): never returned.
+
+        HNSW cannot delete, and keeping flat's ids too keeps one rule for every type: an unfiltered
+        search excludes them through an IDSelectorNot, a subset is cut to the live ids first."""
+        self.removed = np.unique(np.asarray(removed if removed is not None else [], dtype=np.int64))
+        self._alive = None
+        self._not_removed = None
+        if len(self.removed):
+            self._alive = np.ones(max(int(self.index.ntotal), int(self.removed[-1]) + 1), dtype=bool)
+            self._alive[self.removed] = False
+            batch = faiss.IDSelectorBatch(self.removed)
+            self._not_removed = (batch, faiss.IDSelectorNot(batch))  # keep the wrapped selector alive
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
@@ -203,10 +219,15 @@ class FaissIndex:
         params = dict(self.params)
         if "trained_on" in params:
             params["drift"] = round(self.drift, 4)
-        return {"type": self.kind, "factory": self.factory, "params": params, "file": FAISS_FILE}
+        spec = {"type": self.kind, "factory": self.factory, "params": params, "file": FAISS_FILE}
+        if len(self.removed):
+            spec["tombstones"] = {"file": TOMBSTONES_FILE, "count": int(len(self.removed))}
+        return spec
 
     def save(self, directory: Path) -> None:
         faiss.write_index(self.index, str(Path(directory) / FAISS_FILE))
+        if len(self.removed):
+            np.save(Path(directory) / TOMBSTONES_FILE, self.removed)
 
     @classmethod
     def load(cls, directory: Path, spec: dict, exact_subset_max: int = EXACT_SUBSET_MAX,
@@ -223,7 +244,10 @@ class FaissIndex:
             stored = stored_vectors(index)
             matrix = matrix if stored is None else stored
         params = {k: v for k, v in spec.get("params", {}).items() if k != "drift"}
-        return cls(index, spec["type"], spec["factory"], params, matrix, None, exact_subset_max)
+        removed = None
+        if spec.get("tombstones"):
+            removed = np.load(directory / spec["tombstones"].get("file", TOMBSTONES_FILE))
+        return cls(index, spec["type"], spec["factory"], params, matrix, None, exact_subset_max, removed)
 
     def _apply_params(self) -> None:
         ivf = _ivf(self.index)
@@ -245,11 +269,11 @@ class FaissIndex:
         return [_top(row, ids, k) for row in q @ self.rows(ids).T]
 
     def _params(self, subset: np.ndarray | None) -> faiss.SearchParameters | None:
-        if subset is None:
+        if subset is None and self._not_removed is None:
             return None
-        selector = faiss.IDSelectorBatch(subset)
+        selector = faiss.IDSelectorBatch(subset) if subset is not None else self._not_removed[1]
         if self.kind == "hnsw":  # a wider walk keeps recall when the filter drops candidates
-            share = max(len(subset) / len(self), 1e-3)
+            share = max((len(subset) if subset is not None else len(self) - len(self.removed)) / len(self), 1e-3)
             return faiss.SearchParametersHNSW(sel=selector, efSearch=int(min(4096, self.params["efSearch"] / share)))
         if self.kind in ("ivf", "ivfpq"):
             return faiss.SearchParametersIVF(sel=selector, nprobe=int(self.params["nprobe"]))
@@ -262,6 +286,8 @@ class FaissIndex:
             return [[] for _ in range(len(q))]
         if subset is not None:
             subset = np.asarray(subset, dtype=np.int64)
+            if self._alive is not None:  # tombstones never come back, even when a caller's subset names them
+                subset = subset[self._alive[np.clip(subset, 0, len(self._alive) - 1)]]
             if len(subset) <= self.exact_subset_max:
                 return self._exact(q, k, subset)
         depth = min(len(self), max(k, int(self.params.get("rerank", 0))))

@@ -106,7 +106,8 @@ class DocumentTable:
                 keep &= self.date >= filters.after
             if filters.before:
                 keep &= self.date <= filters.before
-        ids = np.nonzero(keep[self.passage_doc])[0].astype(np.int64)
+        # -1 (a passage id removed by an incremental update: a tombstone) picks the appended False
+        ids = np.nonzero(np.append(keep, False)[self.passage_doc])[0].astype(np.int64)
         return ids, undated
 
     def facets(self, passage_ids: Iterable[int], size: int = 20) -> dict[str, tuple[Facet, ...]]:

@@ -98,6 +98,8 @@ class Settings(BaseModel):
     cors_origins: str = _f("", "Comma-separated origins allowed to call the JSON API from a browser (CORS); "
                                "empty: none.")
     reload_interval: float = _f(2.0, "Seconds between checks for a newly built index generation.")
+    watch_debounce_ms: int = _f(1000, "rebuild-index --watch: milliseconds of quiet that close a batch of "
+                                      "corpus changes (one new generation per batch).", ge=50, le=600_000)
 
     @property
     def keyword_gate(self) -> tuple[float, float]:

@@ -69,14 +69,19 @@ def main(verbose: bool) -> None:
 @click.option("--batch-size", type=int, help=HELP["batch_size"])
 @click.option("--ray", "ray_address", metavar="ADDRESS", help=HELP["ray_address"] + " [env STATEMENT_SEARCH_RAY_ADDRESS]")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def rebuild_index(corpus, index, model, embedding_backend, index_type, batch_size, ray_address, quiet) -> None:
+@click.option("--watch", is_flag=True, help="After the build, keep watching the corpus folder and publish a new "
+              "generation for each batch of changes (added, changed, deleted files); Ctrl-C stops.")
+@click.option("--debounce", "watch_debounce_ms", type=int, help=HELP["watch_debounce_ms"]
+              + " [env STATEMENT_SEARCH_WATCH_DEBOUNCE_MS]")
+def rebuild_index(corpus, index, model, embedding_backend, index_type, batch_size, ray_address, quiet, watch,
+                  watch_debounce_ms) -> None:
     """Index a folder of statements into a new index generation, swapped in atomically."""
     from index.build import build_index
 
     try:
         settings = load_settings({"corpus": corpus, "index": index, "model": model, "batch_size": batch_size,
                                   "embedding_backend": embedding_backend, "index_type": index_type,
-                                  "ray_address": ray_address})
+                                  "ray_address": ray_address, "watch_debounce_ms": watch_debounce_ms})
         embedder = settings.make_embedder(threads=0)
         if settings.ray_address:  # Ray only on request: its start-up costs more than a small corpus's embedding
             from index.distributed import ray_encoder
@@ -100,6 +105,98 @@ def rebuild_index(corpus, index, model, embedding_backend, index_type, batch_siz
     click.echo(f"indexed {report.documents} statements, {report.passages} passages "
                f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f}s "
                f"→ {report.index} (generation {report.generation})")
+    if watch:
+        from index.watch import watch_corpus
+
+        click.echo(f"watching {settings.corpus} (debounce {settings.watch_debounce_ms} ms); Ctrl-C stops", err=True)
+        try:
+            watch_corpus(settings.corpus, settings.index, embedder, settings.watch_debounce_ms,
+                         on_batch=_echo_update, batch_size=settings.batch_size)
+        except KeyboardInterrupt:  # during an update: its temporary files are removed, the live one stays
+            pass
+        click.echo("stopped watching", err=True)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _echo_update(report) -> None:
+    """One line per published update (add, remove, a --watch batch); warnings for skipped files."""
+    for path, why in report.skipped:
+        click.echo(f"warning: skipped {path}: {why}", err=True)
+    if not report.published:
+        click.echo(f"nothing to change; {report.index} stays at generation {report.generation}")
+        return
+    parts = [f"added {_plural(len(report.added), 'statement')}"] if report.added else []
+    if report.replaced:
+        parts.append(f"replaced {_plural(len(report.replaced), 'statement')}")
+    if report.removed or not parts:
+        parts.append(f"removed {_plural(len(report.removed), 'statement')}")
+    click.echo(f"{', '.join(parts)}: +{report.passages_added} / -{report.passages_removed} passages "
+               f"({report.embedded} embedded, {report.reused} reused); vector index {report.vector_index}; "
+               f"BM25 {report.keyword_index}; "
+               f"{report.documents} statements, {report.passages} passages in {report.seconds:.1f}s "
+               f"→ {report.index} (generation {report.generation})")
+
+
+def _run_update(settings, action) -> None:
+    """Run an incremental update with the CLI's error handling (exit 2 bad input, 3 index/write trouble)."""
+    try:
+        report = action()
+    except StatementSearchError as exc:
+        _fail(exc)
+    except (OSError, sqlite3.OperationalError, RuntimeError) as exc:
+        if not _is_write_failure(exc):
+            raise
+        _write_failed(settings.index, exc)
+    _echo_update(report)
+
+
+@main.command("add")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--index", type=click.Path(path_type=Path), help=HELP["index"] + " [env STATEMENT_SEARCH_INDEX]")
+@click.option("--corpus", type=click.Path(path_type=Path),
+              help="The corpus folder ids are relative to (default: the one the index was built from).")
+@click.option("--model", help=HELP["model"] + " [env STATEMENT_SEARCH_MODEL]")
+@click.option("--backend", "embedding_backend", type=click.Choice(BACKENDS),
+              help=HELP["embedding_backend"] + " [env STATEMENT_SEARCH_EMBEDDING_BACKEND]")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def add_command(paths, index, corpus, model, embedding_backend, quiet) -> None:
+    """Add statement files (or every file under folders) to the index as a new generation, without
+    rescanning the corpus. A statement whose id is already indexed is replaced. Ids are what a full
+    rebuild-index would give: the path under the corpus folder without extension; a file outside the
+    corpus folder is named by its file name without extension. Unreadable files are skipped with a
+    warning; if none can be read the index is unchanged (exit 2)."""
+    from index.update import add_statements
+
+    settings = _update_settings(index, model, embedding_backend)
+    _run_update(settings, lambda: add_statements(paths, settings.index, settings.make_embedder(threads=0),
+                                                 corpus=corpus, batch_size=settings.batch_size,
+                                                 progress=not quiet))
+
+
+@main.command("remove")
+@click.argument("doc_ids", nargs=-1, required=True)
+@click.option("--index", type=click.Path(path_type=Path), help=HELP["index"] + " [env STATEMENT_SEARCH_INDEX]")
+@click.option("--model", help=HELP["model"] + " [env STATEMENT_SEARCH_MODEL]")
+@click.option("--backend", "embedding_backend", type=click.Choice(BACKENDS),
+              help=HELP["embedding_backend"] + " [env STATEMENT_SEARCH_EMBEDDING_BACKEND]")
+def remove_command(doc_ids, index, model, embedding_backend) -> None:
+    """Remove statements by id (as shown by query and the document view) as a new generation. An unknown
+    id changes nothing (exit 2). Their passages stay in the vector index as tombstones, never returned,
+    until the next full rebuild-index."""
+    from index.update import remove_statements
+
+    settings = _update_settings(index, model, embedding_backend)
+    _run_update(settings, lambda: remove_statements(doc_ids, settings.index, settings.make_embedder(threads=0)))
+
+
+def _update_settings(index, model, embedding_backend) -> Settings:
+    try:
+        return load_settings({"index": index, "model": model, "embedding_backend": embedding_backend})
+    except StatementSearchError as exc:
+        _fail(exc)
 
 
 @main.command("query")
