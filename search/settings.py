@@ -90,6 +90,9 @@ class Settings(BaseModel):
                           "X-API-Key with this value; empty: open.")
     cors_origins: str = _f("", "Comma-separated origins allowed to call the JSON API from a browser (CORS); "
                                "empty: none.")
+    request_budget: float = _f(0.0, "Seconds a search or quote check may run; past it the request ends with 503 "
+                                    "time_budget, checked between the search's stages (search/deadline.py). "
+                                    "0: no budget (gunicorn's 120 s worker timeout still applies).", ge=0)
     reload_interval: float = _f(2.0, "Seconds between checks for a newly built index generation.")
 
     @property

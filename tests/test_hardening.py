@@ -323,3 +323,32 @@ def test_metrics_route_counts_requests(fake_index, fake_encoder):
     response = client.get("/metrics")
     assert response.status_code == 200 and response.mimetype == "text/plain"
     assert searches() == before + 3
+
+
+class _Clock:
+    """A clock that moves one second each time it is read: any positive budget runs out at once."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def test_time_budget_stops_search_and_verify_between_stages(fake_index, fake_encoder):
+    from search.deadline import Deadline
+    from search.errors import TimeBudgetExceeded
+    from search.verify import verify
+
+    _, index = fake_index
+    searcher = Searcher(index, load_settings({"index": index}, environ={}), fake_encoder)
+    for mode in ("hybrid", "vector", "keyword"):
+        with pytest.raises(TimeBudgetExceeded) as caught:
+            searcher.search("ferry", k=2, mode=mode, deadline=Deadline(0.5, clock=_Clock()))
+        assert caught.value.code == "time_budget" and "0.5 s" in caught.value.message
+    with pytest.raises(TimeBudgetExceeded):
+        verify(searcher, "Taxes on bread went up.", deadline=Deadline(0.5, clock=_Clock()))
+    # budget 0 is off however slow the clock: the same searcher answers
+    assert searcher.search("ferry", k=2, deadline=Deadline(0, clock=_Clock())).hits
+    assert verify(searcher, "Taxes on bread went up.", deadline=Deadline(0, clock=_Clock())).verdict == "verbatim"

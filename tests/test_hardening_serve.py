@@ -203,3 +203,29 @@ def test_metrics_add_up_across_workers(seed_index):
         assert float(values[ok]) == 6
         assert float(values["statement_search_index_passages"]) > 0
         assert 'statement_search_request_seconds_bucket{le="0.005",route="/api/search"}' in values
+
+
+def test_time_budget_answers_503_json_and_the_worker_survives(seed_index):
+    """request_budget 0.0001 s: a real hybrid search (a question embedding alone takes milliseconds) and a
+    quote check end with 503 time_budget in the one error shape; the same worker process (same pid) then
+    answers the routes that have no budget, and nothing is logged as a traceback."""
+    log = ServerLog()
+    with running_server(seed_index, workers=1, log=log, request_budget="0.0001") as base:
+        assert fetch(base + "api/health")[0] == 200  # the worker is up (it forks after the "serving" line)
+        before = _workers(_server_pid(log))
+        for n, question in enumerate(["privacy of citizens", "taxes on bread", "the ferry timetable"]):
+            status, body = fetch(search_url(base, f"{question} {n}", k=3, mode="hybrid"))
+            assert status == 503, (status, body)
+            assert set(body) == {"error"} and body["error"]["code"] == "time_budget", body
+            assert "time budget of 0.0001 s" in body["error"]["message"]
+        status, body = fetch(base + "api/verify", {"quote": "We will protect the privacy of every citizen."})
+        assert status == 503 and body["error"]["code"] == "time_budget", body
+        status, page = fetch(base + "?" + urllib.parse.urlencode({"q": "privacy"}))
+        assert status == 503 and "time budget" in page
+        for route in ("api/health", "api/stats"):
+            assert fetch(base + route)[0] == 200, route
+        assert _workers(_server_pid(log)) == before and len(before) == 1  # not restarted
+    assert not [line for line in log if "Traceback" in line], "".join(log)
+    with running_server(seed_index, workers=1, log=log, request_budget="0") as base:  # budget off: 200
+        status, body = fetch(search_url(base, "privacy of citizens 0", k=3, mode="hybrid"))
+        assert status == 200 and len(body["results"]) == 3
