@@ -352,3 +352,20 @@ def test_time_budget_stops_search_and_verify_between_stages(fake_index, fake_enc
     # budget 0 is off however slow the clock: the same searcher answers
     assert searcher.search("ferry", k=2, deadline=Deadline(0, clock=_Clock())).hits
     assert verify(searcher, "Taxes on bread went up.", deadline=Deadline(0, clock=_Clock())).verdict == "verbatim"
+
+
+def test_release_if_moved_lets_go_of_a_generation_no_longer_current(fake_index, fake_encoder):
+    """What the pre-fork parent does from its loop: keep the generation while it is current, close it (and
+    drop its maps) once the link moved, and a later load() takes the current one."""
+    corpus, index = fake_index
+    settings = load_settings({"index": index, "reload_interval": -1}, environ={})
+    live = LiveSearcher(settings, fake_encoder).load()
+    live.get().search("ferry", k=1)
+    assert live.release_if_moved() is False and live.searcher is not None
+    for n in range(3):
+        (corpus / f"n{n}.txt").write_text(f"Title: N{n}\n\nNote {n} about the ferry.\n")
+        latest = build_index(corpus, index, fake_encoder).generation
+    assert _deleted_files(index.parent) > 0  # the held start-up generation was pruned under it
+    assert live.release_if_moved() is True and live.searcher is None
+    assert _deleted_files(index.parent) == 0
+    assert live.load().get().generation == latest
