@@ -75,12 +75,17 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
 
     def post_fork(server: Any, worker: Any) -> None:
         set_threads(threads)
-        if live.searcher is None:
-            live.load()  # the parent let go of the start-up generation (or had none): load the current one
-        # The first encode happens here, in the worker (never in the parent: the fork trap), so the
-        # first question a worker answers does not pay for creating the runtime's session.
-        if live.searcher is not None:
-            live.searcher.embed_question("warm-up")
+        # An exception here is a worker boot error, on which gunicorn stops the whole server: a worker
+        # that cannot load or warm up starts anyway and answers 503 until a usable generation appears.
+        try:
+            if live.searcher is None:
+                live.load()  # the parent let go of the start-up generation (or had none): load the current one
+            # The first encode happens here, in the worker (never in the parent: the fork trap), so the
+            # first question a worker answers does not pay for creating the runtime's session.
+            if live.searcher is not None:
+                live.searcher.embed_question("warm-up")
+        except Exception:
+            log.exception("worker %s: cannot load or warm up the index; it answers 503 until one loads", worker.pid)
 
     def child_exit(server: Any, worker: Any) -> None:
         from .metrics import worker_exited
