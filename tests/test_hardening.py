@@ -170,6 +170,72 @@ def test_rebuild_under_a_file_size_limit_fails_clearly(tmp_path, corpus, embedde
     assert not list(tmp_path.glob(".index.tmp-*"))
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs mounted under tmp_path (root and a kernel that allows it, e.g. CI's containers run
+    as root); skipped with the reason otherwise."""
+    import shutil
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root and mount(8): ENOSPC/EROFS are not reproduced here")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                          capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}): ENOSPC/EROFS are not reproduced")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True, timeout=30)
+
+
+def _rebuild(corpus: Path, index: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "STATEMENT_SEARCH_EMBEDDING_BACKEND": "torch"}  # the first build's backend: reuse
+    return subprocess.run([sys.executable, "-m", "web", "rebuild-index", "--corpus", str(corpus), "--index",
+                           str(index), "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+
+
+def _fails_clearly(result: subprocess.CompletedProcess, *reasons: str) -> None:
+    assert result.returncode == 3, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: cannot write the new index generation"), result.stderr
+    assert any(r in lines[0] for r in reasons) and "previous index generation, if any, is unchanged" in lines[0], lines
+
+
+def _old_generation_answers(index: Path, old: str, embedder) -> None:
+    searcher = Searcher(index, load_settings({"index": index}, environ={}), embedder)
+    assert searcher.generation == old and searcher.search("ferry timetable", k=1).hits
+    assert not list(index.parent.glob(".index.tmp-*"))  # the partial generation was removed
+
+
+def test_rebuild_on_a_full_disk_fails_clearly(small_disk, corpus, embedder):
+    """ENOSPC: a rebuild whose new generation does not fit in the space left (a real full tmpfs)."""
+    index = small_disk / "index"
+    old = build_index(corpus, index, embedder).generation
+    free = os.statvfs(small_disk)
+    filler = (free.f_bavail * free.f_frsize) - 32 * 1024  # leave 32 KiB: less than one generation
+    (small_disk / "filler").write_bytes(b"\0" * max(filler, 0))
+    (corpus / "more.txt").write_text("Title: More\nSpeaker: Clerk\n\nThe ferry timetable changed again.\n")
+    result = _rebuild(corpus, index)
+    _fails_clearly(result, "No space left on device", "database or disk is full")  # the OS's or SQLite's words
+    _old_generation_answers(index, old, embedder)
+
+
+def test_rebuild_on_a_read_only_filesystem_fails_clearly(small_disk, corpus, embedder):
+    """EROFS: the index's filesystem remounted read-only; the live generation still loads and answers."""
+    index = small_disk / "index"
+    old = build_index(corpus, index, embedder).generation
+    remount = subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], capture_output=True, text=True,
+                             timeout=30)
+    if remount.returncode != 0:
+        pytest.skip(f"cannot remount read-only here ({remount.stderr.strip()})")
+    (corpus / "more.txt").write_text("Title: More\nSpeaker: Clerk\n\nThe ferry timetable changed again.\n")
+    result = _rebuild(corpus, index)
+    _fails_clearly(result, "Read-only file system")
+    _old_generation_answers(index, old, embedder)
+
+
 def test_query_with_undecodable_bytes_is_a_clean_error(tmp_path):
     """An argument that is not UTF-8 (surrogate-escaped by Python) → exit 2 and a message, before any load."""
     result = subprocess.run([sys.executable.encode(), b"-m", b"web", b"query", b"caf\xe9 tax", b"--index",
