@@ -89,7 +89,7 @@ def test_replaced_generations_are_closed_across_reloads(fake_index, fake_encoder
     clock = [0.0]
     settings = load_settings({"index": index, "reload_interval": 1}, environ={})
     live = LiveSearcher(settings, fake_encoder, clock=lambda: clock[0], retire_after=0).load()
-    counts = []
+    counts, totals = [], []
     for n in range(20):
         (corpus / f"n{n}.txt").write_text(f"Title: N{n}\n\nNote number {n} about the ferry.\n")
         generation = build_index(corpus, index, fake_encoder).generation
@@ -102,7 +102,9 @@ def test_replaced_generations_are_closed_across_reloads(fake_index, fake_encoder
         searcher.search("ferry", k=1)
         gc.collect()
         counts.append(_deleted_files(index.parent))
+        totals.append(len(list(Path("/proc/self/fd").iterdir())))
     assert max(counts) == 0, counts
+    assert len(set(totals[1:])) == 1, totals  # flat: each reload closes what the previous one opened
 
 
 def test_pruned_generation_is_replaced_in_the_request(fake_index, fake_encoder):
