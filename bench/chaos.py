@@ -80,7 +80,8 @@ def deleted_files(pid: int, under: Path) -> int:
             except OSError:
                 continue
             found += target.startswith(str(under)) and target.endswith("(deleted)")
-        found += sum(1 for line in open(f"/proc/{pid}/maps") if str(under) in line and line.rstrip().endswith("(deleted)"))
+        with open(f"/proc/{pid}/maps") as maps:
+            found += sum(1 for line in maps if str(under) in line and line.rstrip().endswith("(deleted)"))
     except OSError:
         pass
     return found

@@ -437,3 +437,28 @@ def test_release_if_moved_lets_go_of_a_generation_no_longer_current(fake_index, 
     assert live.release_if_moved() is True and live.searcher is None
     assert _deleted_files(index.parent) == 0
     assert live.load().get().generation == latest
+
+
+def test_a_request_stuck_past_the_worker_timeout_stops_the_heartbeat():
+    """gthread's heartbeat comes from its event loop; BufferedThreadWorker withholds it while a request
+    thread has run longer than gunicorn's timeout, so the master replaces the worker (the hard backstop)."""
+    import time
+    from types import SimpleNamespace
+
+    from web.worker import BufferedThreadWorker
+
+    worker = BufferedThreadWorker.__new__(BufferedThreadWorker)  # no process: only the heartbeat rule
+    beats: list[int] = []
+    worker.cfg, worker.running = SimpleNamespace(timeout=120), {}
+    worker.tmp = SimpleNamespace(notify=lambda: beats.append(1))
+    worker.notify()
+    worker.running["fast"] = time.monotonic() - 60
+    worker.notify()
+    assert len(beats) == 2
+    worker.running["stuck"] = time.monotonic() - 121
+    worker.notify()
+    assert len(beats) == 2 and worker.longest_running() > 120
+    del worker.running["stuck"]
+    worker.notify()
+    assert len(beats) == 3
+
