@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from index.errors import CorpusError, IndexUnavailable, SettingError, StatementSearchError
 
-__all__ = ["StatementSearchError", "SearchError", "NotFound", "IndexUnavailable", "CorpusError", "SettingError"]
+__all__ = ["StatementSearchError", "SearchError", "NotFound", "IndexUnavailable", "CorpusError", "SettingError",
+           "TimeBudgetExceeded"]
 
 
 class SearchError(StatementSearchError):
@@ -16,3 +17,9 @@ class NotFound(SearchError):
     """A document or passage id that the index does not hold."""
 
     code = "not_found"
+
+
+class TimeBudgetExceeded(StatementSearchError):
+    """A request that ran past settings.request_budget (search/deadline.py); the service answers 503."""
+
+    code = "time_budget"

@@ -17,10 +17,14 @@ hold it are done, so pruned files do not stay open.
 
 Fork safety (gunicorn preload): nothing here starts a thread or encodes text until the first request,
 so a parent process can load the model and index and fork workers; `before_fork()` closes the parent's
-SQLite connection so that every worker opens its own.
+SQLite connection so that every worker opens its own. The parent never serves, so it never reloads:
+`release_if_moved()` (called from its main loop) lets go of the start-up generation once the index link
+points elsewhere, so a pruned generation's disk space is freed; workers forked after that load the
+current generation themselves (`load()` in gunicorn's post_fork).
 """
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import threading
@@ -216,6 +220,28 @@ class LiveSearcher:
         while self._loading is not None and time.monotonic() < deadline:
             time.sleep(0.05)
         return self._loading is None
+
+    def release_if_moved(self) -> bool:
+        """In a process that loads but never serves (the pre-fork parent): when the index link no longer
+        points at the held generation, close it and drop every reference to its files (its question
+        encoder too when that lives inside it, as an ONNX index's does); True when it let go. Single-
+        threaded use only: nothing else may be using the generation."""
+        current = self._current
+        if current is None or current_generation(Path(self.settings.index)) == Path(current.path):
+            return False
+        inside = Path(current.path)
+        encoder_file = getattr(self.embedder, "onnx_path", None)
+        if encoder_file is not None and inside in Path(encoder_file).parents:
+            self.embedder = None  # a later load takes the encoder its own generation carries
+        with self._lock:
+            self._current, self._stamp, self._checked = None, None, float("-inf")
+        close = getattr(current, "close", None) or getattr(getattr(current, "store", None), "close", None)
+        if close is not None:
+            close()
+        del current
+        gc.collect()  # the searcher's reference cycles hold the memory maps (vectors, FAISS index)
+        log.info("released the start-up index generation %s (the index now points elsewhere)", inside.name)
+        return True
 
     def before_fork(self) -> None:
         """Drop what a forked child must not share: the parent's SQLite connection."""

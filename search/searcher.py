@@ -20,6 +20,7 @@ import numpy as np
 from index.embedder import Embedder
 
 from .citation import Citation
+from .deadline import Deadline
 from .documents import document_info, document_view, stats_view
 from .duplicates import ParagraphKeys, collapse_duplicates
 from .filters import validate_sort
@@ -100,11 +101,13 @@ class Searcher:
 
     def search(self, question: Any, k: Any = None, offset: Any = 0, neighbours: bool = False,
                mode: str | None = None, filters: Filters | None = None, sort: str = "relevance",
-               phrases: bool = True) -> SearchResponse:
+               phrases: bool = True, deadline: Deadline | None = None) -> SearchResponse:
         """Ranked passages for `question`: hits offset..offset+k, best first (or by date among the relevant).
 
-        `phrases=False` takes the question as plain text (no "phrase" or -word syntax): verify's use."""
+        `phrases=False` takes the question as plain text (no "phrase" or -word syntax): verify's use.
+        `deadline` (the request's time budget) is checked between the stages: TimeBudgetExceeded past it."""
         began = time.perf_counter()
+        deadline = deadline or Deadline.never()
         question, k, offset = validate(self.settings, question, self.settings.default_k if k is None else k, offset)
         mode = validate_mode(mode or self.settings.mode)
         sort = validate_sort(sort)
@@ -118,6 +121,7 @@ class Searcher:
         if parsed.phrases:
             subset = candidate_ids(self.gen.keyword, parsed, subset)
         qvec = self.embed_question(text)
+        deadline.check("ranking")
         # Rank deep enough for facets and date sorting over all relevant matches, not just this page.
         ranked, cosines = self.ranker.rank_with_cosines(text, qvec, max(k + offset, self.settings.facet_depth),
                                                         mode, subset)
@@ -125,6 +129,7 @@ class Searcher:
             matcher = PhraseMatcher(parsed)
             rows = self.store.passages([pid for pid, _ in ranked])
             ranked = [(pid, score) for pid, score in ranked if pid in rows and matcher.matches(rows[pid]["text"])]
+        deadline.check("duplicates")
         ranked, copies = collapse_duplicates(self.store, ranked, k + offset if sort == "relevance" else None,
                                              self.paragraphs)
         weak_ids = {pid for (pid, _), weak in zip(ranked, self.weak_flags(qvec, ranked, cosines)) if weak}
@@ -135,9 +140,11 @@ class Searcher:
             dated = sorted((h for h in relevant if dates[h[0]]), key=lambda h: dates[h[0]], reverse=sort == "newest")
             ranked = dated + [h for h in relevant if not dates[h[0]]]
         page = ranked[offset:offset + k]
+        deadline.check("hits")
         hits = [dataclasses.replace(h, weak=h.id in weak_ids, duplicates=copies.get(h.id, ()),
                                     matches=tuple(keyword_spans(question, h.text, parsed)))
                 for h in make_hits(self.store, self.gen.sentences, text, qvec, page, neighbours)]
+        deadline.check("facets")
         return SearchResponse(query=question, hits=tuple(hits), took_ms=(time.perf_counter() - began) * 1000,
                               generation=self.generation, passages=self.passages, k=k, offset=offset,
                               mode=mode, filters=filters, sort=sort,

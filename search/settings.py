@@ -97,6 +97,9 @@ class Settings(BaseModel):
                           "X-API-Key with this value; empty: open.")
     cors_origins: str = _f("", "Comma-separated origins allowed to call the JSON API from a browser (CORS); "
                                "empty: none.")
+    request_budget: float = _f(0.0, "Seconds a search or quote check may run; past it the request ends with 503 "
+                                    "time_budget, checked between the search's stages (search/deadline.py). "
+                                    "0: no budget (gunicorn's 120 s worker timeout still applies).", ge=0)
     reload_interval: float = _f(2.0, "Seconds between checks for a newly built index generation.")
     watch_debounce_ms: int = _f(1000, "rebuild-index --watch: milliseconds of quiet that close a batch of "
                                       "corpus changes (one new generation per batch).", ge=50, le=600_000)

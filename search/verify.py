@@ -10,6 +10,7 @@ import numpy as np
 
 from index.passages import sentence_spans
 
+from .deadline import Deadline
 from .documents import document_info
 from .errors import SearchError
 from .highlight import STOPWORDS
@@ -137,7 +138,7 @@ def rare_words(toks: Sequence[Token], quote: str) -> list[str]:
 
 
 def pool_from_searcher(searcher: Any, quote: str, words: Sequence[str], filters: Filters | None,
-                       depth: int = 30, exact_limit: int = 300) -> Pool:
+                       depth: int = 30, exact_limit: int = 300, deadline: Deadline | None = None) -> Pool:
     """Candidates from the searcher: both retrieval halves plus passages holding the quote's rarest words.
 
     The only function here that touches the searcher: `search` (public) for both halves,
@@ -149,10 +150,12 @@ def pool_from_searcher(searcher: Any, quote: str, words: Sequence[str], filters:
     order: dict[int, Candidate] = {}
     cosines: dict[int, float] = {}
     for mode in ("vector", "keyword"):
-        for hit in searcher.search(text, k=depth, mode=mode, filters=filters, phrases=False).hits:
+        for hit in searcher.search(text, k=depth, mode=mode, filters=filters, phrases=False, deadline=deadline).hits:
             order.setdefault(hit.id, Candidate(hit.id, hit.text, hit.document, hit.paragraph, hit.of))
             if mode == "vector":
                 cosines[hit.id] = float(hit.score)
+    if deadline is not None:
+        deadline.check("the quote's word search")
     subset = searcher.table.subset(filters)[0] if filters else None
     gen = searcher.gen
     postings = [np.flatnonzero(gen.keyword.scores(w) > 0) for w in words]
@@ -181,21 +184,26 @@ def stored_sentences(gen: Any, pid: int, text: str) -> tuple[list[tuple[int, int
 
 
 def verify(searcher: Any, quote: Any, filters: Filters | None = None, lines: VerifyLines = VerifyLines(),
-           depth: int = 30, max_chars: int | None = None) -> VerifyResult:
-    """Check `quote` against the searcher's statements (within `filters`)."""
+           depth: int = 30, max_chars: int | None = None, deadline: Deadline | None = None) -> VerifyResult:
+    """Check `quote` against the searcher's statements (within `filters`); `deadline`: the request's
+    time budget, checked between the steps (TimeBudgetExceeded past it)."""
     began = time.perf_counter()
     limit = max_chars if max_chars is not None else searcher.settings.max_query_chars
     quote, toks = validate_quote(quote, limit)
-    pool = pool_from_searcher(searcher, quote, rare_words(toks, quote), filters, depth)
-    verdict, matches = judge(quote, toks, pool, lines)
+    pool = pool_from_searcher(searcher, quote, rare_words(toks, quote), filters, depth, deadline=deadline)
+    verdict, matches = judge(quote, toks, pool, lines, deadline)
     return VerifyResult(quote, verdict, matches, first_said(verdict, matches),
                         (time.perf_counter() - began) * 1000, filters or Filters())
 
 
 def judge(quote: str, toks: Sequence[Token], pool: Pool, lines: VerifyLines = VerifyLines(),
-          ) -> tuple[str, tuple[QuoteMatch, ...]]:
+          deadline: Deadline | None = None) -> tuple[str, tuple[QuoteMatch, ...]]:
     """The verdict and its matches (best first, then oldest first) for one quote over one pool."""
-    aligned = [(c, align(quote, toks, c.text, tokens(c.text))) for c in pool.candidates]
+    deadline = deadline or Deadline.never()
+    aligned = []
+    for c in pool.candidates:  # up to a few hundred alignments: the budget is checked between them
+        deadline.check("the word-for-word comparison")
+        aligned.append((c, align(quote, toks, c.text, tokens(c.text))))
     exact = [(c, a) for c, a in aligned if a.verbatim]
     if exact:
         return "verbatim", _ordered([_match(c, a, "verbatim") for c, a in exact], lines.max_matches)
@@ -203,6 +211,7 @@ def judge(quote: str, toks: Sequence[Token], pool: Pool, lines: VerifyLines = Ve
     if close:
         close.sort(key=lambda ca: -ca[1].similarity)  # stable: retrieval order breaks ties
         return "altered", _ordered([_match(c, a, "altered") for c, a in close], lines.max_matches)
+    deadline.check("the paraphrase check")
     said = paraphrases(quote, pool, lines.paraphrase)
     if said:
         return "paraphrase", _ordered(said, lines.max_matches)

@@ -89,7 +89,7 @@ def test_replaced_generations_are_closed_across_reloads(fake_index, fake_encoder
     clock = [0.0]
     settings = load_settings({"index": index, "reload_interval": 1}, environ={})
     live = LiveSearcher(settings, fake_encoder, clock=lambda: clock[0], retire_after=0).load()
-    counts = []
+    counts, totals = [], []
     for n in range(20):
         (corpus / f"n{n}.txt").write_text(f"Title: N{n}\n\nNote number {n} about the ferry.\n")
         generation = build_index(corpus, index, fake_encoder).generation
@@ -102,7 +102,9 @@ def test_replaced_generations_are_closed_across_reloads(fake_index, fake_encoder
         searcher.search("ferry", k=1)
         gc.collect()
         counts.append(_deleted_files(index.parent))
+        totals.append(len(list(Path("/proc/self/fd").iterdir())))
     assert max(counts) == 0, counts
+    assert len(set(totals[1:])) == 1, totals  # flat: each reload closes what the previous one opened
 
 
 def test_pruned_generation_is_replaced_in_the_request(fake_index, fake_encoder):
@@ -168,6 +170,72 @@ def test_rebuild_under_a_file_size_limit_fails_clearly(tmp_path, corpus, embedde
     assert "previous index generation" in result.stderr
     assert Searcher(index, load_settings({"index": index}, environ={}), embedder).generation == old
     assert not list(tmp_path.glob(".index.tmp-*"))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs mounted under tmp_path (root and a kernel that allows it, e.g. CI's containers run
+    as root); skipped with the reason otherwise."""
+    import shutil
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root and mount(8): ENOSPC/EROFS are not reproduced here")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                          capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}): ENOSPC/EROFS are not reproduced")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True, timeout=30)
+
+
+def _rebuild(corpus: Path, index: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "STATEMENT_SEARCH_EMBEDDING_BACKEND": "torch"}  # the first build's backend: reuse
+    return subprocess.run([sys.executable, "-m", "web", "rebuild-index", "--corpus", str(corpus), "--index",
+                           str(index), "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+
+
+def _fails_clearly(result: subprocess.CompletedProcess, *reasons: str) -> None:
+    assert result.returncode == 3, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: cannot write the new index generation"), result.stderr
+    assert any(r in lines[0] for r in reasons) and "previous index generation, if any, is unchanged" in lines[0], lines
+
+
+def _old_generation_answers(index: Path, old: str, embedder) -> None:
+    searcher = Searcher(index, load_settings({"index": index}, environ={}), embedder)
+    assert searcher.generation == old and searcher.search("ferry timetable", k=1).hits
+    assert not list(index.parent.glob(".index.tmp-*"))  # the partial generation was removed
+
+
+def test_rebuild_on_a_full_disk_fails_clearly(small_disk, corpus, embedder):
+    """ENOSPC: a rebuild whose new generation does not fit in the space left (a real full tmpfs)."""
+    index = small_disk / "index"
+    old = build_index(corpus, index, embedder).generation
+    free = os.statvfs(small_disk)
+    filler = (free.f_bavail * free.f_frsize) - 32 * 1024  # leave 32 KiB: less than one generation
+    (small_disk / "filler").write_bytes(b"\0" * max(filler, 0))
+    (corpus / "more.txt").write_text("Title: More\nSpeaker: Clerk\n\nThe ferry timetable changed again.\n")
+    result = _rebuild(corpus, index)
+    _fails_clearly(result, "No space left on device", "database or disk is full")  # the OS's or SQLite's words
+    _old_generation_answers(index, old, embedder)
+
+
+def test_rebuild_on_a_read_only_filesystem_fails_clearly(small_disk, corpus, embedder):
+    """EROFS: the index's filesystem remounted read-only; the live generation still loads and answers."""
+    index = small_disk / "index"
+    old = build_index(corpus, index, embedder).generation
+    remount = subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], capture_output=True, text=True,
+                             timeout=30)
+    if remount.returncode != 0:
+        pytest.skip(f"cannot remount read-only here ({remount.stderr.strip()})")
+    (corpus / "more.txt").write_text("Title: More\nSpeaker: Clerk\n\nThe ferry timetable changed again.\n")
+    result = _rebuild(corpus, index)
+    _fails_clearly(result, "Read-only file system")
+    _old_generation_answers(index, old, embedder)
 
 
 def test_query_with_undecodable_bytes_is_a_clean_error(tmp_path):
@@ -323,3 +391,74 @@ def test_metrics_route_counts_requests(fake_index, fake_encoder):
     response = client.get("/metrics")
     assert response.status_code == 200 and response.mimetype == "text/plain"
     assert searches() == before + 3
+
+
+class _Clock:
+    """A clock that moves one second each time it is read: any positive budget runs out at once."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def test_time_budget_stops_search_and_verify_between_stages(fake_index, fake_encoder):
+    from search.deadline import Deadline
+    from search.errors import TimeBudgetExceeded
+    from search.verify import verify
+
+    _, index = fake_index
+    searcher = Searcher(index, load_settings({"index": index}, environ={}), fake_encoder)
+    for mode in ("hybrid", "vector", "keyword"):
+        with pytest.raises(TimeBudgetExceeded) as caught:
+            searcher.search("ferry", k=2, mode=mode, deadline=Deadline(0.5, clock=_Clock()))
+        assert caught.value.code == "time_budget" and "0.5 s" in caught.value.message
+    with pytest.raises(TimeBudgetExceeded):
+        verify(searcher, "Taxes on bread went up.", deadline=Deadline(0.5, clock=_Clock()))
+    # budget 0 is off however slow the clock: the same searcher answers
+    assert searcher.search("ferry", k=2, deadline=Deadline(0, clock=_Clock())).hits
+    assert verify(searcher, "Taxes on bread went up.", deadline=Deadline(0, clock=_Clock())).verdict == "verbatim"
+
+
+def test_release_if_moved_lets_go_of_a_generation_no_longer_current(fake_index, fake_encoder):
+    """What the pre-fork parent does from its loop: keep the generation while it is current, close it (and
+    drop its maps) once the link moved, and a later load() takes the current one."""
+    corpus, index = fake_index
+    settings = load_settings({"index": index, "reload_interval": -1}, environ={})
+    live = LiveSearcher(settings, fake_encoder).load()
+    live.get().search("ferry", k=1)
+    assert live.release_if_moved() is False and live.searcher is not None
+    for n in range(3):
+        (corpus / f"n{n}.txt").write_text(f"Title: N{n}\n\nNote {n} about the ferry.\n")
+        latest = build_index(corpus, index, fake_encoder).generation
+    assert _deleted_files(index.parent) > 0  # the held start-up generation was pruned under it
+    assert live.release_if_moved() is True and live.searcher is None
+    assert _deleted_files(index.parent) == 0
+    assert live.load().get().generation == latest
+
+
+def test_a_request_stuck_past_the_worker_timeout_stops_the_heartbeat():
+    """gthread's heartbeat comes from its event loop; BufferedThreadWorker withholds it while a request
+    thread has run longer than gunicorn's timeout, so the master replaces the worker (the hard backstop)."""
+    import time
+    from types import SimpleNamespace
+
+    from web.worker import BufferedThreadWorker
+
+    worker = BufferedThreadWorker.__new__(BufferedThreadWorker)  # no process: only the heartbeat rule
+    beats: list[int] = []
+    worker.cfg, worker.running = SimpleNamespace(timeout=120), {}
+    worker.tmp = SimpleNamespace(notify=lambda: beats.append(1))
+    worker.notify()
+    worker.running["fast"] = time.monotonic() - 60
+    worker.notify()
+    assert len(beats) == 2
+    worker.running["stuck"] = time.monotonic() - 121
+    worker.notify()
+    assert len(beats) == 2 and worker.longest_running() > 120
+    del worker.running["stuck"]
+    worker.notify()
+    assert len(beats) == 3
+

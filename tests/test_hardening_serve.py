@@ -203,3 +203,78 @@ def test_metrics_add_up_across_workers(seed_index):
         assert float(values[ok]) == 6
         assert float(values["statement_search_index_passages"]) > 0
         assert 'statement_search_request_seconds_bucket{le="0.005",route="/api/search"}' in values
+
+
+def test_time_budget_answers_503_json_and_the_worker_survives(seed_index):
+    """request_budget 0.0001 s: a real hybrid search (a question embedding alone takes milliseconds) and a
+    quote check end with 503 time_budget in the one error shape; the same worker process (same pid) then
+    answers the routes that have no budget, and nothing is logged as a traceback."""
+    log = ServerLog()
+    with running_server(seed_index, workers=1, log=log, request_budget="0.0001") as base:
+        assert fetch(base + "api/health")[0] == 200  # the worker is up (it forks after the "serving" line)
+        before = _workers(_server_pid(log))
+        for n, question in enumerate(["privacy of citizens", "taxes on bread", "the ferry timetable"]):
+            status, body = fetch(search_url(base, f"{question} {n}", k=3, mode="hybrid"))
+            assert status == 503, (status, body)
+            assert set(body) == {"error"} and body["error"]["code"] == "time_budget", body
+            assert "time budget of 0.0001 s" in body["error"]["message"]
+        status, body = fetch(base + "api/verify", {"quote": "We will protect the privacy of every citizen."})
+        assert status == 503 and body["error"]["code"] == "time_budget", body
+        status, page = fetch(base + "?" + urllib.parse.urlencode({"q": "privacy"}))
+        assert status == 503 and "time budget" in page
+        for route in ("api/health", "api/stats"):
+            assert fetch(base + route)[0] == 200, route
+        assert _workers(_server_pid(log)) == before and len(before) == 1  # not restarted
+    assert not [line for line in log if "Traceback" in line], "".join(log)
+    with running_server(seed_index, workers=1, log=log, request_budget="0") as base:  # budget off: 200
+        status, body = fetch(search_url(base, "privacy of citizens 0", k=3, mode="hybrid"))
+        assert status == 200 and len(body["results"]) == 3
+
+
+def _deleted_under(pid: int, under: Path) -> list[str]:
+    """Descriptors and memory maps of process `pid` that point at deleted files under `under`."""
+    found = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith(str(under)) and target.endswith("(deleted)"):
+            found.append(target)
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        if str(under) in line and line.endswith("(deleted)"):
+            found.append(line.split()[-2])
+    return found
+
+
+def test_master_lets_go_of_the_start_up_generation(tmp_path, corpus):
+    """The pre-fork master loads the start-up generation and never serves: after 3 rebuilds (it is pruned)
+    it holds no descriptor or map of its deleted files, and workers forked afterwards (kill -9) load the
+    current generation, question encoder included (an ONNX index carries it), and answer."""
+    from index.build import build_index
+    from search.settings import load_settings
+
+    embedder = load_settings(environ={}).make_embedder()  # the default backend: onnx-int8, encoder in the index
+    index = tmp_path / "index"
+    build_index(corpus, index, embedder)
+    log = ServerLog()
+    with running_server(index, workers=2, log=log, reload_interval="0.2") as base:
+        assert fetch(search_url(base, QUESTION, k=2))[0] == 200
+        master = _server_pid(log)
+        assert [p for p in _deleted_under(master, tmp_path)] == []
+        for n in range(3):
+            (corpus / f"extra{n}.txt").write_text(f"Title: Note {n}\nSpeaker: Clerk\n\nThe ferry timetable "
+                                                   f"changed {n} times this spring.\n")
+            latest = build_index(corpus, index, embedder).generation
+        assert len(list(tmp_path.glob(".index.gen-*"))) == 2  # the start-up generation is gone
+        deadline = time.monotonic() + 15
+        while _deleted_under(master, tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.5)  # the master looks at the index link about once a second
+        assert _deleted_under(master, tmp_path) == []
+        for pid in _workers(master):
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(3)
+        answers = [fetch(search_url(base, f"{QUESTION} {n}", k=2)) for n in range(8)]
+        assert [status for status, _ in answers] == [200] * 8, answers
+        assert {body["index"]["generation"] for _, body in answers} == {latest}
+    assert not [line for line in log if "Traceback" in line], "".join(log)

@@ -295,7 +295,8 @@ class StubSearcher:
     def __init__(self, settings, response):
         self.settings, self.response = settings, response
 
-    def search(self, query, k=None, offset=0, neighbours=False, mode=None, filters=None, sort="relevance"):
+    def search(self, query, k=None, offset=0, neighbours=False, mode=None, filters=None, sort="relevance",
+               deadline=None):
         return self.response
 
 

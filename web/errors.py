@@ -11,14 +11,15 @@ import re
 from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from search.errors import IndexUnavailable, NotFound, StatementSearchError
+from search.errors import IndexUnavailable, NotFound, StatementSearchError, TimeBudgetExceeded
 
 log = logging.getLogger(__name__)
 
 
 def http_status(exc: StatementSearchError) -> int:
-    """503 when no usable index is there, 404 for an unknown id, 400 for anything the client asked wrong."""
-    if isinstance(exc, IndexUnavailable):
+    """503 when no usable index is there or the request ran past its time budget, 404 for an unknown id,
+    400 for anything the client asked wrong."""
+    if isinstance(exc, (IndexUnavailable, TimeBudgetExceeded)):
         return 503
     if isinstance(exc, NotFound):
         return 404
@@ -26,8 +27,9 @@ def http_status(exc: StatementSearchError) -> int:
 
 
 def exit_code(exc: StatementSearchError) -> int:
-    """3 when the index is missing, unreadable or built for another model; 2 for bad input."""
-    return 3 if isinstance(exc, IndexUnavailable) else 2
+    """3 when the index is missing, unreadable or built for another model (or the time budget ran out);
+    2 for bad input."""
+    return 3 if isinstance(exc, (IndexUnavailable, TimeBudgetExceeded)) else 2
 
 
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/(?:[^\s/'\"()`,;]+/)*([^\s/'\"()`,;]+)")

@@ -33,7 +33,8 @@ ERRORS = {
     "405": _json("Error", "Method not allowed."),
     "413": _json("Error", "Request body too large."),
     "429": _json("Error", "Too many requests from this client (only when the server has a rate_limit)."),
-    "503": _json("Error", "No index is loaded."),
+    "503": _json("Error", "No index is loaded, or the request ran past the server's time budget "
+                          "(code time_budget; only when the server has a request_budget)."),
 }
 
 

@@ -9,6 +9,11 @@ reads a whole request before a thread takes it), so slow or idle clients cannot 
 The fork trap: a process forked after its parent ran a multi-threaded torch operation hangs on its
 first encode (the OpenMP pool does not survive fork). So the parent loads but never encodes, and the
 thread counts are fixed (torch and FAISS) before anything is loaded and again in every worker.
+
+The parent never serves, so it never reloads: once a rebuild moves the index link, its main loop
+(`ReleasingArbiter`, about once a second) closes the start-up generation it holds (`LiveSearcher.
+release_if_moved`), so the files of a pruned generation are freed; a worker forked after that (a
+replacement for one that died) loads the current generation in `post_fork`, before it accepts requests.
 """
 from __future__ import annotations
 
@@ -70,10 +75,17 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
 
     def post_fork(server: Any, worker: Any) -> None:
         set_threads(threads)
-        # The first encode happens here, in the worker (never in the parent: the fork trap), so the
-        # first question a worker answers does not pay for creating the runtime's session.
-        if live.searcher is not None:
-            live.searcher.embed_question("warm-up")
+        # An exception here is a worker boot error, on which gunicorn stops the whole server: a worker
+        # that cannot load or warm up starts anyway and answers 503 until a usable generation appears.
+        try:
+            if live.searcher is None:
+                live.load()  # the parent let go of the start-up generation (or had none): load the current one
+            # The first encode happens here, in the worker (never in the parent: the fork trap), so the
+            # first question a worker answers does not pay for creating the runtime's session.
+            if live.searcher is not None:
+                live.searcher.embed_question("warm-up")
+        except Exception:
+            log.exception("worker %s: cannot load or warm up the index; it answers 503 until one loads", worker.pid)
 
     def child_exit(server: Any, worker: Any) -> None:
         from .metrics import worker_exited
@@ -105,6 +117,20 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
 
         def load(self):
             return app
+
+        def run(self) -> None:
+            from gunicorn.arbiter import Arbiter
+
+            class ReleasingArbiter(Arbiter):
+                def manage_workers(self) -> None:
+                    super().manage_workers()
+                    live.release_if_moved()  # the master's loop: single-threaded, between forks
+
+            try:
+                ReleasingArbiter(self).run()
+            except RuntimeError as exc:  # as gunicorn's BaseApplication.run reports it
+                print(f"\nError: {exc}\n", file=sys.stderr)
+                sys.exit(1)
 
     Application().run()
 

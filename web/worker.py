@@ -14,6 +14,11 @@ answer it. A client that has not sent a complete request within `read_timeout` s
 disconnected by the event loop. Sockets also get `read_timeout` as their blocking timeout, so the few
 reads left to a thread (a chunked body, a body above the buffer) and the response write to a client
 that stops reading cannot block a thread for longer.
+
+The hard backstop behind `request_budget`: gthread sends its heartbeat to the master from the event
+loop, so a request thread that never returns would not trip gunicorn's worker `timeout`. This worker
+stops the heartbeat while one of its requests has run longer than that timeout, so the master kills and
+replaces it (as it would a stuck sync worker).
 """
 from __future__ import annotations
 
@@ -66,6 +71,7 @@ class BufferedThreadWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         self.read_timeout = float(getattr(self.app, "read_timeout", DEFAULT_READ_TIMEOUT))
         self.buffering: dict[TConn, float] = {}   # connection -> deadline for its request to arrive
+        self.running: dict[TConn, float] = {}     # connection -> when a thread began answering it
 
     def accept(self, listener):
         try:
@@ -123,10 +129,24 @@ class BufferedThreadWorker(ThreadWorker):
             self._drop(conn)  # no complete request within read_timeout: a slow or idle client
 
     def handle(self, conn):
-        buffered = getattr(conn, "prebuffer", None)
-        if buffered:
-            conn.prebuffer = None
-            conn.sock.setblocking(True)
-            conn.init()
-            conn.parser.unreader.unread(bytes(buffered))
-        return super().handle(conn)
+        self.running[conn] = time.monotonic()  # one dict operation: atomic under the GIL
+        try:
+            buffered = getattr(conn, "prebuffer", None)
+            if buffered:
+                conn.prebuffer = None
+                conn.sock.setblocking(True)
+                conn.init()
+                conn.parser.unreader.unread(bytes(buffered))
+            return super().handle(conn)
+        finally:
+            self.running.pop(conn, None)
+
+    def longest_running(self) -> float:
+        """Seconds the oldest request now being answered has run (0 when none)."""
+        now = time.monotonic()
+        return max((now - began for began in list(self.running.values())), default=0.0)
+
+    def notify(self):
+        if self.longest_running() > self.cfg.timeout:
+            return  # a request thread is stuck: no heartbeat, so the master replaces this worker
+        super().notify()
