@@ -349,8 +349,9 @@ def _append_rows(src: Path, dst: Path, rows: np.ndarray) -> None:
         version = fmt.read_magic(f)
         shape, fortran, dtype = (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(f)
         header_len = f.tell()
-        if fortran or dtype != rows.dtype or tuple(shape[1:]) != rows.shape[1:]:
+        if fortran or tuple(shape[1:]) != rows.shape[1:] or not np.can_cast(rows.dtype, dtype, "same_kind"):
             raise ValueError(f"{src}: {shape} {dtype} cannot take rows {rows.shape} {rows.dtype}")
+        rows = rows.astype(dtype, copy=False)  # a float16 sentence file (older builds) stays float16
         header = io.BytesIO()
         write = fmt.write_array_header_1_0 if version == (1, 0) else fmt.write_array_header_2_0
         write(header, {"descr": fmt.dtype_to_descr(dtype), "fortran_order": False,

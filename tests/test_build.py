@@ -6,6 +6,7 @@ import pytest
 
 from index import layout
 from index.build import VECTORS_FILE, build_index
+from index.update import add_statements
 from index.integrity import file_table
 from index.layout import DB_FILE
 from index.manifest import ModelInfo, read_manifest
@@ -173,6 +174,12 @@ def test_a_generation_with_float16_sentences_is_still_served_and_reused(tmp_path
     after = Searcher(index, settings, fake_encoder).search("encryption keys for the authorities", k=5, mode="vector")
     assert [h.id for h in after.hits] == [h.id for h in before.hits]
     assert [h.highlight for h in after.hits] == [h.highlight for h in before.hits]
+    statement(corpus, "live.txt", "Speaker: Someone\n\nA sentence about lighthouses. One about the sea.\n")
+    add_statements([corpus / "live.txt"], index, fake_encoder)  # a live addition keeps the file's float16 rows
+    m = read_manifest(index)
+    assert m.sentences["dtype"] == "float16" and np.load(layout.current_generation(index) / "sentences.npy").dtype == np.float16
+    hit = Searcher(index, settings, fake_encoder).search("lighthouses sea", k=1, mode="keyword").hits[0]
+    assert hit.document.id == "live"
     statement(corpus, "new.txt", "Speaker: Someone\n\nA first sentence about satellites. A second one about rockets.\n")
     fake_encoder.calls.clear()
     build_index(corpus, index, fake_encoder)
