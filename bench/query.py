@@ -20,12 +20,12 @@ import json
 import time
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from _common import BENCH_STATE, QUESTIONS, SOTU_INDEX, header, real_questions, report
 
 from index.vectors import FaissIndex  # noqa: E402
+from search.live import set_threads  # noqa: E402
 from search.settings import load_settings  # noqa: E402
 from search.filters import make_filters  # noqa: E402
 
@@ -92,7 +92,7 @@ def main() -> None:
                     help="how many distinct questions: the SOTU questions, then the paraphrase set, "
                          "then SciFact claims as filler")
     args = ap.parse_args()
-    faiss.omp_set_num_threads(1)
+    set_threads(1)  # FAISS, BLAS (and torch if loaded) on one thread, as a serving worker runs
 
     from search.live import LiveSearcher
     from search.searcher import Searcher
