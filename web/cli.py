@@ -82,22 +82,21 @@ def rebuild_index(corpus, index, model, embedding_backend, index_type, batch_siz
         settings = load_settings({"corpus": corpus, "index": index, "model": model, "batch_size": batch_size,
                                   "embedding_backend": embedding_backend, "index_type": index_type,
                                   "ray_address": ray_address, "watch_debounce_ms": watch_debounce_ms})
+    except StatementSearchError as exc:
+        _fail(exc)
+
+    def build():
         embedder = settings.make_embedder(threads=0)
         if settings.ray_address:  # Ray only on request: its start-up costs more than a small corpus's embedding
             from index.distributed import ray_encoder
 
             embedder = ray_encoder(settings, settings.ray_address, local=embedder)
-        report = build_index(settings.corpus, settings.index, embedder, batch_size=settings.batch_size,
-                             progress=not quiet, index_type=settings.index_type,
-                             ann_threshold=settings.ann_threshold, compressed_threshold=settings.compressed_threshold)
-    except StatementSearchError as exc:
-        _fail(exc)
-    except (OSError, sqlite3.OperationalError, RuntimeError) as exc:
-        # disk full, read-only filesystem, file-size limit (from Python, SQLite or FAISS's writer): the
-        # build removed its partial files and the live index is untouched
-        if not _is_write_failure(exc):
-            raise
-        _write_failed(settings.index, exc)
+        return embedder, build_index(settings.corpus, settings.index, embedder, batch_size=settings.batch_size,
+                                     progress=not quiet, index_type=settings.index_type,
+                                     ann_threshold=settings.ann_threshold,
+                                     compressed_threshold=settings.compressed_threshold)
+
+    embedder, report = _guarded(settings, build)
     for path, why in report.skipped:
         click.echo(f"warning: skipped {path}: {why}", err=True)
     if report.skipped:
@@ -140,17 +139,23 @@ def _echo_update(report) -> None:
                f"→ {report.index} (generation {report.generation})")
 
 
-def _run_update(settings, action) -> None:
-    """Run an incremental update with the CLI's error handling (exit 2 bad input, 3 index/write trouble)."""
+def _guarded(settings, action):
+    """`action()` (a build or an update) with the CLI's error handling: exit 2 for bad input, 3 for index
+    trouble or a failed write (disk full, read-only filesystem, file-size limit, from Python, SQLite or
+    FAISS's writer: the build removed its partial files and the live index is untouched)."""
     try:
-        report = action()
+        return action()
     except StatementSearchError as exc:
         _fail(exc)
     except (OSError, sqlite3.OperationalError, RuntimeError) as exc:
         if not _is_write_failure(exc):
             raise
         _write_failed(settings.index, exc)
-    _echo_update(report)
+
+
+def _run_update(settings, action) -> None:
+    """Run an incremental update under `_guarded` and print its one line."""
+    _echo_update(_guarded(settings, action))
 
 
 @main.command("add")
