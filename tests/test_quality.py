@@ -274,3 +274,30 @@ def test_highlight_is_the_best_sentence_computed_from_scratch(seed_searcher, emb
             assert (hit.highlight.start, hit.highlight.end) == spans[int(np.argmax(scores))], (question, hit.id)
             checked += 1
     assert checked >= 10
+
+
+def test_paragraph_keys_are_read_once_per_passage(repost_searcher):
+    """The collapse normalises a passage's text once per generation: a second question over the same
+    passages reads no text from the store, and gives the same collapse."""
+    from search.duplicates import ParagraphKeys, collapse_duplicates
+
+    store = repost_searcher.store
+    reads: list[int] = []
+
+    class CountingStore:
+        def texts(self, ids):
+            reads.extend(ids)
+            return store.texts(ids)
+
+        def passages(self, ids):
+            return store.passages(ids)
+
+    keys = ParagraphKeys(CountingStore())
+    ranked = [(pid, 1.0 - pid / 100) for pid in range(repost_searcher.passages)]
+    first = collapse_duplicates(CountingStore(), ranked, None, keys)
+    assert sorted(reads) == list(range(repost_searcher.passages))
+    reads.clear()
+    again = collapse_duplicates(CountingStore(), list(reversed(ranked)), None, keys)
+    assert reads == []
+    assert len(again[0]) == len(first[0]) < len(ranked)  # the three copies fold into one either way
+    assert ParagraphKeys(store, size=2).of(list(range(3))) == keys.of(list(range(3)))  # a full table starts again
