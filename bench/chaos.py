@@ -127,11 +127,11 @@ class Clients:
         for t in self.threads:
             t.join(timeout=60)
 
-    def ask(self, question: str) -> tuple[str, str | None]:
+    def ask(self, question: str, port: int | None = None) -> tuple[str, str | None]:
         """('200' | 'status NNN' | 'connection: <error>', generation)."""
         import json
 
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=30)
         try:
             conn.request("GET", "/api/search?" + urllib.parse.urlencode({"q": question, "k": self.k}))
             response = conn.getresponse()
@@ -248,8 +248,9 @@ def main() -> None:
         clients.join()
         elapsed = time.monotonic() - began
         time.sleep(31)  # replaced generations are closed retire_after (30 s) after the swap, on a request
-        for _ in range(4 * args.workers * args.instances):
-            clients.ask("closing check")
+        for port in ports:  # straight to each instance, a new connection each (nginx would reuse a few)
+            for _ in range(4 * args.workers):
+                clients.ask("closing check", port)
         time.sleep(1)
         workers_end = all_workers()
         fds_end = {"masters": [descriptors(m) for m in masters], "workers": [descriptors(p) for p in workers_end]}
