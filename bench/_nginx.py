@@ -2,8 +2,9 @@
 
 The repository's config is used as it ships (upstream parameters, timeouts, buffering, keepalive,
 `proxy_next_upstream`), with three substitutions, as deploy/try-nginx.sh makes them: the upstream's
-`server` lines become this run's instances (one instance is listed twice, as docs/deploy.md says, so
-that a retry has a next server to go to: the same gunicorn, where another worker answers), `listen 80`
+`server` lines become this run's instances, once per kind of line (the primary lines and the backup
+lines; a single instance is listed twice among the primaries, as docs/deploy.md says, so that a retry
+has a next server to go to: the same gunicorn, where another worker answers), `listen 80`
 becomes a free loopback port, and the rate limit is raised (every bench client has the same address,
 so the shipped 20 requests/s would answer 429 to the load itself). nginx runs in the foreground
 (`daemon off`) as a child of the bench, and its access log records, per request, every upstream tried.
@@ -39,31 +40,35 @@ def upstream_addresses(ports: list[int]) -> list[str]:
     return addresses * 2 if len(addresses) == 1 else addresses
 
 
-def render(ports: list[int], listen: int, rate: str = "10000r/s") -> str:
-    """deploy/nginx.conf with `ports` as its upstream servers, listening on 127.0.0.1:`listen`."""
-    text = DEPLOY_CONF.read_text()
+def render(ports: list[int], listen: int, rate: str = "10000r/s", conf: Path = DEPLOY_CONF) -> str:
+    """`conf` (deploy/nginx.conf) with `ports` as its upstream servers, listening on 127.0.0.1:`listen`."""
+    text = conf.read_text()
     lines = list(SERVER_LINE.finditer(text))
     if not lines:
-        raise SystemExit(f"no 'server 127.0.0.1:PORT ...;' line in {DEPLOY_CONF}")
-    indent, params = lines[0].group(1), lines[0].group(2)  # the shipped parameters (max_fails, fail_timeout)
-    servers = "".join(f"{indent}server {address}{params};\n" for address in upstream_addresses(ports))
+        raise SystemExit(f"no 'server 127.0.0.1:PORT ...;' line in {conf}")
+    groups: dict[str, str] = {}  # the shipped parameters of each kind of line (primary, backup) -> indent
+    for line in lines:
+        groups.setdefault(line.group(2), line.group(1))
+    servers = "".join(f"{indent}server {address}{params};\n" for params, indent in groups.items()
+                      for address in (upstream_addresses(ports) if "backup" not in params else
+                                      [f"127.0.0.1:{p}" for p in ports]))
     text = text[:lines[0].start()] + servers + text[lines[-1].end():]
     text, listens = re.subn(r"listen 80;", f"listen 127.0.0.1:{listen};", text)
     text, rates = re.subn(r"rate=\d+r/s", f"rate={rate}", text)
     if listens != 1 or rates != 1:
-        raise SystemExit(f"{DEPLOY_CONF}: expected one 'listen 80;' and one 'rate=NNr/s'")
+        raise SystemExit(f"{conf}: expected one 'listen 80;' and one 'rate=NNr/s'")
     return text
 
 
 class Nginx:
     """nginx on 127.0.0.1:`port` in front of the instances on `ports`; `stop()` ends it and reads its log."""
 
-    def __init__(self, ports: list[int]):
+    def __init__(self, ports: list[int], conf: Path = DEPLOY_CONF):
         if not shutil.which("nginx"):
             raise SystemExit("--proxy nginx needs nginx on PATH (Debian: apt-get install nginx-light)")
         self.work = Path(tempfile.mkdtemp(prefix="chaos-nginx-"))
         self.port = free_port()
-        (self.work / "statement-search.conf").write_text(render(ports, self.port))
+        (self.work / "statement-search.conf").write_text(render(ports, self.port, conf=conf))
         w = self.work
         (w / "nginx.conf").write_text(
             f"daemon off;\npid {w}/nginx.pid;\nerror_log {w}/error.log warn;\n"

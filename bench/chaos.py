@@ -40,7 +40,7 @@ from collections import Counter
 from pathlib import Path
 
 from _common import BENCH_STATE, ROOT, header, real_questions, report
-from _nginx import Nginx
+from _nginx import DEPLOY_CONF, Nginx
 
 
 def start_server(index: Path, workers: int) -> tuple[subprocess.Popen, int]:
@@ -183,6 +183,8 @@ def main() -> None:
     parser.add_argument("--proxy", choices=["none", "nginx"], default="none",
                         help="nginx: the clients go through a real nginx configured from deploy/nginx.conf")
     parser.add_argument("--instances", type=int, default=1, help="serve instances (more than 1 needs --proxy)")
+    parser.add_argument("--nginx-conf", type=Path, default=DEPLOY_CONF,
+                        help="the upstream/server config to run (default deploy/nginx.conf)")
     args = parser.parse_args()
     if args.instances > 1 and args.proxy == "none":
         parser.error("--instances above 1 needs --proxy nginx (the clients need one address)")
@@ -207,7 +209,7 @@ def main() -> None:
             ports.append(port)
         masters = [proc.pid for proc in servers]
         if args.proxy == "nginx":
-            nginx = Nginx(ports)
+            nginx = Nginx(ports, args.nginx_conf)
         clients = Clients(nginx.port if nginx else ports[0], args.clients, args.max_requests)
 
         def all_workers() -> list[int]:
