@@ -1,6 +1,7 @@
 """Rebuilds under load with worker kills: how many client requests fail.
 
     flock /tmp/cpu.lock .venv/bin/python bench/chaos.py [--rebuilds 6] [--kill-every 3] [--clients 3]
+        [--proxy nginx] [--instances 1]
 
 Copies a small corpus (default data/statements, the demo) to state/bench/chaos/, builds its index, starts
 `statement-search serve` (gunicorn, 2 workers, reload_interval 0.5 s) and runs, all at once:
@@ -15,6 +16,12 @@ without a response, timeout). A request that breaks at the connection level is t
 proxy with `proxy_next_upstream error` would for a GET: the table gives both counts. The descriptors
 (and memory maps) of deleted index files held by the master and the workers are counted after each
 rebuild, and every process's descriptor count at the start and the end.
+
+`--proxy nginx` puts a real nginx (deploy/nginx.conf with this run's ports, bench/_nginx.py) on
+127.0.0.1 in front of `--instances` serve instances (default 1, listed twice in the upstream so that
+nginx's `proxy_next_upstream` has a next server: the same gunicorn, where another worker answers);
+the clients talk to nginx, the kills alternate over every worker of every instance, and nginx's
+access log gives how many requests it retried and what each try got.
 """
 from __future__ import annotations
 
@@ -33,6 +40,7 @@ from collections import Counter
 from pathlib import Path
 
 from _common import BENCH_STATE, ROOT, header, real_questions, report
+from _nginx import DEPLOY_CONF, Nginx
 
 
 def start_server(index: Path, workers: int) -> tuple[subprocess.Popen, int]:
@@ -119,11 +127,11 @@ class Clients:
         for t in self.threads:
             t.join(timeout=60)
 
-    def ask(self, question: str) -> tuple[str, str | None]:
+    def ask(self, question: str, port: int | None = None) -> tuple[str, str | None]:
         """('200' | 'status NNN' | 'connection: <error>', generation)."""
         import json
 
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=30)
         try:
             conn.request("GET", "/api/search?" + urllib.parse.urlencode({"q": question, "k": self.k}))
             response = conn.getresponse()
@@ -155,40 +163,69 @@ class Clients:
                     self.generations[generation] += 1
 
 
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, default=ROOT / "data" / "statements")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per instance")
     parser.add_argument("--clients", type=int, default=3, help="client threads")
     parser.add_argument("--rebuilds", type=int, default=6)
     parser.add_argument("--kill-every", type=float, default=3.0, help="seconds between worker kills")
     parser.add_argument("--max-requests", type=int, default=20000, help="upper bound on requests sent")
+    parser.add_argument("--proxy", choices=["none", "nginx"], default="none",
+                        help="nginx: the clients go through a real nginx configured from deploy/nginx.conf")
+    parser.add_argument("--instances", type=int, default=1, help="serve instances (more than 1 needs --proxy)")
+    parser.add_argument("--nginx-conf", type=Path, default=DEPLOY_CONF,
+                        help="the upstream/server config to run (default deploy/nginx.conf)")
     args = parser.parse_args()
+    if args.instances > 1 and args.proxy == "none":
+        parser.error("--instances above 1 needs --proxy nginx (the clients need one address)")
 
     state = BENCH_STATE / "chaos"
     shutil.rmtree(state, ignore_errors=True)
     corpus, index = state / "corpus", state / "index"
     shutil.copytree(args.corpus, corpus)
     first_generation, _ = rebuild(corpus, index)
-    proc, port = start_server(index, args.workers)
-    master = proc.pid
+    servers: list[subprocess.Popen] = []
+    nginx: Nginx | None = None
+    proxy_summary: dict = {}
     kills: list[float] = []
     rebuilt: list[dict] = []
-    clients = Clients(port, args.clients, args.max_requests)
     done = threading.Event()
-
-    def killer() -> None:
-        turn = 0
-        while not done.wait(args.kill_every):
-            workers = children(master)
-            if workers:
-                os.kill(workers[turn % len(workers)], signal.SIGKILL)
-                kills.append(time.monotonic())
-                turn += 1
-
+    clients: Clients | None = None
     try:
+        ports = []
+        for _ in range(args.instances):
+            proc, port = start_server(index, args.workers)
+            servers.append(proc)
+            ports.append(port)
+        masters = [proc.pid for proc in servers]
+        if args.proxy == "nginx":
+            nginx = Nginx(ports, args.nginx_conf)
+        clients = Clients(nginx.port if nginx else ports[0], args.clients, args.max_requests)
+
+        def all_workers() -> list[int]:
+            return [w for m in masters for w in children(m)]
+
+        def killer() -> None:
+            turn = 0
+            while not done.wait(args.kill_every):
+                workers = all_workers()
+                if workers:
+                    os.kill(workers[turn % len(workers)], signal.SIGKILL)
+                    kills.append(time.monotonic())
+                    turn += 1
+
         time.sleep(2)  # the workers fork after the "serving" line
-        fds_start = {"master": descriptors(master), "workers": [descriptors(p) for p in children(master)]}
+        fds_start = {"masters": [descriptors(m) for m in masters], "workers": [descriptors(p) for p in all_workers()]}
         began = time.monotonic()
         clients.start()
         kill_thread = threading.Thread(target=killer, daemon=True)
@@ -201,50 +238,54 @@ def main() -> None:
             latest, seconds = rebuild(corpus, index)
             time.sleep(1.5)  # the master's loop and the workers' reload checks run
             rebuilt.append({"generation": latest, "seconds": round(seconds, 2),
-                            "master_deleted": deleted_files(master, state),
-                            "master_fds": descriptors(master)})
+                            "master_deleted": [deleted_files(m, state) for m in masters],
+                            "master_fds": [descriptors(m) for m in masters]})
         done.set()
         kill_thread.join()
         # Let every worker pick up the last generation (reload_interval 0.5 s), then stop the clients.
         settle = time.monotonic() + 30
-        while time.monotonic() < settle and clients.generations.get(latest, 0) < 20:
+        while time.monotonic() < settle and clients.generations.get(latest, 0) < 20 * args.instances:
             time.sleep(0.5)
         time.sleep(2)
         clients.join()
         elapsed = time.monotonic() - began
         time.sleep(31)  # replaced generations are closed retire_after (30 s) after the swap, on a request
-        for _ in range(4 * args.workers):
-            clients.ask("closing check")
+        for port in ports:  # straight to each instance, a new connection each (nginx would reuse a few)
+            for _ in range(4 * args.workers):
+                clients.ask("closing check", port)
         time.sleep(1)
-        workers_end = children(master)
-        fds_end = {"master": descriptors(master), "workers": [descriptors(p) for p in workers_end]}
-        deleted_end = {"master": deleted_files(master, state),
+        workers_end = all_workers()
+        fds_end = {"masters": [descriptors(m) for m in masters], "workers": [descriptors(p) for p in workers_end]}
+        deleted_end = {"masters": [deleted_files(m, state) for m in masters],
                        "workers": [deleted_files(p, state) for p in workers_end]}
     finally:
         done.set()
-        clients.stop.set()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-    tracebacks = sum("Traceback" in line for line in getattr(proc, "log", []))
+        if clients:
+            clients.stop.set()
+        if nginx:
+            proxy_summary = nginx.stop()
+        for proc in servers:
+            stop_server(proc)
+    tracebacks = sum("Traceback" in line for proc in servers for line in getattr(proc, "log", []))
     requests = sum(clients.first.values())
     failed_first = requests - clients.first.get("200", 0)
     failed_final = requests - clients.final.get("200", 0)
-    row = {"workers": args.workers, "clients": args.clients, "seconds": round(elapsed, 1), "requests": requests,
-           "failed": failed_first, "failed_after_retry": failed_final, "rebuilds": len(rebuilt),
-           "kills": len(kills), "generations_seen": len(clients.generations),
+    row = {"proxy": args.proxy, "instances": args.instances, "workers": args.workers, "clients": args.clients,
+           "seconds": round(elapsed, 1), "requests": requests, "failed": failed_first,
+           "failed_after_retry": failed_final, "retried_by_nginx": proxy_summary.get("retried_then_200", ""),
+           "rebuilds": len(rebuilt), "kills": len(kills), "generations_seen": len(clients.generations),
            "last_generation_served": clients.generations.get(latest, 0) > 0, "tracebacks": tracebacks}
     report("chaos", header("rebuilds under load with worker kills"), [row],
-           ["workers", "clients", "seconds", "requests", "failed", "failed_after_retry", "rebuilds", "kills",
-            "generations_seen", "last_generation_served", "tracebacks"],
+           ["proxy", "instances", "workers", "clients", "seconds", "requests", "failed", "failed_after_retry",
+            "retried_by_nginx", "rebuilds", "kills", "generations_seen", "last_generation_served", "tracebacks"],
            extra={"outcomes_first_attempt": dict(clients.first), "outcomes_after_retry": dict(clients.final),
-                  "rebuilt": rebuilt, "descriptors_start": fds_start, "descriptors_end": fds_end,
-                  "deleted_files_end": deleted_end, "command": " ".join(sys.argv)})
+                  "nginx": proxy_summary, "rebuilt": rebuilt, "descriptors_start": fds_start,
+                  "descriptors_end": fds_end, "deleted_files_end": deleted_end, "command": " ".join(sys.argv)})
     print("first attempts:", dict(clients.first), "| after one retry:", dict(clients.final))
-    print("master deleted-file fds+maps after each rebuild:", [r["master_deleted"] for r in rebuilt],
-          "| master fds:", [r["master_fds"] for r in rebuilt])
+    if proxy_summary:
+        print("nginx:", proxy_summary)
+    print("masters' deleted-file fds+maps after each rebuild:", [r["master_deleted"] for r in rebuilt],
+          "| masters' fds:", [r["master_fds"] for r in rebuilt])
     print("descriptors start:", fds_start, "end:", fds_end, "| deleted files held at the end:", deleted_end)
 
 
