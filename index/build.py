@@ -5,7 +5,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from .keyword import KeywordIndex
 from .integrity import file_table
 from .manifest import Counts, Manifest, ModelInfo, read_manifest, write_manifest
 from .passages import PassageDraft, split_statement
-from .probes import PROBES, probe_top1
+from .probes import measure_probes
 from .reuse import Previous, passage_hash
 from .statements import Statement, scan_corpus
 from .vectors import COMPRESSED_THRESHOLD, FaissIndex, choose_index_type
@@ -61,6 +61,38 @@ def _split(statements: list[Statement], embedder: Embedder) -> list[list[Passage
     return [split_statement(st.text, embedder.passage_limit, embedder.count_tokens) for st in statements]
 
 
+@dataclass
+class Rows:
+    """What a set of statements writes: SQLite rows, the texts to embed, and their sentences."""
+
+    documents: list[tuple] = field(default_factory=list)
+    passages: list[tuple] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)       # passage i's embedded text (context + text)
+    hashes: list[str] = field(default_factory=list)      # passage i's reuse key
+    sentence_spans: list[tuple[int, int, int]] = field(default_factory=list)  # (i, start, end), grouped by i
+    sentence_texts: list[str] = field(default_factory=list)
+
+
+def statement_rows(statements: list[Statement], drafts: list[list[PassageDraft]], embedder: Embedder,
+                   first: int = 0) -> Rows:
+    """The rows of `statements` split into `drafts`; passage ids start at `first`. In `texts`, `hashes` and
+    `sentence_spans`, i counts these passages from 0 (the position in this batch, `first` less than the id)."""
+    rows = Rows()
+    for st, ds in zip(statements, drafts):
+        rows.documents.append((st.id, st.title, st.speaker, st.date, st.source,
+                               json.dumps(st.extra, ensure_ascii=False, sort_keys=True), st.path, st.text, len(ds)))
+        for ordinal, d in enumerate(ds, 1):
+            i = len(rows.texts)
+            h = passage_hash(embedder.sha256, d.embed_text)
+            rows.passages.append((first + i, st.id, ordinal, d.paragraph, d.part, d.start, d.end, d.context, d.text, h))
+            rows.texts.append(d.embed_text)
+            rows.hashes.append(h)
+            spans = sentences.passage_sentences(d)
+            rows.sentence_spans.extend((i, a, b) for a, b in spans)
+            rows.sentence_texts.extend(sentences.embed_texts(d, spans))
+    return rows
+
+
 def package_version() -> str:
     try:
         return metadata.version("statement-search")
@@ -76,9 +108,7 @@ def build_index(corpus: Path, index: Path, embedder: Embedder, batch_size: int =
     corpus, index = Path(corpus), Path(index)
     if not corpus.is_dir():
         raise CorpusError(f"corpus folder {corpus} does not exist or is not a folder; the existing index is unchanged")
-    if index.exists() and not index.is_symlink():
-        raise CorpusError(f"{index} is a plain folder, not an index link made by rebuild-index: "
-                          "move it away or choose another --index", code="index_not_link")
+    layout.check_link(index)
     scan = scan_corpus(corpus)
     drafts = _split(scan.statements, embedder)
     total = sum(len(d) for d in drafts)
@@ -109,22 +139,9 @@ def _write_generation(tmp: Path, scan, drafts, embedder: Embedder, previous: Pre
                       batch_size: int, progress: bool, corpus: Path, index_type: str = "flat",
                       trained: FaissIndex | None = None) -> Manifest:
     generation = layout.new_generation_id()
-    doc_rows, passage_rows, texts, hashes = [], [], [], []
-    sentence_spans: list[tuple[int, int, int]] = []   # (passage id, start, end)
-    sentence_texts: list[str] = []
-    pid = 0
-    for st, ds in zip(scan.statements, drafts):
-        doc_rows.append((st.id, st.title, st.speaker, st.date, st.source,
-                         json.dumps(st.extra, ensure_ascii=False, sort_keys=True), st.path, st.text, len(ds)))
-        for ordinal, d in enumerate(ds, 1):
-            h = passage_hash(embedder.sha256, d.embed_text)
-            passage_rows.append((pid, st.id, ordinal, d.paragraph, d.part, d.start, d.end, d.context, d.text, h))
-            texts.append(d.embed_text)
-            hashes.append(h)
-            spans = sentences.passage_sentences(d)
-            sentence_spans.extend((pid, a, b) for a, b in spans)
-            sentence_texts.extend(sentences.embed_texts(d, spans))
-            pid += 1
+    rows = statement_rows(scan.statements, drafts, embedder)  # a full build: position = passage id
+    doc_rows, passage_rows, texts, hashes = rows.documents, rows.passages, rows.texts, rows.hashes
+    sentence_spans, sentence_texts = rows.sentence_spans, rows.sentence_texts
 
     vectors, embedded = _passage_vectors(texts, hashes, embedder, previous, batch_size, progress)
     sentence_vectors, sentences_embedded = _sentence_vectors(sentence_spans, sentence_texts, hashes, embedder,
@@ -138,8 +155,7 @@ def _write_generation(tmp: Path, scan, drafts, embedder: Embedder, previous: Pre
     sentences.write(tmp, sentence_vectors, np.asarray(sentence_spans, dtype=np.int32).reshape(-1, 3))
     # The "no strong match" line's measurement for this corpus (search/weak.py): the probes' best
     # cosine to any passage or sentence, the score the ranking uses.
-    probe_vectors = embedder.encode(list(PROBES), batch_size=batch_size)
-    probes = np.maximum(probe_top1(probe_vectors, vectors), probe_top1(probe_vectors, sentence_vectors))
+    probes = measure_probes(embedder, vectors, sentence_vectors, batch_size)
     vector_index = FaissIndex.build(vectors, None, index_type, trained=trained)
     vector_index.save(tmp)
     keyword_index = KeywordIndex.build(texts)

@@ -35,10 +35,18 @@ def generation_files(directory: Path) -> list[str]:
     return sorted(out)
 
 
-def file_table(directory: Path) -> dict[str, dict[str, Any]]:
-    """{relative path: {"size", "sha256"}} of a finished generation's files (the manifest's `files`)."""
-    return {rel: {"size": (Path(directory) / rel).stat().st_size, "sha256": file_sha256(Path(directory) / rel)}
-            for rel in generation_files(directory)}
+def file_table(directory: Path, unchanged: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """{relative path: {"size", "sha256"}} of a finished generation's files (the manifest's `files`).
+
+    `unchanged`: entries of files copied byte for byte from another generation (an incremental update);
+    an entry whose size still matches is taken as it is instead of hashing the file again."""
+    unchanged = unchanged or {}
+    table = {}
+    for rel in generation_files(directory):
+        path = Path(directory) / rel
+        size, known = path.stat().st_size, unchanged.get(rel)
+        table[rel] = dict(known) if known and known["size"] == size else {"size": size, "sha256": file_sha256(path)}
+    return table
 
 
 def verify_files(directory: Path, files: Mapping[str, Mapping[str, Any]], hash_limit: int = HASH_AT_LOAD_BYTES,

@@ -17,6 +17,8 @@ from typing import Iterator
 
 from filelock import FileLock
 
+from .errors import CorpusError
+
 # The files of one generation (index/sentences.py, index/vectors.py, index/keyword.py and
 # index/manifest.py name their own).
 DB_FILE = "passages.sqlite"
@@ -39,6 +41,14 @@ def build_lock(index: Path) -> Iterator[None]:
     index.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(index.parent / f".{index.name}.lock"):
         yield
+
+
+def check_link(index: Path) -> None:
+    """CorpusError (index_not_link) when `index` is a plain folder: builds and updates only ever replace a
+    link made by rebuild-index, never a folder someone put there."""
+    if index.exists() and not index.is_symlink():
+        raise CorpusError(f"{index} is a plain folder, not an index link made by rebuild-index: "
+                          "move it away or choose another --index", code="index_not_link")
 
 
 def temporary_dir(index: Path) -> Path:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .embedder import Embedder
+
 PROBES = (
     "How long do I bake chocolate chip cookies?",
     "What is the best pizza dough hydration?",
@@ -61,6 +63,14 @@ PROBES = (
     "How do rainbows form?",
     "How do I descale a kettle?",
 )
+
+
+def measure_probes(embedder: Embedder, vectors: np.ndarray, sentence_vectors: np.ndarray,
+                   batch_size: int) -> np.ndarray:
+    """Each probe's best cosine to any passage or sentence of `vectors` / `sentence_vectors`: the score the
+    ranking uses (search/ranking.py), so the "no strong match" line is measured on it."""
+    probe_vectors = embedder.encode(list(PROBES), batch_size=batch_size)
+    return np.maximum(probe_top1(probe_vectors, vectors), probe_top1(probe_vectors, sentence_vectors))
 
 
 def probe_top1(probe_vectors: np.ndarray, vectors: np.ndarray, chunk: int = 65536) -> list[float]:

@@ -23,7 +23,6 @@ atomic publish as `index.build.build_index`, without scanning the corpus:
 from __future__ import annotations
 
 import io
-import json
 import logging
 import shutil
 import sqlite3
@@ -35,15 +34,14 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from . import layout, sentences, store
-from .build import _passage_vectors, _sentence_vectors, package_version
-from .embedder import Embedder, file_sha256
+from .build import _passage_vectors, _sentence_vectors, _split, package_version, statement_rows
+from .embedder import Embedder
 from .errors import CorpusError, IndexUnavailable
-from .integrity import generation_files
+from .integrity import file_table, generation_files
 from .keyword import KeywordIndex
 from .manifest import Counts, Manifest, check_model, read_manifest, write_manifest
-from .passages import split_statement
-from .probes import PROBES, probe_top1
-from .reuse import Previous, passage_hash
+from .probes import measure_probes
+from .reuse import Previous
 from .statements import Statement, scan_corpus, statement_files
 from .vectors import FAISS_FILE, FaissIndex
 
@@ -134,9 +132,7 @@ def update_statements(index: Path, embedder: Embedder, add: Sequence[Path] = (),
     index = Path(index)
     files = expand_paths(add)
     batch_size = batch_size or embedder.batch_size
-    if index.exists() and not index.is_symlink():
-        raise CorpusError(f"{index} is a plain folder, not an index link made by rebuild-index: "
-                          "move it away or choose another --index", code="index_not_link")
+    layout.check_link(index)
     with layout.build_lock(index):
         live = layout.current_generation(index)
         if live is None:
@@ -202,28 +198,15 @@ def _write(tmp: Path, live: Path, manifest: Manifest, old: store.PassageStore, s
 
     live_vectors = np.load(live / VECTORS_FILE, mmap_mode="r")
     first = len(live_vectors)  # new passage ids start after every id the vector index holds
-    doc_rows, passage_rows, texts, hashes = [], [], [], []
-    spans: list[tuple[int, int, int]] = []  # passage index among the new ones, start, end
-    sentence_texts: list[str] = []
-    for st in statements:
-        drafts = split_statement(st.text, embedder.passage_limit, embedder.count_tokens)
-        doc_rows.append((st.id, st.title, st.speaker, st.date, st.source,
-                         json.dumps(st.extra, ensure_ascii=False, sort_keys=True), st.path, st.text, len(drafts)))
-        for ordinal, d in enumerate(drafts, 1):
-            h = passage_hash(embedder.sha256, d.embed_text)
-            passage_rows.append((first + len(texts), st.id, ordinal, d.paragraph, d.part, d.start, d.end, d.context,
-                                 d.text, h))
-            own = sentences.passage_sentences(d)
-            spans.extend((len(texts), a, b) for a, b in own)
-            sentence_texts.extend(sentences.embed_texts(d, own))
-            texts.append(d.embed_text)
-            hashes.append(h)
+    rows = statement_rows(statements, _split(statements, embedder), embedder, first)
+    doc_rows, passage_rows, texts, hashes = rows.documents, rows.passages, rows.texts, rows.hashes
+    spans, sentence_texts = rows.sentence_spans, rows.sentence_texts  # spans: position among the new passages
     lap("read_split")
 
     # Reuse by hash, looking up only the new passages' hashes (not the whole live generation).
-    rows = old.ids_by_hash(hashes)
+    known_rows = old.ids_by_hash(hashes)
     table = sentences.SentenceTable.load(live, first) if manifest.sentences else None
-    previous = Previous({h: live_vectors[r] for h, r in rows.items()}, dict(rows), table)
+    previous = Previous({h: live_vectors[r] for h, r in known_rows.items()}, dict(known_rows), table)
     vectors, embedded = _passage_vectors(texts, hashes, embedder, previous, batch_size, progress)
     sentence_vectors, sentences_embedded = _sentence_vectors(spans, sentence_texts, hashes, embedder, previous,
                                                              batch_size, progress)
@@ -300,8 +283,7 @@ def _write(tmp: Path, live: Path, manifest: Manifest, old: store.PassageStore, s
     # the previous measurement (the next full build measures again).
     probes = manifest.probes
     if len(vectors):
-        probe_vectors = embedder.encode(list(PROBES), batch_size=batch_size)
-        added = np.maximum(probe_top1(probe_vectors, vectors), probe_top1(probe_vectors, sentence_vectors))
+        added = measure_probes(embedder, vectors, sentence_vectors, batch_size)
         probes = tuple(round(float(x), 4) for x in np.maximum(np.asarray(probes or added), added))
     encoder = live / layout.ENCODER_DIR
     if encoder.is_dir():
@@ -326,7 +308,7 @@ def _write(tmp: Path, live: Path, manifest: Manifest, old: store.PassageStore, s
         # The corpus fingerprint is the last full scan's; `updates` counts what changed since then.
         corpus={**manifest.corpus, "updates": history},
         built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), package_version=package_version(),
-        files=_file_table(tmp, manifest.files, copied))
+        files=file_table(tmp, {rel: manifest.files[rel] for rel in copied if rel in manifest.files}))
     write_manifest(tmp, new_manifest)
     lap("checksums_manifest")
     return {"generation": generation, "fields": {
@@ -363,16 +345,3 @@ def _append_rows(src: Path, dst: Path, rows: np.ndarray) -> None:
             f.write(rows.tobytes())
             return
     np.save(dst, np.concatenate([np.load(src, mmap_mode="r"), rows]))
-
-
-def _file_table(directory: Path, live_files: dict, copied: list[str]) -> dict[str, dict]:
-    """The manifest's files table: entries of copied files from the live manifest, the rest hashed now."""
-    table = {}
-    for rel in generation_files(directory):
-        path = Path(directory) / rel
-        known = live_files.get(rel)
-        if rel in copied and known and known["size"] == path.stat().st_size:
-            table[rel] = dict(known)
-        else:
-            table[rel] = {"size": path.stat().st_size, "sha256": file_sha256(path)}
-    return table
