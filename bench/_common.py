@@ -69,11 +69,12 @@ def sotu_passages(encoder, limit: int | None = None, seed: int = 0) -> list[str]
     """Embedding texts of the SOTU corpus split as the index splits it (a seeded sample if `limit`)."""
     import random
 
-    from index.passages import split_statement
+    from index.passages import split_statement, statement_heading
     from index.statements import scan_corpus
 
     texts = [d.embed_text for st in scan_corpus(SOTU).statements
-             for d in split_statement(st.text, encoder.passage_limit, encoder.count_tokens)]
+             for d in split_statement(st.text, encoder.passage_limit, encoder.count_tokens,
+                                      statement_heading(st.speaker, st.title, st.text))]
     if limit and limit < len(texts):
         texts = random.Random(seed).sample(texts, limit)
     return texts

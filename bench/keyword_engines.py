@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 from _common import ROOT, SOTU_INDEX, header, real_questions, report, table  # noqa: E402
 
 from index.keyword import KeywordIndex, analyse  # noqa: E402
+from index.store import PassageStore  # noqa: E402
 from search.evaluate import PASSAGE_DEPTH, fold, load_dataset  # noqa: E402
 from search.metrics import evaluate_run  # noqa: E402
 
@@ -53,11 +54,11 @@ LATENCY = ["engine", "passages", "build_s", "size_mib", "p50_ms", "p95_ms", "mea
 
 def passages(index: Path) -> tuple[list[str], np.ndarray]:
     """Indexed text (PassageDraft.embed_text) and document id of every passage, by passage id."""
-    rows = sqlite3.connect(index / "passages.sqlite").execute(
-        "SELECT id, doc_id, context, text FROM passages ORDER BY id").fetchall()
+    store = PassageStore(index / "passages.sqlite")
+    rows = store.keyword_texts()
     assert [r[0] for r in rows] == list(range(len(rows))), "passage ids are not 0..n-1"
-    texts = [f"{c}\n{t}" if c else t for _, _, c, t in rows]
-    return texts, np.asarray([d for _, d, _, _ in rows], dtype=object)
+    docs = dict(store.conn.execute("SELECT id, doc_id FROM passages"))
+    return [t for _, t in rows], np.asarray([docs[pid] for pid, _ in rows], dtype=object)
 
 
 class Fts5:

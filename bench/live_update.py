@@ -38,6 +38,7 @@ from pathlib import Path
 from _common import BENCH_STATE, ROOT, SOTU, SOTU_INDEX, header, report
 
 from index import layout  # noqa: E402
+from index.store import PassageStore  # noqa: E402
 
 NEW_ID = "live-bench-statement"
 FACT = "The keeper of the Vell Island lighthouse counted four hundred and seventeen puffins at dawn."
@@ -144,8 +145,6 @@ def _steps(output: str) -> dict:
 
 def synthesise(size: int, index: Path, source: Path = SOTU_INDEX) -> None:
     """An N-passage generation of repeated SOTU passages (see the module docstring)."""
-    import numpy as np
-
     from index.integrity import file_table
     from index.keyword import KeywordIndex
     from index.manifest import Counts, read_manifest, write_manifest
@@ -187,9 +186,9 @@ def synthesise(size: int, index: Path, source: Path = SOTU_INDEX) -> None:
                              "WHERE EXISTS (SELECT 1 FROM passages p WHERE p.doc_id = d.id || ?)",
                              (suffix, suffix, suffix))
         conn.execute("DETACH base")
-        texts = [f"{ctx}\n{t}" if ctx else t for ctx, t in conn.execute("SELECT context, text FROM passages ORDER BY id")]
         documents = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
         conn.close()
+        texts = [t for _, t in PassageStore(tmp / layout.DB_FILE).keyword_texts()]  # what a build indexes
         print(f"sqlite: {len(texts)} passages, {documents} statements ({time.perf_counter() - began:.0f}s)", flush=True)
         t = time.perf_counter()
         keyword = KeywordIndex.build(texts)

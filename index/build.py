@@ -17,7 +17,7 @@ from .errors import CorpusError
 from .keyword import KeywordIndex
 from .integrity import file_table
 from .manifest import Counts, Manifest, ModelInfo, read_manifest, write_manifest
-from .passages import PassageDraft, split_statement
+from .passages import PassageDraft, split_statement, statement_heading
 from .probes import measure_probes
 from .reuse import Previous, passage_hash
 from .statements import Statement, scan_corpus
@@ -58,7 +58,8 @@ def _trained_index(index: Path, index_type: str) -> FaissIndex | None:
 
 
 def _split(statements: list[Statement], embedder: Embedder) -> list[list[PassageDraft]]:
-    return [split_statement(st.text, embedder.passage_limit, embedder.count_tokens) for st in statements]
+    return [split_statement(st.text, embedder.passage_limit, embedder.count_tokens,
+                            statement_heading(st.speaker, st.title, st.text)) for st in statements]
 
 
 @dataclass
@@ -67,7 +68,7 @@ class Rows:
 
     documents: list[tuple] = field(default_factory=list)
     passages: list[tuple] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)       # passage i's embedded text (context + text)
+    texts: list[str] = field(default_factory=list)       # passage i's indexed text (heading, context, text)
     hashes: list[str] = field(default_factory=list)      # passage i's reuse key
     sentence_spans: list[tuple[int, int, int]] = field(default_factory=list)  # (i, start, end), grouped by i
     sentence_texts: list[str] = field(default_factory=list)

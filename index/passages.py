@@ -21,6 +21,30 @@ MIN_STANDALONE_WORDS = 4
 TokenCounter = Callable[[str], int]
 
 
+def indexed_text(*parts: str) -> str:
+    """What the model embeds and BM25 indexes: the non-empty parts (heading, context, text), one per line."""
+    return "\n".join(p for p in parts if p)
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def statement_heading(speaker: str | None, title: str | None, body: str = "") -> str:
+    """Who said a statement and what it is (`Speaker, Title`), carried into every passage's indexed text.
+
+    A paragraph deep in a long address does not name its speaker or occasion; a question often does
+    ("What did Kennedy propose ..."), and a paraphrased one leans on the statement's topic. A title the
+    body already opens with (a lead-in line, as in the eval corpora) is not repeated.
+    """
+    parts = [_squash(speaker)] if speaker and speaker.strip() else []
+    if title and title.strip():
+        t = _squash(title).rstrip(" .:")
+        if t and not _squash(body[:len(title) + 200]).lower().startswith(t.lower()):
+            parts.append(_squash(title))
+    return ", ".join(parts)
+
+
 @dataclass(frozen=True)
 class PassageDraft:
     """A passage before it has an id: text to show, context carried in, and offsets in the statement."""
@@ -31,10 +55,16 @@ class PassageDraft:
     end: int
     paragraph: int  # 0-based source paragraph index within the statement
     part: int       # 0-based part when a long paragraph is split
+    heading: str = ""  # the statement's statement_heading, indexed with every passage, never shown
+
+    @property
+    def lead(self) -> str:
+        """What the passage's sentences are indexed under: the heading and the lead-in context."""
+        return indexed_text(self.heading, self.context)
 
     @property
     def embed_text(self) -> str:
-        return f"{self.context}\n{self.text}" if self.context else self.text
+        return indexed_text(self.heading, self.context, self.text)
 
 
 def paragraphs(text: str) -> Iterator[tuple[str, int, int]]:
@@ -111,8 +141,9 @@ def split_long(text: str, limit: int, count: TokenCounter) -> list[tuple[int, in
     return chunks
 
 
-def split_statement(text: str, limit: int, count: TokenCounter) -> list[PassageDraft]:
-    """Paragraph passages of one statement body; offsets index into `text`."""
+def split_statement(text: str, limit: int, count: TokenCounter, heading: str = "") -> list[PassageDraft]:
+    """Paragraph passages of one statement body; offsets index into `text`. Each carries `heading`,
+    and the heading and lead-in context count against the model's `limit`."""
     drafts: list[PassageDraft] = []
     pending: list[str] = []  # lead-ins waiting for the paragraph they introduce
     pending_start: int | None = None
@@ -125,18 +156,19 @@ def split_statement(text: str, limit: int, count: TokenCounter) -> list[PassageD
             pending_start = start if pending_start is None else pending_start
             continue
         context = " ".join(pending)
-        budget = max(limit - (count(context) if context else 0), limit // 2)
+        lead = indexed_text(heading, context)
+        budget = max(limit - (count(lead) if lead else 0), limit // 2)
         # Map joined-paragraph offsets back to the source: joined text differs only in
         # whitespace, so walk both strings word by word.
         source = text[start:end]
         for part, (s, e) in enumerate(split_long(para, budget, count)):
             src_s, src_e = _map_span(para, source, s, e)
             drafts.append(PassageDraft(para[s:e].strip(), context,
-                                       start + src_s, start + src_e, index, part))
+                                       start + src_s, start + src_e, index, part, heading))
         pending, pending_start = [], None
     if pending:  # trailing headings with nothing after them still carry text
         drafts.append(PassageDraft(" ".join(pending), "", pending_start or 0,
-                                   len(text.rstrip()), index, 0))
+                                   len(text.rstrip()), index, 0, heading))
     return drafts
 
 

@@ -1,7 +1,7 @@
 """Sentence vectors, embedded at build time: the highlighter's and the ranking's second view of a passage.
 
-Every passage of two or more sentences gets one vector per sentence, embedded with the passage's
-lead-in context (as the passage itself is). They live beside the passage vectors:
+Every passage of two or more sentences gets one vector per sentence, embedded under the passage's
+statement heading and lead-in context (as the passage itself is). They live beside the passage vectors:
 
     sentences.npy       float32 (sentences × dimension), memory-mapped when served
     sentence_spans.npy  int32 (sentences × 3): passage id, start, end (offsets in the passage text)
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .passages import PassageDraft, sentence_spans
+from .passages import PassageDraft, indexed_text, sentence_spans
 
 SENTENCES_FILE = "sentences.npy"
 SPANS_FILE = "sentence_spans.npy"
@@ -33,8 +33,8 @@ def passage_sentences(draft: PassageDraft) -> list[tuple[int, int]]:
 
 
 def embed_texts(draft: PassageDraft, spans: list[tuple[int, int]]) -> list[str]:
-    """What each sentence is embedded as: the passage's context, then the sentence."""
-    return [f"{draft.context}\n{draft.text[a:b]}" if draft.context else draft.text[a:b] for a, b in spans]
+    """What each sentence is embedded as: the passage's heading and context, then the sentence."""
+    return [indexed_text(draft.lead, draft.text[a:b]) for a, b in spans]
 
 
 class SentenceTable:

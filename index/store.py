@@ -7,6 +7,8 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from .passages import indexed_text, statement_heading
+
 SCHEMA = """
 CREATE TABLE documents (
     id TEXT PRIMARY KEY,
@@ -130,9 +132,11 @@ class PassageStore:
         return [tuple(r) for r in self.conn.execute("SELECT id, path FROM documents ORDER BY rowid")]
 
     def keyword_texts(self) -> list[tuple[int, str]]:
-        """(passage id, embedded text: context and text) of every passage in id order: what BM25 indexes."""
-        return [(r[0], f"{r[1]}\n{r[2]}" if r[1] else r[2])
-                for r in self.conn.execute("SELECT id, context, text FROM passages ORDER BY id")]
+        """(passage id, indexed text: heading, context and text) of every passage in id order: what BM25 indexes."""
+        headings = {r[0]: statement_heading(r[1], r[2], r[3] or "") for r in self.conn.execute(
+            "SELECT id, speaker, title, substr(text, 1, length(coalesce(title, '')) + 200) FROM documents")}
+        return [(r[0], indexed_text(headings.get(r[1], ""), r[2], r[3]))
+                for r in self.conn.execute("SELECT id, doc_id, context, text FROM passages ORDER BY id")]
 
     def texts(self, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
         """{passage id: (document id, passage text)} for `ids` (unknown ids left out)."""

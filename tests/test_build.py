@@ -8,6 +8,7 @@ from index import layout
 from index.build import VECTORS_FILE, build_index
 from index.update import add_statements
 from index.integrity import file_table
+from index.keyword import KeywordIndex
 from index.layout import DB_FILE
 from index.manifest import ModelInfo, read_manifest
 from index.passages import sentence_spans
@@ -205,3 +206,26 @@ def test_an_index_from_before_sentence_vectors_is_refused_then_rebuilt_cheaply(t
     assert report.embedded == 0 and report.reused == report.passages  # passage vectors carried over
     assert read_manifest(index).sentences["embedded"] > 0
     assert Searcher(index, load_settings({"index": index}, environ={}), fake_encoder).search("telegram", k=1).hits
+
+
+def test_statement_heading_is_embedded_and_keyword_indexed_the_same_way(tmp_path, corpus, fake_encoder):
+    """Every passage is indexed under its statement's speaker and title; the SQLite view of that text
+    (what a live update's BM25 rebuild reads) equals what the build embedded and BM25 indexed."""
+    statement(corpus, "budget.txt", "Title: Budget Speech\nSpeaker: Jane Q. Example\n\n"
+                                    "We will mend the roads and the bridges this year.\n\n"
+                                    "Taxes stay where they are. Nothing else changes.\n")
+    index = tmp_path / "index"
+    build_index(corpus, index, fake_encoder)
+    gen = layout.current_generation(index)
+    store = PassageStore(gen / "passages.sqlite")
+    ids = store.passage_ids_of(["budget"])
+    texts = dict(store.keyword_texts())
+    assert texts[ids[0]] == "Jane Q. Example, Budget Speech\nWe will mend the roads and the bridges this year."
+    keyword = KeywordIndex.load(gen)
+    assert {pid for pid, _ in keyword.search("Example", 5)} == set(ids)  # the name is in no passage's text
+    embedded = fake_encoder.encode([texts[i] for i in ids])
+    assert np.allclose(np.load(gen / VECTORS_FILE)[ids], embedded, atol=1e-6)
+    spans, vectors = SentenceTable.load(gen, read_manifest(index).counts.passages).of(ids[1])
+    assert len(spans) == 2  # sentences are embedded under the heading too
+    assert np.allclose(vectors[0], fake_encoder.encode(["Jane Q. Example, Budget Speech\nTaxes stay where they are."])[0],
+                       atol=1e-6)

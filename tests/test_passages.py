@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from index.passages import is_lead_in, is_noise, sentence_spans, split_statement
+from index.passages import is_lead_in, is_noise, sentence_spans, split_statement, statement_heading
 from index.statements import scan_corpus
 from tests.conftest import ENCRYPTION_PARAGRAPH, SEED_CORPUS
 
@@ -80,3 +80,26 @@ def test_sentence_spans():
     text = "Mr. Smith went to Washington. He said “no.” Then he left!"
     assert [text[a:b] for a, b in sentence_spans(text)] == [
         "Mr. Smith went to Washington.", "He said “no.”", "Then he left!"]
+
+
+def test_statement_heading_names_speaker_and_title_once():
+    assert statement_heading("John F. Kennedy", "State of the Union Address, January 11, 1962",
+                             "Mr. Vice President, my old colleague") == \
+        "John F. Kennedy, State of the Union Address, January 11, 1962"
+    assert statement_heading("  Pavel \n Durov ", None) == "Pavel Durov"
+    assert statement_heading(None, None, "Some text.") == ""
+    # a title the body opens with (a lead-in line, as the eval corpora write it) is not repeated
+    assert statement_heading(None, "Plant cells divide.", "Plant cells divide:\n\nAbstract text.") == ""
+    assert statement_heading("A. Person", "Plant cells", "Plant cells:\n\nAbstract text.") == "A. Person"
+
+
+def test_heading_is_indexed_not_shown_and_counts_against_the_limit(fake_encoder):
+    heading = "Jane Q. Example, Budget Speech, March 3, 2024"
+    text = "Foreign Affairs\n\n" + "We spent the money on roads and bridges this year. " * 40
+    drafts = split_statement(text, 100, fake_encoder.count_tokens, heading)
+    assert len(drafts) > 1
+    for d in drafts:
+        assert d.heading == heading and "Example" not in d.text
+        assert d.embed_text.startswith(f"{heading}\nForeign Affairs\nWe spent")
+        assert fake_encoder.count_tokens(d.embed_text) <= 100
+    assert split_statement(text, 100, fake_encoder.count_tokens)[0].embed_text.startswith("Foreign Affairs\n")
