@@ -1,6 +1,7 @@
 """The keyword half: a BM25 index (bm25s, PyStemmer English stemming, English stopwords)."""
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections import Counter
@@ -10,8 +11,10 @@ from typing import Sequence
 import numpy as np
 
 KEYWORD_DIR = "bm25"
+PARAMS_FILE = "params.index.json"  # written by bm25s
 LENGTHS_FILE = "doc_lengths.npy"  # analysed length of every passage: what `KeywordIndex.updated` needs
-K1, B, METHOD, STEMMER, STOPWORDS = 1.2, 0.75, "lucene", "english", "en"
+# k1 and b chosen on SciFact train (docs/quality.md, "Statement headings and BM25 parameters"); bm25s's defaults were 1.2 and 0.75
+K1, B, METHOD, STEMMER, STOPWORDS = 0.6, 0.35, "lucene", "english", "en"
 
 
 def _bm25s():
@@ -130,6 +133,12 @@ class KeywordIndex:
         self.retriever.save(str(Path(directory) / KEYWORD_DIR), show_progress=False)
         if self.lengths is not None:
             np.save(Path(directory) / KEYWORD_DIR / LENGTHS_FILE, np.asarray(self.lengths, dtype=np.int32))
+
+    @staticmethod
+    def stored_params(directory: Path) -> tuple[float, float]:
+        """(k1, b) a generation's BM25 was built with (bm25s's params file), without loading it."""
+        params = json.loads((Path(directory) / KEYWORD_DIR / PARAMS_FILE).read_text())
+        return float(params["k1"]), float(params["b"])
 
     @classmethod
     def load(cls, directory: Path, mmap: bool = True) -> "KeywordIndex":

@@ -18,6 +18,7 @@ import numpy as np
 
 from index.build import build_index
 from index.errors import IndexUnavailable
+from index.keyword import B, K1, KeywordIndex
 from index.embedder import file_sha256
 from index.manifest import read_manifest
 
@@ -118,13 +119,17 @@ def cache_key(corpus: Path, model: str, model_sha256: str, backend: str = "torch
 
 def prepare_index(dataset: Path, embedder, cache: Path = CACHE_ROOT, batch_size: int = 64,
                   progress: bool = False) -> Path:
-    """The cached index of `dataset`'s corpus, built through build_index the first time only."""
+    """The cached index of `dataset`'s corpus, built through build_index the first time, and again (reusing
+    its vectors) when its BM25 was built with other parameters than index.keyword's K1 and B."""
     corpus = Path(dataset) / "corpus.jsonl"
     root = Path(cache) / cache_key(corpus, embedder.name, embedder.sha256, embedder.backend)
     index = root / "index"
     try:
         read_manifest(index)
-    except IndexUnavailable:  # none yet, or an older format: build (reusing what vectors it can)
+        current = KeywordIndex.stored_params(index) == (K1, B)
+    except (IndexUnavailable, OSError, ValueError, KeyError):
+        current = False
+    if not current:  # none yet, an older format or other BM25 parameters: build, reusing what vectors it can
         documents = root / "corpus"
         write_corpus(corpus, documents / "corpus.jsonl")
         build_index(documents, index, embedder, batch_size=batch_size, progress=progress)

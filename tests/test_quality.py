@@ -175,7 +175,9 @@ def test_a_broad_corpus_raises_its_line(tmp_path, embedder):
     (corpus / "everyday.txt").write_text("Title: Household notes\n\n" + "\n\n".join(EVERYDAY) + "\n")
     build_index(corpus, tmp_path / "index", embedder)
     searcher = Searcher(tmp_path / "index", load_settings(environ={}), embedder)
-    assert searcher.weak_line > searcher.settings.weak_below + 0.1
+    # 0.38 here (over 0.40 before passages carried their statement's heading, "Household notes", which
+    # moves them a little away from the bare everyday probes): well above the single statement's floor
+    assert searcher.weak_line > searcher.settings.weak_below + 0.05
     response = searcher.search("What is the weather like on Mars today?", k=5, mode="vector")
     line = searcher.weak_line
     for hit in response.hits:
