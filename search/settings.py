@@ -91,6 +91,10 @@ class Settings(BaseModel):
                                    "or idle connections are closed without taking a thread.", gt=0)
     rate_limit: str = _f("", "Requests per client address, e.g. 60/minute;1000/hour (flask-limiter); over it "
                              "429. Empty: no limit. /api/health is exempt.")
+    proxy_hops: int = _f(0, "Trusted reverse proxies in front of `serve` (nginx: 1). The client address that "
+                            "rate limits key on, and the scheme, are then read from that many X-Forwarded-For / "
+                            "X-Forwarded-Proto entries (werkzeug ProxyFix). 0: the peer address; never set it "
+                            "without a proxy, or clients can pick their own address.", ge=0, le=5)
     rate_limit_storage: str = _f("memory://", "Where rate-limit counters live: memory:// (per worker process) or a "
                                               "shared store such as redis://host:6379.")
     api_key: str = _f("", "When set, the JSON API (all but /api/health and /api/openapi.json) needs the header "

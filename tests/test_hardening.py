@@ -365,6 +365,31 @@ def test_rate_limit_answers_429_json_and_spares_health(fake_index, fake_encoder)
     assert all(client.get("/api/health").status_code == 200 for _ in range(5))
 
 
+def test_behind_a_proxy_each_client_has_its_own_rate_limit(fake_index, fake_encoder):
+    """With proxy_hops 1 the limit keys on the address nginx appends to X-Forwarded-For, so one client
+    over its limit does not lock out another, and a client cannot pick its address with a forged entry."""
+    _, index = fake_index
+
+    def client_of(hops):
+        settings = load_settings({"index": index, "reload_interval": -1, "rate_limit": "2/minute",
+                                  "proxy_hops": hops}, environ={})
+        return create_app({"SETTINGS": settings, "LIVE_SEARCHER": LiveSearcher(settings, fake_encoder).load()}
+                          ).test_client()
+
+    def via_proxy(client, sent_by_client=None):
+        forwarded = f"{sent_by_client}, 203.0.113.7" if sent_by_client else "203.0.113.7"
+        return client.get("/api/search?q=tax", headers={"X-Forwarded-For": forwarded}).status_code
+
+    behind = client_of(1)
+    assert [via_proxy(behind) for _ in range(3)] == [200, 200, 429]
+    assert via_proxy(behind, sent_by_client="198.51.100.9") == 429  # a forged first entry is not trusted
+    other = behind.get("/api/search?q=tax", headers={"X-Forwarded-For": "203.0.113.8"})
+    assert other.status_code == 200  # another client behind the same proxy has its own counter
+    direct = client_of(0)  # no proxy configured: the header is ignored, the peer address counts
+    assert [direct.get("/api/search?q=tax", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
+            for i in range(3)] == [200, 200, 429]
+
+
 def test_bad_rate_limit_is_a_setting_error(fake_index, fake_encoder):
     from search.errors import SettingError
 

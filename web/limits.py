@@ -4,8 +4,9 @@ for the JSON API, a CORS allow-list, and a request id on every response (also in
 - `rate_limit` (e.g. "60/minute;1000/hour"): flask-limiter, keyed by the client address, on every route
   but /api/health and static files; over it → 429 JSON error with Retry-After. Counters live in
   `rate_limit_storage`: memory:// (default) counts per worker process, so with N workers a client gets
-  up to N times the limit; a shared store (redis://host:6379) makes it exact. Behind a proxy, configure
-  the proxy to pass the client address (gunicorn forwarded_allow_ips) or limit there.
+  up to N times the limit; a shared store (redis://host:6379) makes it exact. Behind a proxy every
+  request comes from the proxy's address: set `proxy_hops` to the number of proxies (werkzeug's
+  ProxyFix then takes the client address from X-Forwarded-For), or limit at the proxy.
   flask-limiter rather than a hand-made counter: fixed and moving windows, shared storage backends and
   the standard X-RateLimit / Retry-After headers are done and maintained.
 
@@ -45,6 +46,12 @@ def allowed_origins(settings: Settings) -> set[str]:
 
 def init_app(app: Flask, settings: Settings) -> None:
     origins = allowed_origins(settings)
+    if settings.proxy_hops:
+        # werkzeug's ProxyFix, not a hand parser: it trusts only the last `proxy_hops` entries, which the
+        # proxies themselves appended, so a client cannot name its own address by sending the header.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
     init_rate_limit(app, settings)
 
     @app.before_request
