@@ -97,10 +97,7 @@ def rebuild_index(corpus, index, model, embedding_backend, index_type, batch_siz
                                      compressed_threshold=settings.compressed_threshold)
 
     embedder, report = _guarded(settings, build)
-    for path, why in report.skipped:
-        click.echo(f"warning: skipped {path}: {why}", err=True)
-    if report.skipped:
-        click.echo(f"warning: {len(report.skipped)} files or messages skipped (reasons above)", err=True)
+    _warn_skipped(report.skipped)
     click.echo(f"indexed {report.documents} statements, {report.passages} passages "
                f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f}s "
                f"→ {report.index} (generation {report.generation})")
@@ -120,10 +117,17 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _warn_skipped(skipped) -> None:
+    """A warning line per skipped file or message (stderr, also under --quiet), then their count."""
+    for path, why in skipped:
+        click.echo(f"warning: skipped {path}: {why}", err=True)
+    if skipped:
+        click.echo(f"warning: {len(skipped)} files or messages skipped (reasons above)", err=True)
+
+
 def _echo_update(report) -> None:
     """One line per published update (add, remove, a --watch batch); warnings for skipped files."""
-    for path, why in report.skipped:
-        click.echo(f"warning: skipped {path}: {why}", err=True)
+    _warn_skipped(report.skipped)
     if not report.published:
         click.echo(f"nothing to change; {report.index} stays at generation {report.generation}")
         return
