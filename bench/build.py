@@ -25,6 +25,17 @@ def row(name: str, r) -> dict:
             "texts_per_s": round((r.embedded + embedded_sentences) / r.seconds, 1), "peak_rss_mb": round(peak_rss_mb())}
 
 
+def remove_index(index) -> None:
+    """The index link and every generation, lock and temporary folder beside it: a full build starts empty.
+    (shutil.rmtree refuses the link, so an earlier run's vectors would otherwise be reused.)"""
+    for path in index.parent.glob(f".{index.name}.*"):
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    if index.is_symlink() or index.is_file():
+        index.unlink()
+    else:
+        shutil.rmtree(index, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", default="torch", help="torch, onnx or onnx-int8")
@@ -36,7 +47,7 @@ def main() -> None:
                               "batch_size": args.batch_size})
     corpus, index = BENCH_STATE / "build-corpus", BENCH_STATE / f"build-{args.backend}"
     shutil.rmtree(corpus, ignore_errors=True)
-    shutil.rmtree(index, ignore_errors=True)
+    remove_index(index)
     corpus.mkdir(parents=True)
     files = sorted(p for p in SOTU.iterdir() if p.is_file() and p.suffix == ".txt")  # statements only
     for path in files[:-1]:
