@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -132,3 +133,14 @@ def real_questions() -> list[str]:
     if path.is_file():
         extra = [json.loads(line)["question"] for line in path.read_text().splitlines() if line.strip()]
     return QUESTIONS + extra
+
+
+def remove_index(index: Path) -> None:
+    """The index link and every generation, lock and temporary folder beside it: a full build starts empty.
+    (shutil.rmtree refuses the link, so an earlier run's vectors would otherwise be reused.)"""
+    for path in index.parent.glob(f".{index.name}.*"):
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    if index.is_symlink() or index.is_file():
+        index.unlink()
+    else:
+        shutil.rmtree(index, ignore_errors=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import shutil
 
-from _common import BENCH_STATE, SOTU, header, peak_rss_mb, report
+from _common import BENCH_STATE, SOTU, header, peak_rss_mb, remove_index, report
 
 from index.build import build_index  # noqa: E402
 from search.settings import load_settings  # noqa: E402
@@ -23,17 +23,6 @@ def row(name: str, r) -> dict:
     return {"build": name, "documents": r.documents, "passages": r.passages, "embedded": r.embedded,
             "sentences": sentences, "sentences_embedded": embedded_sentences, "seconds": round(r.seconds, 1),
             "texts_per_s": round((r.embedded + embedded_sentences) / r.seconds, 1), "peak_rss_mb": round(peak_rss_mb())}
-
-
-def remove_index(index) -> None:
-    """The index link and every generation, lock and temporary folder beside it: a full build starts empty.
-    (shutil.rmtree refuses the link, so an earlier run's vectors would otherwise be reused.)"""
-    for path in index.parent.glob(f".{index.name}.*"):
-        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
-    if index.is_symlink() or index.is_file():
-        index.unlink()
-    else:
-        shutil.rmtree(index, ignore_errors=True)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import remove_index  # noqa: E402
 from index.build import build_index  # noqa: E402
 from index.embedder import TorchEmbedder  # noqa: E402
 from search.quotes import align, tokens  # noqa: E402
@@ -93,6 +94,7 @@ def main() -> None:
     embedder = TorchEmbedder()
     index = STATE / "index"
     if args.rebuild or not (index / "manifest.json").exists():
+        remove_index(index)  # from empty: a rebuild over it would reuse vectors by passage hash
         report = build_index(corpus_for(rows, STATE / "corpus"), index, embedder)
         print(f"built {report.documents} statements, {report.passages} passages in {report.seconds:.1f}s")
     searcher = Searcher(index, load_settings({"index": index}, environ={}), embedder)
