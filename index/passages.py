@@ -55,12 +55,7 @@ class PassageDraft:
     end: int
     paragraph: int  # 0-based source paragraph index within the statement
     part: int       # 0-based part when a long paragraph is split
-    heading: str = ""  # the statement's statement_heading, indexed with every passage, never shown
-
-    @property
-    def lead(self) -> str:
-        """What the passage's sentences are indexed under: the heading and the lead-in context."""
-        return indexed_text(self.heading, self.context)
+    heading: str = ""  # the statement's statement_heading, indexed with the passage (not its sentences), never shown
 
     @property
     def embed_text(self) -> str:

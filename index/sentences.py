@@ -1,7 +1,9 @@
 """Sentence vectors, embedded at build time: the highlighter's and the ranking's second view of a passage.
 
-Every passage of two or more sentences gets one vector per sentence, embedded under the passage's
-statement heading and lead-in context (as the passage itself is). They live beside the passage vectors:
+Every passage of two or more sentences gets one vector per sentence, embedded with the passage's
+lead-in context but not its statement heading (passages.statement_heading): the quote check compares a
+bare quote with these vectors, and its lines were calibrated that way (with the heading, 3 of 10
+paraphrased quotes were recognised instead of 6: docs/quality.md). They live beside the passage vectors:
 
     sentences.npy       float32 (sentences × dimension), memory-mapped when served
     sentence_spans.npy  int32 (sentences × 3): passage id, start, end (offsets in the passage text)
@@ -33,8 +35,8 @@ def passage_sentences(draft: PassageDraft) -> list[tuple[int, int]]:
 
 
 def embed_texts(draft: PassageDraft, spans: list[tuple[int, int]]) -> list[str]:
-    """What each sentence is embedded as: the passage's heading and context, then the sentence."""
-    return [indexed_text(draft.lead, draft.text[a:b]) for a, b in spans]
+    """What each sentence is embedded as: the passage's lead-in context, then the sentence."""
+    return [indexed_text(draft.context, draft.text[a:b]) for a, b in spans]
 
 
 class SentenceTable:

@@ -67,9 +67,9 @@ class Settings(BaseModel):
     fusion: Fusion = _f("adaptive", "Hybrid fusion: adaptive (cosine and BM25 over the question's ideal BM25), "
                                     "weighted (BM25 over its best), minmax or rrf; see docs/quality.md.")
     hybrid_weight: float = _f(0.6, "Weight of the vector side in score fusion (0 to 1).", ge=0, le=1)
-    gate_low: float = _f(0.15, "Adaptive fusion: below this best-keyword-match coverage (BM25 over the "
+    gate_low: float = _f(0.2, "Adaptive fusion: below this best-keyword-match coverage (BM25 over the "
                                "question's ideal) the keyword side is left out; see docs/quality.md.")
-    gate_high: float = _f(0.2, "Adaptive fusion: from this coverage up the keyword side counts in full "
+    gate_high: float = _f(0.3, "Adaptive fusion: from this coverage up the keyword side counts in full "
                                 "(linear between gate_low and gate_high).")
     score_sentences: bool = _f(True, "Score a passage by the better of its own cosine and its best sentence's "
                                      "(sentence vectors embedded at build time); see docs/quality.md.")
