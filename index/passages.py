@@ -142,6 +142,7 @@ def split_statement(text: str, limit: int, count: TokenCounter, heading: str = "
     drafts: list[PassageDraft] = []
     pending: list[str] = []  # lead-ins waiting for the paragraph they introduce
     pending_start: int | None = None
+    lead_tokens: dict[str, int] = {}  # token count of each heading + lead-in seen in this statement
     index = -1
     for index, (para, start, end) in enumerate(paragraphs(text)):
         if is_noise(para):
@@ -152,7 +153,9 @@ def split_statement(text: str, limit: int, count: TokenCounter, heading: str = "
             continue
         context = " ".join(pending)
         lead = indexed_text(heading, context)
-        budget = max(limit - (count(lead) if lead else 0), limit // 2)
+        if lead not in lead_tokens:  # the heading alone leads most paragraphs: count it once per statement
+            lead_tokens[lead] = count(lead) if lead else 0
+        budget = max(limit - lead_tokens[lead], limit // 2)
         # Map joined-paragraph offsets back to the source: joined text differs only in
         # whitespace, so walk both strings word by word.
         source = text[start:end]
