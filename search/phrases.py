@@ -79,7 +79,8 @@ class PhraseMatcher:
         """Where each phrase occurs in `text`, in order."""
         toks = tokens(text)
         words = [t.word for t in toks]
-        return sorted(Span(toks[i].start, toks[i + len(p) - 1].end) for p in self._phrases for i in _find_all(words, p))
+        spans = {Span(toks[i].start, toks[i + len(p) - 1].end) for p in self._phrases for i in _find_all(words, p)}
+        return sorted(spans, key=lambda s: (s.start, s.end))  # Span has no order of its own
 
 
 def keyword_spans(question: str, text: str, parsed: ParsedQuestion | None = None) -> list[Span]:
