@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from collections import Counter
 from pathlib import Path
 
 from _common import ROOT, SOTU_INDEX, header, report
@@ -46,11 +47,22 @@ SETTINGS = ["", " in wartime", " after the war", " in hard times", " in the last
             " in the western states", " for working families", " according to the administration", " since independence"]
 
 
-def questions(seed: int = 7) -> list[str]:
+def questions(seed: int = 7, phrase_share: float = 0.2) -> list[str]:
     """6,000 distinct questions (50 topics × 12 templates × 10 settings), shuffled: a 30 s cell at 150
-    requests/s asks each at most once, so the per-worker question cache does not flatter the figures."""
-    qs = [t.format(topic) + setting for topic in TOPICS for t in TEMPLATES for setting in SETTINGS]
-    random.Random(seed).shuffle(qs)
+    requests/s asks each at most once, so the per-worker question cache does not flatter the figures.
+    `phrase_share` of them carry the syntax users type: the topic as a "quoted phrase" (which often
+    occurs twice in a hit: issue 23) and, for some, an -exclusion."""
+    rng = random.Random(seed)
+    qs = []
+    for topic in TOPICS:
+        for t in TEMPLATES:
+            for setting in SETTINGS:
+                if rng.random() < phrase_share:
+                    q = t.format(f'"{topic.removeprefix("the ")}"') + setting
+                    qs.append(q + (" -" + rng.choice(["Spain", "tariffs", '"the war"']) if rng.random() < 0.3 else ""))
+                else:
+                    qs.append(t.format(topic) + setting)
+    rng.shuffle(qs)
     return qs
 
 
@@ -113,7 +125,7 @@ def fetch(port: int, question: str, k: int) -> tuple[int, float]:
 def run_cell(port: int, clients: int, warmup: float, duration: float, k: int, pool) -> dict:
     lock = threading.Lock()
     latencies: list[float] = []
-    errors = [0]
+    errors: Counter[int] = Counter()  # status (0: no answer) → count
     measuring = threading.Event()
     stop = threading.Event()
 
@@ -127,7 +139,7 @@ def run_cell(port: int, clients: int, warmup: float, duration: float, k: int, po
                     if status == 200:
                         latencies.append(ms)
                     else:
-                        errors[0] += 1
+                        errors[status] += 1
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
     for t in threads:
@@ -145,7 +157,8 @@ def run_cell(port: int, clients: int, warmup: float, duration: float, k: int, po
     def pct(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(round(p / 100 * (len(latencies) - 1))))] if latencies else 0.0
 
-    return {"clients": clients, "requests": len(latencies), "errors": errors[0],
+    return {"clients": clients, "requests": len(latencies), "errors": sum(errors.values()),
+            "errors_by_status": dict(sorted(errors.items())),
             "req_s": round(len(latencies) / elapsed, 2), "p50_ms": round(pct(50), 1), "p99_ms": round(pct(99), 1)}
 
 
@@ -158,11 +171,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds per cell")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each cell")
     parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--phrase-share", type=float, default=0.2,
+                        help='share of questions with a "quoted phrase" (and some with an -exclusion)')
     args = parser.parse_args()
     if not (args.index / "manifest.json").exists():
         raise SystemExit(f"no index at {args.index}; build it with statement-search rebuild-index")
 
-    pool = itertools.cycle(questions())
+    pool = itertools.cycle(questions(phrase_share=args.phrase_share))
     rows = []
     for workers in [int(x) for x in args.workers.split(",")]:
         proc, port = start_server(args.index, workers, args.threads)
@@ -180,9 +195,13 @@ def main() -> None:
             stop_server(proc)
     meta = header("serve: /api/search under concurrent clients")
     report("load", meta, rows, ["workers", "clients", "req_s", "p50_ms", "p99_ms", "requests", "errors",
-                                "worker_rss_mb", "worker_pss_mb"],
+                                "errors_by_status", "worker_rss_mb", "worker_pss_mb"],
            extra={"index": str(args.index), "duration_s": args.duration, "warmup_s": args.warmup, "k": args.k,
-                  "threads_per_worker": args.threads, "command": " ".join(sys.argv)})
+                  "threads_per_worker": args.threads, "phrase_share": args.phrase_share,
+                  "command": " ".join(sys.argv)})
+    failed = {status: n for row in rows for status, n in row["errors_by_status"].items() if status >= 500 or status == 0}
+    if failed:  # a server error under load is a defect, not a figure
+        raise SystemExit(f"FAILED: {sum(failed.values())} requests answered 5xx or not at all: {failed}")
 
 
 if __name__ == "__main__":
