@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-slow clean
+.PHONY: install run lint test test-slow clean
 
 install: $(STAMP)
 
@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# The pinned CPU wheel first: a bare torch requirement pulls a multi-GB CUDA build.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[test,onnx,ray]'
+	$(PIP) install -q -e '.[test,lint,onnx,ray]'
 	touch $(STAMP)
 
 # Serve the demo corpus on http://127.0.0.1:8000/ (builds the index first when there is none).
@@ -20,6 +20,11 @@ run: install
 	test -e state/index/manifest.json || $(VENV)/bin/statement-search rebuild-index --corpus data/statements --index state/index
 	@echo "statement-search: open http://127.0.0.1:8000/ (Ctrl-C stops)"
 	$(VENV)/bin/statement-search serve --index state/index --host 127.0.0.1 --port 8000
+
+# ruff (style, imports, likely bugs) and mypy (types) on the library; settings in pyproject.toml.
+lint: install
+	$(VENV)/bin/ruff check index search web
+	$(VENV)/bin/mypy index search web
 
 test: install
 	$(VENV)/bin/python -m pytest -q

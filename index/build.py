@@ -14,8 +14,8 @@ import numpy as np
 from . import layout, sentences, store
 from .embedder import Embedder
 from .errors import CorpusError
-from .keyword import KeywordIndex
 from .integrity import file_table
+from .keyword import KeywordIndex
 from .manifest import Counts, Manifest, ModelInfo, read_manifest, write_manifest
 from .passages import PassageDraft, split_statement, statement_heading
 from .probes import measure_probes
@@ -205,7 +205,7 @@ def _sentence_vectors(spans: list[tuple[int, int, int]], texts: list[str], hashe
                       previous: Previous, batch_size: int, progress: bool) -> tuple[np.ndarray, int]:
     """Every sentence row's vector: a passage whose hash the live generation holds reuses its sentences."""
     vectors = np.zeros((len(spans), embedder.dimension), dtype=np.float32)
-    todo = []
+    todo: list[int] = []
     row = 0
     while row < len(spans):
         pid = spans[row][0]

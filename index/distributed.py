@@ -62,6 +62,11 @@ class RayEncoder:
     cost more than the work; such an encode neither imports Ray nor connects to the cluster.
     """
 
+    name: str  # these four are copied from `local`
+    sha256: str
+    dimension: int
+    backend: str
+
     def __init__(self, local, spec: EncoderSpec, address: str = "auto", actors: int = 0,
                  batch_size: int = 0, rows_per_block: int = 0, min_texts: int = 0):
         self.local = local

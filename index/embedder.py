@@ -28,8 +28,10 @@ class Embedder(Protocol):
     sha256: str
     backend: str
     dimension: int
-    passage_limit: int
     batch_size: int
+
+    @property
+    def passage_limit(self) -> int: ...  # longest passage in tokens, without the special tokens the model adds
 
     def count_tokens(self, text: str) -> int: ...
     def encode(self, texts: list[str], batch_size: int = 0, progress: bool = False) -> np.ndarray: ...
@@ -82,7 +84,6 @@ class TorchEmbedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
         from sentence_transformers import SentenceTransformer
-
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # no "Loading weights" bar on every start
@@ -97,10 +98,14 @@ class TorchEmbedder:
         except Exception as exc:  # hub names not in the local cache end here
             raise IndexUnavailable(f"cannot load model {model!r}: {exc}", code="model_missing") from exc
         self.tokenizer = self.model.tokenizer
-        self.max_tokens = int(self.model.max_seq_length)
-        self.dimension = int(self.model.get_embedding_dimension()
-                             if hasattr(self.model, "get_embedding_dimension")
-                             else self.model.get_sentence_embedding_dimension())
+        max_tokens = self.model.max_seq_length
+        dimension = (self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
+                     else self.model.get_sentence_embedding_dimension())
+        if max_tokens is None or dimension is None:
+            raise IndexUnavailable(f"model {model!r} declares no sequence length or embedding dimension",
+                                   code="model_missing")
+        self.max_tokens = int(max_tokens)
+        self.dimension = int(dimension)
 
     def count_tokens(self, text: str) -> int:
         """Word pieces of `text` without the [CLS]/[SEP] the model adds."""

@@ -12,9 +12,10 @@ Two checks, each as cheap as the moment allows:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .embedder import file_sha256
 from .errors import IndexUnavailable
@@ -79,7 +80,7 @@ class FileStamp:
     stamps: tuple[tuple[str, int, int, int], ...]
 
     @classmethod
-    def of(cls, directory: Path) -> "FileStamp":
+    def of(cls, directory: Path) -> FileStamp:
         directory = Path(directory)
         stamps = []
         for rel in [MANIFEST_FILE, *generation_files(directory)]:

@@ -5,15 +5,16 @@ import json
 import logging
 import math
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 KEYWORD_DIR = "bm25"
 PARAMS_FILE = "params.index.json"  # written by bm25s
 LENGTHS_FILE = "doc_lengths.npy"  # analysed length of every passage: what `KeywordIndex.updated` needs
-# k1 and b chosen on SciFact train (docs/quality.md, "Statement headings and BM25 parameters"); bm25s's defaults were 1.2 and 0.75
+# k1 and b chosen on SciFact train (docs/quality.md, "Statement headings and BM25 parameters");
+# bm25s's defaults were 1.2 and 0.75
 K1, B, METHOD, STEMMER, STOPWORDS = 0.6, 0.35, "lucene", "english", "en"
 
 
@@ -33,7 +34,8 @@ def _stemmer():
 
 def analyse(texts: Sequence[str]) -> list[list[str]]:
     """Lower-case, drop English stopwords, Snowball-stem: the same analysis for passages and questions."""
-    return _bm25s().tokenize(list(texts), stopwords=STOPWORDS, stemmer=_stemmer(), return_ids=False, show_progress=False)
+    return _bm25s().tokenize(list(texts), stopwords=STOPWORDS, stemmer=_stemmer(), return_ids=False,
+                             show_progress=False)
 
 
 class KeywordIndex:
@@ -48,13 +50,13 @@ class KeywordIndex:
         return self.size
 
     @classmethod
-    def build(cls, texts: Sequence[str], k1: float = K1, b: float = B) -> "KeywordIndex":
+    def build(cls, texts: Sequence[str], k1: float = K1, b: float = B) -> KeywordIndex:
         retriever = _bm25s().BM25(k1=k1, b=b, method=METHOD)
         tokens = analyse(texts)
         retriever.index(tokens, show_progress=False)
         return cls(retriever, np.fromiter((len(t) for t in tokens), dtype=np.int32, count=len(tokens)))
 
-    def updated(self, texts: Sequence[str], removed: Sequence[int] = ()) -> "KeywordIndex":
+    def updated(self, texts: Sequence[str], removed: Sequence[int] = ()) -> KeywordIndex:
         """A new index: `texts` appended as the next ids, the `removed` ids emptied; scored as a build over
         the same texts (an empty text for each removed id) would score them, without analysing the
         unchanged passages again.
@@ -77,12 +79,12 @@ class KeywordIndex:
         freqs = _term_frequencies(data, terms, docs, np.diff(indptr), lengths, k1, b)
 
         dead = np.zeros(self.size, dtype=bool)
-        removed = np.asarray([i for i in removed if 0 <= i < self.size], dtype=np.int64)
-        dead[removed] = True
+        gone = np.asarray([i for i in removed if 0 <= i < self.size], dtype=np.int64)
+        dead[gone] = True
         keep = ~dead[docs]
         terms, docs, freqs = terms[keep], docs[keep], freqs[keep]
         lengths = lengths.copy()
-        lengths[removed] = 0
+        lengths[gone] = 0
 
         vocab = dict(r.vocab_dict)
         empty = vocab.pop("", None)
@@ -141,7 +143,7 @@ class KeywordIndex:
         return float(params["k1"]), float(params["b"])
 
     @classmethod
-    def load(cls, directory: Path, mmap: bool = True) -> "KeywordIndex":
+    def load(cls, directory: Path, mmap: bool = True) -> KeywordIndex:
         lengths = Path(directory) / KEYWORD_DIR / LENGTHS_FILE
         return cls(_bm25s().BM25.load(str(Path(directory) / KEYWORD_DIR), mmap=mmap, show_progress=False),
                    np.load(lengths, mmap_mode="r" if mmap else None) if lengths.is_file() else None)

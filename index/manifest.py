@@ -64,7 +64,7 @@ class Manifest:
         return out
 
     @classmethod
-    def from_json(cls, data: Any) -> "Manifest":
+    def from_json(cls, data: Any) -> Manifest:
         """A Manifest from decoded JSON; ValueError/KeyError/TypeError on a wrong shape."""
         if not isinstance(data, dict):
             raise TypeError(f"expected a JSON object, got {type(data).__name__}")

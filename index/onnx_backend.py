@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexUnavailable
-
 from .embedder import available_cores, file_sha256, resolve_model
+from .errors import IndexUnavailable
 
 log = logging.getLogger(__name__)
 FP32_FILE = "model.onnx"
@@ -122,7 +121,7 @@ class OnnxEmbedder:
                    threads=threads)
 
     @classmethod
-    def from_directory(cls, directory: Path, threads: int = 0, expect_sha256: str | None = None) -> "OnnxEmbedder":
+    def from_directory(cls, directory: Path, threads: int = 0, expect_sha256: str | None = None) -> OnnxEmbedder:
         """The question encoder saved in a generation by `save_encoder`; IndexUnavailable when it is missing
         or its graph is not the one the manifest recorded (`expect_sha256`)."""
         directory = Path(directory)

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 # A line that is only an attachment file name, or only a section number, is not a passage.
 _ATTACHMENT = re.compile(

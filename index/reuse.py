@@ -36,7 +36,7 @@ class Previous:
         return self._sentences.vectors[self._sentences.rows(self._rows[passage_hash])]
 
     @classmethod
-    def of(cls, index: Path, embedder: Embedder) -> "Previous":
+    def of(cls, index: Path, embedder: Embedder) -> Previous:
         """Read the live generation of `index` when the same model and backend built it; format 1
         generations (before sentence vectors) give their passage vectors."""
         live = layout.current_generation(index)

@@ -18,6 +18,7 @@ page cache). Generations written with float16 (earlier builds) are still read: r
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -53,8 +54,8 @@ class SentenceTable:
         return len(self.spans)
 
     @classmethod
-    def load(cls, directory: Path, passages: int, mmap: bool = True) -> "SentenceTable":
-        mode = "r" if mmap else None
+    def load(cls, directory: Path, passages: int, mmap: bool = True) -> SentenceTable:
+        mode: Literal["r"] | None = "r" if mmap else None
         return cls(np.load(Path(directory) / SENTENCES_FILE, mmap_mode=mode),
                    np.load(Path(directory) / SPANS_FILE, mmap_mode=mode), passages)
 

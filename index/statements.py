@@ -5,13 +5,13 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
-
-from .errors import CorpusError
+from typing import Any
 
 from . import readers
+from .errors import CorpusError
 
 log = logging.getLogger(__name__)
 

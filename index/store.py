@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .passages import indexed_text, statement_heading
 
@@ -68,7 +69,7 @@ class PassageStore:
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []  # every thread's connection, so close() can close all
         self._lock = threading.Lock()
-        self.conn  # fail now, not on the first query, if the file is unusable
+        _ = self.conn  # fail now, not on the first query, if the file is unusable
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -113,8 +114,9 @@ class PassageStore:
         hashes = list(dict.fromkeys(hashes))
         for i in range(0, len(hashes), 500):
             chunk = hashes[i:i + 500]
-            out.update(self.conn.execute(f"SELECT hash, MIN(id) FROM passages WHERE hash IN ({','.join('?' * len(chunk))}) "
-                                         "GROUP BY hash", chunk).fetchall())
+            marks = ",".join("?" * len(chunk))
+            out.update(self.conn.execute(f"SELECT hash, MIN(id) FROM passages WHERE hash IN ({marks}) GROUP BY hash",
+                                         chunk).fetchall())
         return out
 
     def passage_ids_of(self, doc_ids: Sequence[str]) -> list[int]:

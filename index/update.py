@@ -27,9 +27,9 @@ import logging
 import shutil
 import sqlite3
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -269,11 +269,11 @@ def _write(tmp: Path, live: Path, manifest: Manifest, old: store.PassageStore, s
         keyword_how = f"updated ({len(texts)} new passage{'' if len(texts) == 1 else 's'} analysed)"
     except ValueError as exc:
         log.info("rebuilding BM25: %s", exc)
-        conn = store.PassageStore(tmp / DB_FILE)
+        db = store.PassageStore(tmp / DB_FILE)
         keyword_texts = [""] * (first + len(texts))
-        for pid, text in conn.keyword_texts():
+        for pid, text in db.keyword_texts():
             keyword_texts[pid] = text
-        conn.close()
+        db.close()
         keyword = KeywordIndex.build(keyword_texts)
         keyword_how = f"rebuilt ({len(keyword_texts)} passages analysed)"
     keyword.save(tmp)

@@ -121,7 +121,7 @@ class FaissIndex:
     """
 
     def __init__(self, index: faiss.Index, kind: str, factory: str, params: dict, matrix: np.ndarray,
-                 row_ids: np.ndarray | None = None, exact_subset_max: int = EXACT_SUBSET_MAX,
+                 row_ids: tuple[np.ndarray, np.ndarray] | None = None, exact_subset_max: int = EXACT_SUBSET_MAX,
                  removed: np.ndarray | None = None):
         self.index = index
         self.dimension = index.d
@@ -153,7 +153,7 @@ class FaissIndex:
 
     @classmethod
     def build(cls, vectors: np.ndarray, ids: np.ndarray | None = None, kind: str = "flat",
-              params: dict | None = None, trained: "FaissIndex | None" = None) -> "FaissIndex":
+              params: dict | None = None, trained: FaissIndex | None = None) -> FaissIndex:
         """Index `vectors` under `ids` (default: row numbers); `trained` reuses a trained ivf/ivfpq."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         ids = np.arange(len(vectors), dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
@@ -232,7 +232,7 @@ class FaissIndex:
 
     @classmethod
     def load(cls, directory: Path, spec: dict, exact_subset_max: int = EXACT_SUBSET_MAX,
-             mmap: bool = True) -> "FaissIndex":
+             mmap: bool = True) -> FaissIndex:
         """Read the index file of `spec` and memory-map `vectors.npy`; read-only so processes share pages."""
         directory = Path(directory)
         flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
@@ -272,7 +272,12 @@ class FaissIndex:
     def _params(self, subset: np.ndarray | None) -> faiss.SearchParameters | None:
         if subset is None and self._not_removed is None:
             return None
-        selector = faiss.IDSelectorBatch(subset) if subset is not None else self._not_removed[1]
+        if subset is not None:
+            selector = faiss.IDSelectorBatch(subset)
+        elif self._not_removed is not None:
+            selector = self._not_removed[1]
+        else:
+            return None
         if self.kind == "hnsw":  # a wider walk keeps recall when the filter drops candidates
             share = max((len(subset) if subset is not None else len(self) - len(self.removed)) / len(self), 1e-3)
             return faiss.SearchParametersHNSW(sel=selector, efSearch=int(min(4096, self.params["efSearch"] / share)))
@@ -350,7 +355,8 @@ def _coarse_gap(index: faiss.Index, vectors: np.ndarray) -> float:
 
 def choose_index_type(setting: str, passages: int, threshold: int,
                       compressed_threshold: int = COMPRESSED_THRESHOLD) -> str:
-    """The index type for `passages`: `auto` is flat up to `threshold`, hnsw up to `compressed_threshold`, ivfpq above."""
+    """The index type for `passages`: `auto` is flat up to `threshold`, hnsw up to `compressed_threshold`,
+    ivfpq above."""
     if setting == "auto":
         if compressed_threshold and passages > compressed_threshold:
             return "ivfpq"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .embedder import Embedder
 from .errors import StatementSearchError
@@ -45,7 +45,8 @@ def watch_corpus(corpus: Path, index: Path, embedder: Embedder, debounce_ms: int
     corpus = Path(corpus).absolute()
     for changes in watch(corpus, debounce=debounce_ms, stop_event=stop, raise_interrupt=False,
                          yield_on_timeout=False, rust_timeout=500):
-        changed, deleted = set(), set()
+        changed: set[Path] = set()
+        deleted: set[Path] = set()
         for kind, raw in changes:
             path = Path(raw)
             if not _relevant(path):
@@ -70,8 +71,8 @@ def watch_corpus(corpus: Path, index: Path, embedder: Embedder, debounce_ms: int
             log.warning("watch: %d changed, %d deleted files: not indexed: %s", len(changed), len(deleted),
                         exc.message)
             continue
-        for path, why in report.skipped:
-            log.warning("watch: skipped %s: %s", path, why)
+        for skipped, why in report.skipped:
+            log.warning("watch: skipped %s: %s", skipped, why)
         log.info("watch: %d changed, %d deleted files → generation %s (%d added, %d replaced, %d removed "
                     "statements; %d passages embedded) in %.1fs", len(changed), len(deleted), report.generation,
                     len(report.added), len(report.replaced), len(report.removed), report.embedded, report.seconds)

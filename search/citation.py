@@ -4,8 +4,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 from .errors import SearchError
@@ -48,7 +49,7 @@ class Citation:
 
     @classmethod
     def of_passage(cls, passage_id: int, text: str, document: DocumentInfo, paragraph: int, of: int,
-                   generation: str, link: Callable[[str, int], str] = permalink_path) -> "Citation":
+                   generation: str, link: Callable[[str, int], str] = permalink_path) -> Citation:
         """Build from a hit's fields (SearchHit / QuoteMatch: id, text, document, paragraph, of)."""
         return cls(passage_id, document, paragraph, of, link(document.id, paragraph), passage_sha256(text),
                    generation)

@@ -10,7 +10,7 @@ the hard backstop for a worker that stops responding altogether (docs/reliabilit
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import TimeBudgetExceeded
 
@@ -24,7 +24,7 @@ class Deadline:
         self.started = clock() if started is None else started
 
     @classmethod
-    def never(cls) -> "Deadline":
+    def never(cls) -> Deadline:
         return cls(0.0)
 
     @property

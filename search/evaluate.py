@@ -10,16 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
 from index.build import build_index
-from index.errors import IndexUnavailable
-from index.keyword import B, K1, KeywordIndex
 from index.embedder import file_sha256
+from index.errors import IndexUnavailable
+from index.keyword import K1, B, KeywordIndex
 from index.manifest import read_manifest
 
 from .errors import SearchError

@@ -17,8 +17,8 @@ Four methods, chosen by the `fusion` setting (measured in docs/quality.md):
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

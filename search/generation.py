@@ -3,6 +3,7 @@ passages, metadata, and the question encoder that must match its vectors."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ class Generation:
         self.manifest: Manifest = read_manifest(self.path)
         verify_files(self.path, self.manifest.files)  # sizes, and sha256 of the small files (index.integrity)
         try:
-            limit = {} if exact_subset_max is None else {"exact_subset_max": exact_subset_max}
+            limit: dict[str, Any] = {} if exact_subset_max is None else {"exact_subset_max": exact_subset_max}
             self.vector_index = FaissIndex.load(self.path, self.manifest.index, **limit)
             self.vectors = np.asarray(self.vector_index.matrix)  # vectors.npy, memory-mapped once (ndarray view)
             self.sentences = SentenceTable.load(self.path, len(self.vectors))
@@ -54,6 +55,7 @@ class Generation:
         built = self.manifest.model
         if given is not None and given.sha256 == built.sha256 and given.backend == built.backend:
             return given
+        encoder: Embedder
         if self.manifest.encoder:
             from index.onnx_backend import OnnxEmbedder
 

@@ -21,7 +21,7 @@ def make_hits(store: PassageStore, sentences: SentenceTable, question: str, ques
             continue
         row = rows[pid]
         span = best_span(question, question_vector, row["text"], *sentences.of(pid))
-        near = ()
+        near: tuple[Neighbour, ...] = ()
         if neighbours:
             near = tuple(Neighbour(n["id"], n["ordinal"], n["text"])
                          for n in store.neighbours(row["doc_id"], row["ordinal"]))

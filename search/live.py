@@ -29,8 +29,9 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import threadpoolctl
 
@@ -82,14 +83,14 @@ class LiveSearcher:
         self._loader = loader or _load_searcher
         self._clock = clock
         self._lock = threading.Lock()
-        self._current: Any | None = None
+        self._current: Any = None  # the served Searcher (or a test's stand-in), None until one loads
         self._error: StatementSearchError | None = None
         self._loading: Path | None = None     # generation being loaded in the background
         self._failed: Path | None = None      # generation that failed to load (not retried)
         self._checked = float("-inf")
 
     # -- loading -----------------------------------------------------------------------------------
-    def load(self) -> "LiveSearcher":
+    def load(self) -> LiveSearcher:
         """Load the current generation now, in the calling thread; keep the error when there is none."""
         target = current_generation(Path(self.settings.index))
         try:

@@ -10,7 +10,7 @@ docs/quality.md: "ndcg@10", "recall@100", "mrr@10".
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import ir_measures
 

@@ -33,7 +33,9 @@ class ParsedQuestion:
 
 def parse_question(question: str) -> ParsedQuestion:
     """Split `question` into phrases, exclusions and the rest; SearchError for a phrase of stopwords only."""
-    phrases, excluded, rest = [], [], []
+    phrases: list[str] = []
+    excluded: list[str] = []
+    rest: list[str] = []
     for m in _PART.finditer(question):
         if m.group("phrase") is not None:
             phrase = " ".join(m.group("phrase").split())

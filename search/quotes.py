@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
@@ -111,7 +111,7 @@ class DiffOp:
     elided: bool = False
 
     def to_dict(self) -> dict:
-        out = {"op": self.op, "quote": self.quote, "source": self.source}
+        out: dict[str, str | bool] = {"op": self.op, "quote": self.quote, "source": self.source}
         if self.elided:
             out["elided"] = True
         return out
@@ -196,8 +196,7 @@ def align(quote_text: str, quote: Sequence[Token], passage_text: str, passage: S
     q, p = _as_chars([t.word for t in quote], [t.word for t in passage])
     gapped = len(segments(quote)) > 1
     ws, we = _window(q, p, gapped)
-    ops = Levenshtein.opcodes(p[ws:we], q)  # source -> quote
-    ops = list(ops)
+    ops = list(Levenshtein.opcodes(p[ws:we], q))  # source -> quote
     # Trim source words before the quote starts and after it ends.
     while ops and ops[0].tag == "delete":
         ops.pop(0)

@@ -23,9 +23,9 @@ from .citation import Citation
 from .deadline import Deadline
 from .documents import document_info, document_view, stats_view
 from .duplicates import ParagraphKeys, collapse_duplicates
+from .errors import NotFound
 from .filters import validate_sort
 from .generation import Generation
-from .errors import NotFound
 from .hits import make_hits
 from .phrases import ParsedQuestion, PhraseMatcher, candidate_ids, keyword_spans, parse_question
 from .ranking import Ranker
@@ -39,7 +39,8 @@ class QueryCache:
     """A small thread-safe LRU cache of question vectors."""
 
     def __init__(self, size: int = 1024):
-        self.size, self._data, self._lock = size, OrderedDict(), Lock()
+        self.size, self._lock = size, Lock()
+        self._data: OrderedDict[Any, np.ndarray] = OrderedDict()
 
     def get(self, key: Any) -> np.ndarray | None:
         with self._lock:
@@ -68,7 +69,7 @@ class Searcher:
         self.cache = QueryCache()
         self.paragraphs = ParagraphKeys(self.store)  # duplicate keys, computed once per passage
 
-    def with_settings(self, **changes: Any) -> "Searcher":
+    def with_settings(self, **changes: Any) -> Searcher:
         """The same loaded generation and embedder under other (ranking, limit) settings."""
         other = copy.copy(self)
         other.settings = self.settings.replace(**changes)
@@ -77,7 +78,7 @@ class Searcher:
         return other
 
     @classmethod
-    def load(cls, settings: Settings, embedder: Embedder | None = None) -> "Searcher":
+    def load(cls, settings: Settings, embedder: Embedder | None = None) -> Searcher:
         return cls(settings.index, settings, embedder)
 
     # The loaded generation's parts, under the names the front ends and the evaluation use.

@@ -8,8 +8,9 @@ Relative paths are relative to the working directory, never to the installed pac
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -23,9 +24,14 @@ from .fusion import METHODS
 ENV_PREFIX = "STATEMENT_SEARCH_"
 Mode = Literal["hybrid", "vector", "keyword"]
 MODES: tuple[str, ...] = get_args(Mode)
-Fusion = Literal[METHODS]  # type: ignore[valid-type]
-Backend = Literal[BACKENDS]  # type: ignore[valid-type]
-IndexType = Literal[("auto",) + INDEX_TYPES]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # a Literal built from a tuple is not a type to mypy; pydantic checks the values
+    Fusion = str
+    Backend = str
+    IndexType = str
+else:
+    Fusion = Literal[METHODS]
+    Backend = Literal[BACKENDS]
+    IndexType = Literal[("auto",) + INDEX_TYPES]
 
 
 def _f(default: Any, help: str, **limits: Any) -> Any:
@@ -39,24 +45,25 @@ class Settings(BaseModel):
     corpus: Path = _f(Path("data/statements"), "Folder of statements (.txt, .md, .jsonl, Telegram export JSON, HTML, "
                                                "PDF, DOCX, with optional metadata sidecars), read recursively.")
     model: str = _f(DEFAULT_MODEL, "Sentence-transformers model: the bundled default, a local path or a name.")
-    embedding_backend: Backend = _f("onnx-int8", "Embedding runtime of builds: onnx-int8 (int8-quantised ONNX), onnx "
-                                                 "(fp32 ONNX) or torch; ONNX exports are cached under onnx_cache and an "
-                                                 "ONNX index carries its question encoder (docs/performance.md).")
+    embedding_backend: Backend = _f("onnx-int8", "Embedding runtime of builds: onnx-int8 (int8-quantised ONNX), "
+                                                 "onnx (fp32 ONNX) or torch; ONNX exports are cached under onnx_cache "
+                                                 "and an ONNX index carries its question encoder "
+                                                 "(docs/performance.md).")
     onnx_cache: Path = _f(Path("state/onnx"), "Folder for ONNX exports of the model, one subfolder per weights sha256.")
     index_type: IndexType = _f("auto", "Vector index: flat (exact), hnsw (approximate), ivf, ivfpq (compressed), or "
                                        "auto (flat up to ann_threshold passages, hnsw up to compressed_threshold, "
                                        "ivfpq above).")
     ann_threshold: int = _f(100_000, "Passages above which index_type=auto builds the approximate index "
                                      "(exact flat search costs ~10-20 ms a query there; docs/performance.md).", ge=0)
-    compressed_threshold: int = _f(COMPRESSED_THRESHOLD, "Passages above which index_type=auto builds the compressed "
-                                                         "ivfpq index (IVF-PQ codes, exact re-ranking from vectors.npy) "
-                                                         "instead of hnsw, whose RAM reaches 8 GiB there (docs/scale.md); "
-                                                         "0: never.", ge=0)
+    compressed_threshold: int = _f(COMPRESSED_THRESHOLD, "Passages above which index_type=auto builds the "
+                                                         "compressed ivfpq index (IVF-PQ codes, exact re-ranking from "
+                                                         "vectors.npy) instead of hnsw, whose RAM reaches 8 GiB there "
+                                                         "(docs/scale.md); 0: never.", ge=0)
     ray_address: str = _f("", "Ray cluster that embeds new passages and sentences in rebuild-index (an address "
                               "or auto); empty: embed locally, Ray is not imported.")
-    ray_min_texts: int = _f(RAY_MIN_TEXTS, "With ray_address, lists of fewer new passages or sentences than this are still "
-                                  "embedded locally: each Ray encode starts an actor pool (2-3 s measured, "
-                                  "docs/scale.md), so Ray never serves a small build.", ge=0)
+    ray_min_texts: int = _f(RAY_MIN_TEXTS, "With ray_address, lists of fewer new passages or sentences than "
+                                  "this are still embedded locally: each Ray encode starts an actor pool "
+                                  "(2-3 s measured, docs/scale.md), so Ray never serves a small build.", ge=0)
     batch_size: int = _f(0, "Passages per embedding batch (batches are sorted by length); 0: the backend's "
                             "measured best (torch 32, onnx 8, onnx-int8 16; docs/performance.md).", ge=0)
     max_query_chars: int = _f(1000, "Longest accepted question, in characters.", ge=1)
@@ -124,7 +131,7 @@ class Settings(BaseModel):
     def env_name(cls, name: str) -> str:
         return ENV_PREFIX + name.upper()
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         """A copy with `changes` applied (None values ignored), validated; SettingError on a bad value."""
         return _validated({**self.model_dump(), **{k: v for k, v in changes.items() if v is not None}})
 

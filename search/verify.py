@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -240,6 +241,8 @@ def paraphrases(quote: str, pool: Pool, line: float, passages: int = 10) -> list
             blocks.append(np.asarray(vectors, dtype=np.float32))
         sims = np.concatenate(blocks) @ np.asarray(pool.quote_vector, dtype=np.float32)
     else:
+        if pool.encode is None:
+            raise ValueError("a Pool without stored sentence vectors needs `encode`")
         pieces = [(by_id[pid], s, e) for pid in ranked
                   for s, e in (sentence_spans(by_id[pid].text) or [(0, len(by_id[pid].text))])]
         vectors = pool.encode([search_text(quote)] + [c.text[s:e] for c, s, e in pieces])

@@ -9,7 +9,7 @@ below the fixed floor `weak_below`. Measured in docs/quality.md.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

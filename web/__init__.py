@@ -1,7 +1,8 @@
 """The web front end: `create_app()` builds a Flask app with a search page and a JSON API."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 
@@ -29,8 +30,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not isinstance(settings, Settings):
         settings = load_settings(settings)
     app.config["SETTINGS"] = settings
-    app.json.ensure_ascii = False
-    app.json.sort_keys = False
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Flask's DefaultJSONProvider has both; the
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # app.json annotation names the base class
     app.jinja_env.globals["MODES"] = MODES
 
     live = extension.init_app(app, settings)

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import errno
 import json
-import sqlite3
 import logging
+import sqlite3
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -23,7 +24,7 @@ from .errors import exit_code
 HELP = Settings.help()
 
 
-def _fail(exc: StatementSearchError) -> None:
+def _fail(exc: StatementSearchError) -> NoReturn:
     click.echo(f"error: {exc.message}", err=True)
     sys.exit(exit_code(exc))
 
@@ -67,7 +68,8 @@ def main(verbose: bool) -> None:
               help=HELP["embedding_backend"] + " [env STATEMENT_SEARCH_EMBEDDING_BACKEND]")
 @click.option("--index-type", type=click.Choice(("auto",) + INDEX_TYPES), help=HELP["index_type"])
 @click.option("--batch-size", type=int, help=HELP["batch_size"])
-@click.option("--ray", "ray_address", metavar="ADDRESS", help=HELP["ray_address"] + " [env STATEMENT_SEARCH_RAY_ADDRESS]")
+@click.option("--ray", "ray_address", metavar="ADDRESS",
+              help=HELP["ray_address"] + " [env STATEMENT_SEARCH_RAY_ADDRESS]")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--watch", is_flag=True, help="After the build, keep watching the corpus folder and publish a new "
               "generation for each batch of changes (added, changed, deleted files); Ctrl-C stops.")

@@ -70,9 +70,10 @@ def init_app(app: Flask) -> None:
         }
         status = exc.code or 500
         response = error_response(status, _code(exc.name), messages.get(status, exc.description or exc.name))
-        if status == 405 and getattr(exc, "valid_methods", None):
+        valid_methods = getattr(exc, "valid_methods", None)  # werkzeug's MethodNotAllowed
+        if status == 405 and valid_methods:
             body, code = response
-            return body, code, {"Allow": ", ".join(exc.valid_methods)}
+            return body, code, {"Allow": ", ".join(valid_methods)}
         return response
 
     @app.errorhandler(Exception)

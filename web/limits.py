@@ -51,7 +51,8 @@ def init_app(app: Flask, settings: Settings) -> None:
         # proxies themselves appended, so a client cannot name its own address by sending the header.
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask's documented way to wrap its WSGI app
+            app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
     init_rate_limit(app, settings)
 
     @app.before_request

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from index.build import package_version
 from search.settings import Settings
@@ -40,8 +41,9 @@ ERRORS = {
 
 def component_schemas(settings: Settings) -> dict[str, Any]:
     """Every model's JSON Schema, with the settings' limits on the search request."""
-    models = ([(schemas.SearchRequest, "validation"), (schemas.VerifyRequest, "validation")]
-              + [(m, "serialization") for m in schemas.RESPONSE_MODELS])
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (schemas.SearchRequest, "validation"), (schemas.VerifyRequest, "validation"),
+        *[(m, "serialization") for m in schemas.RESPONSE_MODELS]]
     _, top = models_json_schema(models, ref_template=REF)
     defs = top["$defs"]
     fields = defs["SearchRequest"]["properties"]
@@ -103,7 +105,8 @@ def document(settings: Settings) -> dict[str, Any]:
                          "responses": {"200": search_ok, **ERRORS}},
             },
             "/api/verify": {
-                "post": {"operationId": "verify", "summary": "Check a quote: verbatim, altered, paraphrase or not found",
+                "post": {"operationId": "verify",
+                         "summary": "Check a quote: verbatim, altered, paraphrase or not found",
                          "requestBody": {"required": True,
                                          "content": {"application/json": {"schema": _ref("VerifyRequest")}}},
                          "responses": {"200": _json("VerifyResponse", "The verdict, the matches with their word "

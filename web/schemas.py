@@ -12,9 +12,11 @@ the library (search.request) and written into the published schema from the live
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from search.citation import Citation as LibraryCitation
 from search.errors import SearchError
@@ -27,7 +29,10 @@ from search.verify import VerifyResult
 
 from .timeline import series_of
 
-Sort = Literal[SORTS + tuple(SORT_ALIASES)]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # a Literal built from a tuple is not a type to mypy; pydantic checks the values
+    Sort = str
+else:
+    Sort = Literal[SORTS + tuple(SORT_ALIASES)]
 _YEAR = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
 _LEAP_YEAR = r"([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)"
 _MONTH_DAY = (r"((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
@@ -151,7 +156,7 @@ def parse_request(values: Any) -> SearchRequest:
     return _parse(SearchRequest, values, '{"q": "..."}', special)
 
 
-def _explain(field: str, err: dict[str, Any]) -> str:
+def _explain(field: str, err: ErrorDetails) -> str:
     """What a field must be, in the words the library uses for the same mistakes."""
     kind = err["type"]
     if kind.startswith("int_"):
@@ -201,7 +206,7 @@ class Document(BaseModel):
     source: str | None
 
     @classmethod
-    def of(cls, info: DocumentInfo) -> "Document":
+    def of(cls, info: DocumentInfo) -> Document:
         return cls(id=info.id, title=info.title, speaker=info.speaker, date=info.date, source=info.source)
 
 
@@ -238,13 +243,14 @@ class Citation(BaseModel):
     generation: str = Field(description="The index generation the passage was read from.")
 
     @classmethod
-    def from_library(cls, c: LibraryCitation) -> "Citation":
+    def from_library(cls, c: LibraryCitation) -> Citation:
         return cls.model_validate(c.to_dict())
 
     @classmethod
-    def from_hit(cls, hit: Any, generation: str) -> "Citation":
+    def from_hit(cls, hit: Any, generation: str) -> Citation:
         """For a SearchHit or a QuoteMatch (id, text, document, paragraph, of)."""
-        return cls.from_library(LibraryCitation.of_passage(hit.id, hit.text, hit.document, hit.paragraph, hit.of, generation))
+        return cls.from_library(LibraryCitation.of_passage(hit.id, hit.text, hit.document, hit.paragraph, hit.of,
+                                                           generation))
 
 
 class Hit(BaseModel):
@@ -263,7 +269,7 @@ class Hit(BaseModel):
     citation: Citation | None = None
 
     @classmethod
-    def of(cls, hit: SearchHit, neighbours: bool = False, generation: str | None = None) -> "Hit":
+    def of(cls, hit: SearchHit, neighbours: bool = False, generation: str | None = None) -> Hit:
         extra: dict[str, Any] = {"matches": [Span(start=m.start, end=m.end) for m in hit.matches]}
         if generation is not None:
             extra["citation"] = Citation.from_hit(hit, generation)
@@ -324,7 +330,7 @@ class SearchResults(BaseModel):
     timeline: Timeline | None = None
 
     @classmethod
-    def of(cls, r: SearchResponse, neighbours: bool = False) -> "SearchResults":
+    def of(cls, r: SearchResponse, neighbours: bool = False) -> SearchResults:
         extra: dict[str, Any] = {}
         if r.filters:
             f = r.filters
@@ -336,7 +342,7 @@ class SearchResults(BaseModel):
                                for name, values in r.facets.items()}
         extra["timeline"] = Timeline.model_validate(series_of(r).to_dict())
         return cls(query=r.query, results=[Hit.of(h, neighbours, r.generation) for h in r.hits],
-                   took_ms=round(r.took_ms, 2), mode=r.mode, sort=r.sort, **extra)
+                   took_ms=round(r.took_ms, 2), mode=cast(Mode, r.mode), sort=r.sort, **extra)
 
 
 class SearchResponseBody(SearchResults):
@@ -348,14 +354,18 @@ class SearchResponseBody(SearchResults):
     index: IndexRef
 
     @classmethod
-    def of(cls, r: SearchResponse, neighbours: bool = False) -> "SearchResponseBody":
+    def of(cls, r: SearchResponse, neighbours: bool = False) -> SearchResponseBody:
         base = SearchResults.of(r, neighbours)
         return cls(**{name: getattr(base, name) for name in base.model_fields_set}, k=r.k, offset=r.offset,
                    strong=r.strong, index=IndexRef(generation=r.generation, passages=r.passages))
 
 
+DiffKind = Literal["equal", "replace", "insert", "delete"]
+Verdict = Literal["verbatim", "altered", "paraphrase", "not_found"]
+
+
 class DiffOp(BaseModel):
-    op: Literal["equal", "replace", "insert", "delete"] = Field(
+    op: DiffKind = Field(
         description="From the source to the quote: replace (quote words instead of source words), insert (only "
                     "in the quote), delete (source words left out), equal.")
     quote: str
@@ -375,9 +385,10 @@ class QuoteMatch(BaseModel):
     citation: Citation
 
     @classmethod
-    def of(cls, m: LibraryQuoteMatch, generation: str) -> "QuoteMatch":
+    def of(cls, m: LibraryQuoteMatch, generation: str) -> QuoteMatch:
         d = m.to_dict()
-        d["diff"] = [DiffOp(op=x.op, quote=x.quote, source=x.source, **({"elided": True} if x.elided else {}))
+        d["diff"] = [DiffOp(op=cast(DiffKind, x.op), quote=x.quote, source=x.source,
+                            **({"elided": True} if x.elided else {}))
                      for x in m.diff]
         return cls(**d, citation=Citation.from_hit(m, generation))
 
@@ -391,7 +402,7 @@ class VerifyResponse(BaseModel):
     """The verdict on a quote: matches[0] is the best, the others oldest first."""
 
     quote: str
-    verdict: Literal["verbatim", "altered", "paraphrase", "not_found"]
+    verdict: Verdict
     matches: list[QuoteMatch]
     first_said: FirstSaid | None = Field(description="The earliest dated statement with the best match's words "
                                                      "(verbatim or altered only).")
@@ -400,7 +411,7 @@ class VerifyResponse(BaseModel):
     index: IndexRef
 
     @classmethod
-    def of(cls, r: VerifyResult, generation: str, passages: int) -> "VerifyResponse":
+    def of(cls, r: VerifyResult, generation: str, passages: int) -> VerifyResponse:
         extra: dict[str, Any] = {}
         if r.filters:
             f = r.filters
@@ -408,7 +419,8 @@ class VerifyResponse(BaseModel):
                                               source=list(f.sources))
         first = (FirstSaid(id=r.first_said.id, document=Document.of(r.first_said.document))
                  if r.first_said else None)
-        return cls(quote=r.quote, verdict=r.verdict, matches=[QuoteMatch.of(m, generation) for m in r.matches],
+        return cls(quote=r.quote, verdict=cast(Verdict, r.verdict),
+                   matches=[QuoteMatch.of(m, generation) for m in r.matches],
                    first_said=first, took_ms=round(r.took_ms, 2), index=IndexRef(generation=generation,
                                                                                   passages=passages), **extra)
 
@@ -469,7 +481,8 @@ class Stats(BaseModel):
     weak_line: float = Field(description="Cosine below which hits are weak (\"no strong match\") for this index.")
 
 
-RESPONSE_MODELS = (SearchResponseBody, VerifyResponse, Citation, DocumentBody, Health, Stats, Error)
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (SearchResponseBody, VerifyResponse, Citation, DocumentBody, Health,
+                                                 Stats, Error)
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from markupsafe import Markup, escape
 
@@ -21,7 +22,7 @@ class TimelineSeries:
     counts: tuple[tuple[int, ...], ...]    # counts[i][j]: year i, speaker j
 
     @classmethod
-    def from_matches(cls, matches: Iterable[tuple[str | None, str | None]], top: int = 4) -> "TimelineSeries":
+    def from_matches(cls, matches: Iterable[tuple[str | None, str | None]], top: int = 4) -> TimelineSeries:
         """From (date YYYY-MM-DD or None, speaker or None) of each strong match; undated ones are left out."""
         dated = [(int(date[:4]), speaker or "Unknown") for date, speaker in matches if date and date[:4].isdigit()]
         if not dated:
@@ -61,7 +62,8 @@ def render_timeline(series: TimelineSeries, year_url: Callable[[int], str],
               for j, s in enumerate(series.speakers)}
     parts = [f'<svg class="timeline" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" '
              f'aria-labelledby="timeline-title" xmlns="http://www.w3.org/2000/svg">',
-             f'<title id="timeline-title">{escape(title)}: {len([i for i in range(len(series.years)) if series.total(i)])}'
+             f'<title id="timeline-title">{escape(title)}: '
+             f'{len([i for i in range(len(series.years)) if series.total(i)])}'
              f' years with matches, {series.years[0]}–{series.years[-1]}; the table below has the numbers</title>',
              f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - 4}" y2="{TOP + plot_h}" stroke="#999"/>',
              f'<text x="{LEFT - 4}" y="{TOP + 8}" text-anchor="end" font-size="10">{peak}</text>']
@@ -70,7 +72,7 @@ def render_timeline(series: TimelineSeries, year_url: Callable[[int], str],
         if not total:
             continue
         x = LEFT + i * step + (step - bar) / 2
-        y = TOP + plot_h
+        y: float = TOP + plot_h
         rects = []
         for j, speaker in enumerate(series.speakers):
             n = series.counts[i][j]
@@ -86,8 +88,8 @@ def render_timeline(series: TimelineSeries, year_url: Callable[[int], str],
         x = LEFT + (label_year - series.years[0] + 0.5) * step
         parts.append(f'<text x="{x:.1f}" y="{HEIGHT - 6}" text-anchor="middle" font-size="10">{label_year}</text>')
     parts.append("</svg>")
-    return Markup("<figure class=\"timeline\">" + "".join(parts) + _legend(series, colour) + _table(series, year_url, title)
-                  + "</figure>")
+    return Markup("<figure class=\"timeline\">" + "".join(parts) + _legend(series, colour)
+                  + _table(series, year_url, title) + "</figure>")
 
 
 def _axis_years(years: tuple[int, ...], labels: int = 6) -> list[int]:

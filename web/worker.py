@@ -55,7 +55,7 @@ class TimeoutSocket(socket.socket):
     io_timeout = DEFAULT_READ_TIMEOUT
 
     @classmethod
-    def adopt(cls, sock: socket.socket, io_timeout: float) -> "TimeoutSocket":
+    def adopt(cls, sock: socket.socket, io_timeout: float) -> TimeoutSocket:
         adopted = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
         adopted.io_timeout = io_timeout
         return adopted

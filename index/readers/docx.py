@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Iterator
 from typing import Any
 
 from .base import ReadResult, ReadStatement, Unreadable, clean_line, join_paragraphs
@@ -35,7 +36,7 @@ def read(path: str, data: bytes, sidecar: dict[str, Any]) -> ReadResult:
     return ReadResult([ReadStatement(text=text, meta=_properties(document))])
 
 
-def _blocks(document) -> list[str]:
+def _blocks(document) -> Iterator[str]:
     """Body paragraphs and table rows in document order; a soft line break stays inside its paragraph."""
     from docx.table import Table
     from docx.text.paragraph import Paragraph
@@ -45,7 +46,7 @@ def _blocks(document) -> list[str]:
             yield block.text.replace("\v", "\n")
         elif isinstance(block, Table):
             for row in block.rows:
-                cells = []
+                cells: list[str] = []
                 for cell in row.cells:
                     value = clean_line(" ".join(cell.text.split()))
                     if value and (not cells or cells[-1] != value):  # merged cells repeat their text

@@ -29,8 +29,8 @@ def read(path: str, data: bytes, sidecar: dict[str, Any]) -> ReadResult:
         raise Unreadable("no main text found in the HTML page")
     root = etree.fromstring(xml.encode("utf-8"))
     main = root.find("main")
-    paragraphs = [_block_text(el) for el in (main if main is not None else root).iter("head", "p", "item", "quote", "row")
-                  if _is_leaf_block(el)]
+    blocks = (main if main is not None else root).iter("head", "p", "item", "quote", "row")
+    paragraphs = [_block_text(el) for el in blocks if _is_leaf_block(el)]
     text = join_paragraphs([p for p in paragraphs if p])
     if not text.strip():
         raise Unreadable("no main text found in the HTML page")

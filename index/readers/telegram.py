@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from .base import ReadResult, ReadStatement, Unreadable, join_paragraphs
 
@@ -147,6 +148,6 @@ def _text_of(value: Any, strip: bool = True) -> str:
 
 def _utc(value: Any) -> datetime | None:
     try:
-        return datetime.fromtimestamp(int(value), tz=timezone.utc)
+        return datetime.fromtimestamp(int(value), tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
