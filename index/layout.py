@@ -57,6 +57,12 @@ def temporary_dir(index: Path) -> Path:
     return path
 
 
+def generation_id(directory: Path) -> str:
+    """The id of a generation directory `.INDEX.gen-<id>` (its name when it is not one)."""
+    name = Path(directory).name
+    return name.split(".gen-", 1)[1] if ".gen-" in name else name
+
+
 def current_generation(index: Path) -> Path | None:
     """The real directory an index path points at, or None when there is no index."""
     if index.is_symlink() or index.is_dir():

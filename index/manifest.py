@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import IndexUnavailable
 
@@ -120,12 +120,32 @@ def read_manifest(directory: Path, accept_older: bool = False) -> Manifest:
                                code="index_corrupt") from None
 
 
-def check_model(manifest: Manifest, directory: Path, model_name: str, model_sha256: str) -> None:
-    """Refuse an index built with other weights than the configured model's."""
+class ModelIdentity(Protocol):
+    """What identifies the maker of vectors: an `Embedder` or a `ModelInfo` both have these."""
+
+    name: str
+    sha256: str
+    backend: str
+
+
+def check_compatible(manifest: Manifest, directory: Path, model: ModelIdentity) -> None:
+    """The one model/backend compatibility check: IndexUnavailable (model_mismatch) unless `model` is the
+    weights (sha256) and the runtime (backend: torch, onnx, onnx-int8) that made this generation's vectors.
+
+    Used by every path that pairs a generation with an encoder: a rebuild reusing its vectors
+    (index/reuse.py, which then reuses nothing), a live add/remove (index/update.py, refused) and a
+    searcher encoding questions for it (search/generation.py). The backend matters because int8 vectors
+    differ slightly from fp32 ones: mixing them in one index, or querying one with the other, is refused."""
     built = manifest.model
-    if built.sha256 != model_sha256:
+    if built.sha256 != model.sha256:
         raise IndexUnavailable(
             f"index {directory} was built with model {built.name!r} (sha256 {built.sha256[:12]}…) "
-            f"but the configured model is {model_name!r} (sha256 {model_sha256[:12]}…): run "
-            f"`statement-search rebuild-index --index {directory} --model {model_name}` or configure the "
+            f"but the configured model is {model.name!r} (sha256 {model.sha256[:12]}…): run "
+            f"`statement-search rebuild-index --index {directory} --model {model.name}` or configure the "
             "index's model", code="model_mismatch")
+    if built.backend != model.backend:
+        raise IndexUnavailable(
+            f"index {directory} was built with the {built.backend} backend but this would embed with "
+            f"{model.backend}: use --backend {built.backend} (embedding_backend) or run "
+            f"`statement-search rebuild-index --index {directory} --backend {model.backend}`",
+            code="model_mismatch")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -38,27 +39,46 @@ DOC_COLUMNS = ("id", "title", "speaker", "date", "source", "extra", "path", "tex
 PASSAGE_COLUMNS = ("id", "doc_id", "ordinal", "paragraph", "part", "start", "end", "context", "text", "hash")
 
 
-def create(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path)
-    conn.executescript(SCHEMA)
-    return conn
+class StoreWriter:
+    """The one writable connection to a generation's SQLite file, only ever inside a writer's temporary
+    folder (index/writer.py): a full build creates the file, a live update starts from a copy of the live
+    generation's. Every SQL statement that writes lives here."""
 
+    def __init__(self, path: Path, conn: sqlite3.Connection):
+        self.path, self._conn = Path(path), conn
 
-def insert_documents(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
-    conn.executemany(f"INSERT INTO documents VALUES ({','.join('?' * len(DOC_COLUMNS))})", rows)
+    @classmethod
+    def create(cls, path: Path) -> "StoreWriter":
+        conn = sqlite3.connect(path)
+        conn.executescript(SCHEMA)
+        return cls(path, conn)
 
+    @classmethod
+    def copy_of(cls, source: Path, path: Path) -> "StoreWriter":
+        """A byte copy of the store at `source` (never a hard link: a generation is never written in place)."""
+        shutil.copyfile(source, path)
+        return cls(path, sqlite3.connect(path))
 
-def insert_passages(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
-    conn.executemany(f"INSERT INTO passages VALUES ({','.join('?' * len(PASSAGE_COLUMNS))})", rows)
+    def write(self, documents: Iterable[Sequence[Any]] = (), passages: Iterable[Sequence[Any]] = (),
+              delete: Sequence[str] = ()) -> None:
+        """In one transaction: remove the statements `delete` (and their passages), then insert rows."""
+        with self._conn:
+            for i in range(0, len(delete), 500):
+                chunk = list(delete[i:i + 500])
+                marks = ",".join("?" * len(chunk))
+                self._conn.execute(f"DELETE FROM passages WHERE doc_id IN ({marks})", chunk)
+                self._conn.execute(f"DELETE FROM documents WHERE id IN ({marks})", chunk)
+            self._conn.executemany(f"INSERT INTO documents VALUES ({','.join('?' * len(DOC_COLUMNS))})", documents)
+            self._conn.executemany(f"INSERT INTO passages VALUES ({','.join('?' * len(PASSAGE_COLUMNS))})", passages)
 
+    def counts(self) -> tuple[int, int]:
+        """(statements, passages) the store holds."""
+        documents = self._conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        passages = self._conn.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+        return int(documents), int(passages)
 
-def delete_documents(conn: sqlite3.Connection, doc_ids: Sequence[str]) -> None:
-    """Remove statements and their passages (an incremental update: index/update.py)."""
-    for i in range(0, len(doc_ids), 500):
-        chunk = list(doc_ids[i:i + 500])
-        marks = ",".join("?" * len(chunk))
-        conn.execute(f"DELETE FROM passages WHERE doc_id IN ({marks})", chunk)
-        conn.execute(f"DELETE FROM documents WHERE id IN ({marks})", chunk)
+    def close(self) -> None:
+        self._conn.close()
 
 
 class PassageStore:

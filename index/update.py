@@ -1,8 +1,8 @@
 """Live additions and removals: a new generation made from the live one, at a cost that follows the change.
 
 `update_statements` (and its two faces `add_statements`, `remove_statements`) reads the given files,
-drops the statements it replaces or removes, and writes a new generation under the same build lock and
-atomic publish as `index.build.build_index`, without scanning the corpus:
+drops the statements it replaces or removes, and writes a new generation through the same generation writer as `index.build.build_index`
+(index/writer.py: lock, temporary folder, one Manifest, atomic publish, cleanup), without scanning the corpus:
 
 - passage ids stay stable: new passages get ids after the last one (rows appended to vectors.npy and to
   the sentence files); removed passages leave their rows and FAISS entries in place as tombstones
@@ -25,33 +25,43 @@ from __future__ import annotations
 import io
 import logging
 import shutil
-import sqlite3
 import time
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from . import layout, sentences, store
-from .build import _passage_vectors, _sentence_vectors, _split, package_version, statement_rows
 from .embedder import Embedder
 from .errors import CorpusError, IndexUnavailable
-from .integrity import file_table, generation_files
+from .integrity import generation_files
 from .keyword import KeywordIndex
-from .manifest import Counts, Manifest, check_model, read_manifest, write_manifest
+from .manifest import Counts, Manifest, check_compatible, read_manifest
 from .probes import measure_probes
-from .reuse import Previous
+from .reuse import Previous, passage_vectors, sentence_vectors
+from .rows import Rows, split_statements, statement_rows
 from .statements import Statement, scan_corpus, statement_files
 from .vectors import FAISS_FILE, FaissIndex
+from .writer import GenerationWriter, PublishedGeneration, generation_writer
 
 log = logging.getLogger(__name__)
 DB_FILE, VECTORS_FILE, TOMBSTONES_FILE = layout.DB_FILE, layout.VECTORS_FILE, layout.TOMBSTONES_FILE
 
 
+def _no_ids() -> np.ndarray:
+    return np.empty(0, dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class UpdateReport:
-    """What one incremental update did. `generation` is the new one (the live one when nothing changed)."""
+    """What one incremental update did. `generation` is the new one (the live one when nothing changed).
+
+    When `published`: `previous_generation` / `previous_path` are the generation it was made from, `path`
+    the new one's directory; `new_passage_ids` the appended passages whose hash (model + embedded text) the
+    previous generation did not hold, i.e. the ones embedded (what saved-search alerts evaluate; empty for
+    a removal); `added_passage_ids` every appended id; `removed_passage_ids` the ids now tombstones.
+    Passage ids are stable across live updates, so ids of the previous generation still mean the same."""
 
     index: Path
     generation: str
@@ -72,6 +82,13 @@ class UpdateReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    path: Path | None = None
+    previous_generation: str | None = None
+    previous_path: Path | None = None
+    new_passage_ids: np.ndarray = field(default_factory=_no_ids, compare=False)
+    added_passage_ids: np.ndarray = field(default_factory=_no_ids, compare=False)
+    removed_passage_ids: np.ndarray = field(default_factory=_no_ids, compare=False)
+    record: PublishedGeneration | None = field(default=None, compare=False, repr=False)
 
 
 def add_statements(paths: Sequence[Path], index: Path, embedder: Embedder, corpus: Path | None = None,
@@ -132,18 +149,13 @@ def update_statements(index: Path, embedder: Embedder, add: Sequence[Path] = (),
     index = Path(index)
     files = expand_paths(add)
     batch_size = batch_size or embedder.batch_size
-    layout.check_link(index)
-    with layout.build_lock(index):
-        live = layout.current_generation(index)
-        if live is None:
+    with generation_writer(index) as writer:
+        if writer.previous is None:
             raise IndexUnavailable(f"no index at {index} yet: run `statement-search rebuild-index --index {index}` "
                                    "first", code="index_missing")
+        live = writer.previous.path
         manifest = read_manifest(live)
-        check_model(manifest, live, embedder.name, embedder.sha256)
-        if manifest.model.backend != embedder.backend:
-            raise IndexUnavailable(f"index {index} was built with the {manifest.model.backend} backend, this "
-                                   f"update would embed with {embedder.backend}: use --backend "
-                                   f"{manifest.model.backend}", code="model_mismatch")
+        check_compatible(manifest, index, embedder)
         root = Path(corpus or manifest.corpus.get("path") or ".")
         scan = scan_corpus(root, files=files) if files else None
         statements = scan.statements if scan else []
@@ -166,86 +178,149 @@ def update_statements(index: Path, embedder: Embedder, add: Sequence[Path] = (),
                 return UpdateReport(index, manifest.generation, False, skipped=skipped,
                                     documents=manifest.counts.documents, passages=manifest.counts.passages,
                                     seconds=time.perf_counter() - began)
-            gone = old.passage_ids_of(removed + replaced)
-            tmp = layout.temporary_dir(index)
-            try:
-                report = _write(tmp, live, manifest, old, statements, removed + replaced, gone, embedder,
-                                batch_size, progress)
-                final = layout.publish(tmp, index, report["generation"])
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+            change = _Change(statements, removed + replaced, old.passage_ids_of(removed + replaced),
+                             len(removed))
+            record, outcome = _write(writer, manifest, old, change, embedder, batch_size, progress)
         finally:
             old.close()
-        layout.cleanup(index)
-    log.info("published %s; seconds by step: %s", final, report["fields"]["timings"])
+    log.info("published %s; seconds by step: %s", record.path, record.timings)
     return UpdateReport(index=index, published=True, added=tuple(st.id for st in statements if st.id not in known),
                         replaced=tuple(replaced), removed=tuple(removed), skipped=skipped,
-                        seconds=time.perf_counter() - began, **report["fields"], generation=report["generation"])
+                        seconds=time.perf_counter() - began, generation=record.generation,
+                        passages_added=len(record.added_passage_ids), passages_removed=len(change.gone),
+                        embedded=len(record.new_passage_ids), reused=record.manifest.counts.reused,
+                        sentences_embedded=int(record.manifest.sentences["embedded"]),
+                        documents=record.manifest.counts.documents, passages=record.manifest.counts.passages,
+                        tombstones=outcome.tombstones, vector_index=outcome.vector_index,
+                        keyword_index=outcome.keyword_index, timings=dict(record.timings), path=record.path,
+                        previous_generation=writer.previous.generation, previous_path=live,
+                        new_passage_ids=record.new_passage_ids, added_passage_ids=record.added_passage_ids,
+                        removed_passage_ids=np.asarray(change.gone, dtype=np.int64), record=record)
 
 
-def _write(tmp: Path, live: Path, manifest: Manifest, old: store.PassageStore, statements: list[Statement],
-           dropped_docs: list[str], gone: list[int], embedder: Embedder, batch_size: int, progress: bool) -> dict:
-    """Write the new generation into `tmp`; {"generation", "fields" of the UpdateReport}."""
-    timings: dict[str, float] = {}
-    mark = time.perf_counter()
+@dataclass(frozen=True)
+class _Change:
+    """What an update changes, decided before anything is written."""
 
-    def lap(name: str) -> None:
-        nonlocal mark
-        now = time.perf_counter()
-        timings[name] = round(now - mark, 3)
-        mark = now
+    statements: list[Statement]  # to add (new ids) or replace (known ids)
+    dropped_docs: list[str]      # statement ids leaving the index: removed, then replaced
+    gone: list[int]              # their passage ids, tombstones from now on
+    removed_only: int            # how many of `dropped_docs` are removals (the rest are replaced)
 
-    live_vectors = np.load(live / VECTORS_FILE, mmap_mode="r")
-    first = len(live_vectors)  # new passage ids start after every id the vector index holds
-    rows = statement_rows(statements, _split(statements, embedder), embedder, first)
-    doc_rows, passage_rows, texts, hashes = rows.documents, rows.passages, rows.texts, rows.hashes
-    spans, sentence_texts = rows.sentence_spans, rows.sentence_texts  # spans: position among the new passages
-    lap("read_split")
 
-    # Reuse by hash, looking up only the new passages' hashes (not the whole live generation).
-    known_rows = old.ids_by_hash(hashes)
-    table = sentences.SentenceTable.load(live, first) if manifest.sentences else None
-    previous = Previous({h: live_vectors[r] for h, r in known_rows.items()}, dict(known_rows), table)
-    vectors, embedded = _passage_vectors(texts, hashes, embedder, previous, batch_size, progress)
-    sentence_vectors, sentences_embedded = _sentence_vectors(spans, sentence_texts, hashes, embedder, previous,
-                                                             batch_size, progress)
-    lap("embed")
+@dataclass(frozen=True)
+class _NewPassages:
+    """The added statements' rows and vectors; positions count from 0, passage ids from `first`."""
 
-    shutil.copyfile(live / DB_FILE, tmp / DB_FILE)
-    conn = sqlite3.connect(tmp / DB_FILE)
-    with conn:
-        store.delete_documents(conn, dropped_docs)
-        store.insert_documents(conn, doc_rows)
-        store.insert_passages(conn, passage_rows)
-    documents = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-    passages = conn.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
-    conn.close()
+    first: int
+    rows: Rows
+    vectors: np.ndarray
+    embedded: np.ndarray         # positions whose vectors were embedded (hash new to the index)
+    sentence_vectors: np.ndarray
+    sentences_embedded: int
+
+    @property
+    def ids(self) -> np.ndarray:
+        return np.arange(self.first, self.first + len(self.vectors), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What the update did to the vector index and BM25, in words, for the report."""
+
+    vector_index: str
+    keyword_index: str
+    tombstones: int
+
+
+def _write(writer: GenerationWriter, manifest: Manifest, old: store.PassageStore, change: _Change,
+           embedder: Embedder, batch_size: int, progress: bool) -> tuple[PublishedGeneration, _Outcome]:
+    """The writer's steps for a live update, each timed under its name."""
+    assert writer.previous is not None
+    live = writer.previous.path
+    tmp = writer.stage()
+    new = _embed(live, manifest, old, change.statements, embedder, batch_size, progress)
+    writer.step("embed")
+    documents, passages = _write_store(live, tmp, new.rows, change.dropped_docs)
+    writer.step("sqlite")
+    copied = _append_vectors(live, tmp, new, manifest.dimension)
+    writer.step("copy_vectors")
+    spec, what, tombstones, faiss_copied = _update_vector_index(live, tmp, manifest, new, change.gone)
+    writer.step("vector_index")
+    keyword = _update_keyword(live, tmp, new, change.gone)
+    writer.step("bm25")
+    probes = _probes(manifest, embedder, new, batch_size)
+    copied += faiss_copied + _copy_encoder(live, tmp)
+    writer.step("probes_encoder")
+    n_new, n_spans = len(new.rows.texts), len(new.rows.sentence_spans)
+    published = writer.manifest(
+        model=manifest.model, dimension=manifest.dimension,
+        counts=Counts(documents=documents, passages=passages, embedded=len(new.embedded),
+                      reused=n_new - len(new.embedded)),
+        index=spec, keyword=keyword.spec(),
+        sentences={**manifest.sentences, "count": int(manifest.sentences.get("count", 0)) + n_spans,
+                   "embedded": new.sentences_embedded, "reused": n_spans - new.sentences_embedded},
+        encoder=manifest.encoder, probes=probes,
+        # The corpus fingerprint is the last full scan's; `updates` counts what changed since then.
+        corpus={**manifest.corpus, "updates": _history(manifest, change)},
+        unchanged={rel: manifest.files[rel] for rel in copied if rel in manifest.files})
+    record = writer.publish(published, new_passage_ids=new.first + new.embedded, added_passage_ids=new.ids)
+    return record, _Outcome(what, keyword.how, tombstones)
+
+
+def _embed(live: Path, manifest: Manifest, old: store.PassageStore, statements: list[Statement],
+           embedder: Embedder, batch_size: int, progress: bool) -> _NewPassages:
+    """Split the added statements and take their vectors: reused by hash (looking up only the new
+    passages' hashes, not the whole live generation), or embedded."""
+    first = int(np.load(live / VECTORS_FILE, mmap_mode="r").shape[0])  # new ids follow every id the index holds
+    rows = statement_rows(statements, split_statements(statements, embedder), embedder, first)
+    previous = Previous.of_hashes(live, old.ids_by_hash(rows.hashes), bool(manifest.sentences))
+    vectors, embedded = passage_vectors(rows.texts, rows.hashes, embedder, previous, batch_size, progress)
+    sentence_vecs, sentences_embedded = sentence_vectors(rows.sentence_spans, rows.sentence_texts, rows.hashes,
+                                                         embedder, previous, batch_size, progress)
+    return _NewPassages(first, rows, vectors, embedded, sentence_vecs, sentences_embedded)
+
+
+def _write_store(live: Path, tmp: Path, rows: Rows, dropped_docs: list[str]) -> tuple[int, int]:
+    """The live SQLite file copied, dropped statements deleted, new ones inserted: (statements, passages).
+    CorpusError (index_would_be_empty) when no passage would be left."""
+    db = store.StoreWriter.copy_of(live / DB_FILE, tmp / DB_FILE)
+    try:
+        db.write(rows.documents, rows.passages, delete=dropped_docs)
+        documents, passages = db.counts()
+    finally:
+        db.close()
     if passages == 0:
         raise CorpusError("this would leave the index without any statement; the index is unchanged",
                           code="index_would_be_empty")
-    lap("sqlite")
+    return documents, passages
 
-    copied: list[str] = []  # files identical to the live generation's: their checksums are reused
-    _append_rows(live / VECTORS_FILE, tmp / VECTORS_FILE, vectors)
-    span_rows = np.asarray([(first + p, a, b) for p, a, b in spans], dtype=np.int32).reshape(-1, 3)
+
+def _append_vectors(live: Path, tmp: Path, new: _NewPassages, dimension: int) -> list[str]:
+    """vectors.npy and the sentence files with the new rows appended; the files left as they were."""
+    spans = np.asarray([(new.first + p, a, b) for p, a, b in new.rows.sentence_spans], dtype=np.int32).reshape(-1, 3)
+    _append_rows(live / VECTORS_FILE, tmp / VECTORS_FILE, new.vectors)
     _append_rows(live / sentences.SENTENCES_FILE, tmp / sentences.SENTENCES_FILE,
-                 np.asarray(sentence_vectors, dtype=sentences.DTYPE).reshape(-1, manifest.dimension))
-    _append_rows(live / sentences.SPANS_FILE, tmp / sentences.SPANS_FILE, span_rows)
-    if not len(vectors):
-        copied += [VECTORS_FILE, sentences.SENTENCES_FILE, sentences.SPANS_FILE]
-    lap("copy_vectors")
+                 np.asarray(new.sentence_vectors, dtype=sentences.DTYPE).reshape(-1, dimension))
+    _append_rows(live / sentences.SPANS_FILE, tmp / sentences.SPANS_FILE, spans)
+    return [] if len(new.vectors) else [VECTORS_FILE, sentences.SENTENCES_FILE, sentences.SPANS_FILE]
 
+
+def _update_vector_index(live: Path, tmp: Path, manifest: Manifest, new: _NewPassages,
+                         gone: list[int]) -> tuple[dict, str, int, list[str]]:
+    """The live vector index with the new vectors added (`add_with_ids`) and `gone` as tombstones, or copied
+    when nothing was added: (manifest index block, what happened in words, tombstones, files copied)."""
     spec = dict(manifest.index)
     old_removed = np.load(live / spec["tombstones"]["file"]) if spec.get("tombstones") else np.empty(0, np.int64)
     removed = np.union1d(old_removed, np.asarray(gone, dtype=np.int64))
-    if len(vectors):
+    copied: list[str] = []
+    if len(new.vectors):
         vector_index = FaissIndex.load(live, spec, mmap=False)
         before = len(vector_index)
-        vector_index.add(vectors, np.arange(first, first + len(vectors), dtype=np.int64), _keep_matrix=True)
+        vector_index.add(new.vectors, new.ids, _keep_matrix=True)
         vector_index.set_removed(removed)
         vector_index.save(tmp)
-        what = f"added {len(vectors)} to {vector_index.kind} (ntotal {before} -> {len(vector_index)})"
+        what = f"added {len(new.vectors)} to {vector_index.kind} (ntotal {before} -> {len(vector_index)})"
         if vector_index.needs_retrain:
             log.warning("the added vectors fit the trained lists worse than retrain_above allows (drift %.2f): "
                         "run rebuild-index to retrain", vector_index.drift)
@@ -255,67 +330,68 @@ def _write(tmp: Path, live: Path, manifest: Manifest, old: store.PassageStore, s
         copied.append(spec.get("file", FAISS_FILE))
         np.save(tmp / TOMBSTONES_FILE, removed)
         spec["tombstones"] = {"file": TOMBSTONES_FILE, "count": int(len(removed))}
-        what = f"unchanged {spec['type']} ({len(live_vectors)} ids)"
+        what = f"unchanged {spec['type']} ({new.first} ids)"
     if len(removed):
         what += f", {len(removed)} tombstones"
     spec["updated"] = "incremental: added with add_with_ids, removed as tombstones"
-    lap("vector_index")
+    return spec, what, int(len(removed)), copied
 
-    # BM25 as a build over every passage id would score it (removed ones as empty text, so ids stay
-    # positions and never match): updated from the live index's stored entries and passage lengths, or
-    # rebuilt from the texts when the live index predates stored lengths.
+
+@dataclass(frozen=True)
+class _Keyword:
+    index: KeywordIndex
+    how: str
+
+    def spec(self) -> dict:
+        return self.index.spec()
+
+
+def _update_keyword(live: Path, tmp: Path, new: _NewPassages, gone: list[int]) -> _Keyword:
+    """BM25 as a build over every passage id would score it (removed ones as empty text, so ids stay
+    positions and never match): updated from the live index's stored entries and passage lengths, or
+    rebuilt from the texts when the live index predates stored lengths."""
+    texts = new.rows.texts
     try:
         keyword = KeywordIndex.load(live).updated(texts, gone)
-        keyword_how = f"updated ({len(texts)} new passage{'' if len(texts) == 1 else 's'} analysed)"
+        how = f"updated ({len(texts)} new passage{'' if len(texts) == 1 else 's'} analysed)"
     except ValueError as exc:
         log.info("rebuilding BM25: %s", exc)
-        db = store.PassageStore(tmp / DB_FILE)
-        keyword_texts = [""] * (first + len(texts))
-        for pid, text in db.keyword_texts():
+        written = store.PassageStore(tmp / DB_FILE)
+        keyword_texts = [""] * (new.first + len(texts))
+        for pid, text in written.keyword_texts():
             keyword_texts[pid] = text
-        db.close()
+        written.close()
         keyword = KeywordIndex.build(keyword_texts)
-        keyword_how = f"rebuilt ({len(keyword_texts)} passages analysed)"
+        how = f"rebuilt ({len(keyword_texts)} passages analysed)"
     keyword.save(tmp)
-    lap("bm25")
+    return _Keyword(keyword, how)
 
-    # The weak line's probes: the best cosine over the union only grows with added passages; a removal keeps
-    # the previous measurement (the next full build measures again).
+
+def _probes(manifest: Manifest, embedder: Embedder, new: _NewPassages, batch_size: int) -> tuple[float, ...]:
+    """The weak line's probes: the best cosine over the union only grows with added passages; a removal keeps
+    the previous measurement (the next full build measures again)."""
     probes = manifest.probes
-    if len(vectors):
-        added = measure_probes(embedder, vectors, sentence_vectors, batch_size)
+    if len(new.vectors):
+        added = measure_probes(embedder, new.vectors, new.sentence_vectors, batch_size)
         probes = tuple(round(float(x), 4) for x in np.maximum(np.asarray(probes or added), added))
-    encoder = live / layout.ENCODER_DIR
-    if encoder.is_dir():
-        shutil.copytree(encoder, tmp / layout.ENCODER_DIR)
-        copied += [f"{layout.ENCODER_DIR}/{p}" for p in generation_files(encoder)]
-    lap("probes_encoder")
+    return probes
 
-    generation = layout.new_generation_id()
-    total_sentences = int(manifest.sentences.get("count", 0)) + len(spans)
+
+def _copy_encoder(live: Path, tmp: Path) -> list[str]:
+    """The live generation's question encoder (ONNX builds), copied; the files copied."""
+    encoder = live / layout.ENCODER_DIR
+    if not encoder.is_dir():
+        return []
+    shutil.copytree(encoder, tmp / layout.ENCODER_DIR)
+    return [f"{layout.ENCODER_DIR}/{p}" for p in generation_files(encoder)]
+
+
+def _history(manifest: Manifest, change: _Change) -> dict:
+    """The manifest's corpus.updates: what changed since the last full scan."""
     history = dict(manifest.corpus.get("updates") or {})
-    history = {"since": history.get("since", manifest.generation), "generations": history.get("generations", 0) + 1,
-               "statements_added_or_replaced": history.get("statements_added_or_replaced", 0) + len(statements),
-               "statements_removed": history.get("statements_removed", 0) + len(dropped_docs) - len(
-                   [st for st in statements if st.id in set(dropped_docs)])}
-    new_manifest = Manifest(
-        generation=generation, model=manifest.model, dimension=manifest.dimension,
-        counts=Counts(documents=documents, passages=passages, embedded=embedded, reused=len(texts) - embedded),
-        index=spec, keyword=keyword.spec(),
-        sentences={**manifest.sentences, "count": total_sentences, "embedded": sentences_embedded,
-                   "reused": len(spans) - sentences_embedded},
-        encoder=manifest.encoder, probes=probes,
-        # The corpus fingerprint is the last full scan's; `updates` counts what changed since then.
-        corpus={**manifest.corpus, "updates": history},
-        built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), package_version=package_version(),
-        files=file_table(tmp, {rel: manifest.files[rel] for rel in copied if rel in manifest.files}))
-    write_manifest(tmp, new_manifest)
-    lap("checksums_manifest")
-    return {"generation": generation, "fields": {
-        "passages_added": len(texts), "passages_removed": len(gone), "embedded": embedded,
-        "reused": len(texts) - embedded, "sentences_embedded": sentences_embedded, "documents": documents,
-        "passages": passages, "tombstones": int(len(removed)), "vector_index": what, "keyword_index": keyword_how,
-        "timings": timings}}
+    return {"since": history.get("since", manifest.generation), "generations": history.get("generations", 0) + 1,
+            "statements_added_or_replaced": history.get("statements_added_or_replaced", 0) + len(change.statements),
+            "statements_removed": history.get("statements_removed", 0) + change.removed_only}
 
 
 def _append_rows(src: Path, dst: Path, rows: np.ndarray) -> None:

@@ -8,7 +8,7 @@ and a filter of at most `exact_subset_max` ids is scored exactly from the genera
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import faiss
 import numpy as np
@@ -35,7 +35,14 @@ COMPRESSED_THRESHOLD = 5_000_000
 TRAIN_PER_LIST = 64  # training sample: nlist * this many vectors (FAISS wants >= 39 per list)
 
 
+@runtime_checkable
 class VectorIndex(Protocol):
+    """What search asks of a vector index (search/generation.py, search/ranking.py, search/verify.py).
+
+    Ids are passage ids; vectors are L2-normalised, so scores are cosines. `FaissIndex` serves every
+    generation (`load_vector_index` returns it as this contract); `NumpyIndex` is the exact reference.
+    tests/test_vectors_contract.py runs one contract over every implementation and FAISS type."""
+
     dimension: int
 
     def __len__(self) -> int: ...
@@ -43,6 +50,16 @@ class VectorIndex(Protocol):
     def search(self, queries: np.ndarray, k: int, subset: np.ndarray | None = None
                ) -> list[list[tuple[int, float]]]:
         """Top-k (id, score) per query, best first; `subset` restricts the candidate ids."""
+        ...
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of passage `ids`, float32, in the order given (exact, never compressed codes)."""
+        ...
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """Every stored vector by row; in a generation row i is passage id i (memory-mapped where it can be)."""
+        ...
 
 
 def _as_matrix(queries: np.ndarray, dimension: int) -> np.ndarray:
@@ -64,11 +81,21 @@ class NumpyIndex:
         self.vectors = np.asarray(vectors, dtype=np.float32)
         self.ids = np.arange(len(self.vectors), dtype=np.int64) if ids is None else np.asarray(ids, np.int64)
         self.dimension = self.vectors.shape[1]
+        self._order = np.argsort(self.ids, kind="stable")
 
     def __len__(self) -> int:
         return len(self.vectors)
 
-    def search(self, queries, k, subset=None):
+    @property
+    def matrix(self) -> np.ndarray:
+        return self.vectors
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64)
+        return self.vectors[self._order[np.searchsorted(self.ids[self._order], ids)]]
+
+    def search(self, queries: np.ndarray, k: int, subset: np.ndarray | None = None
+               ) -> list[list[tuple[int, float]]]:
         q = _as_matrix(queries, self.dimension)
         vectors, ids = self.vectors, self.ids
         if subset is not None:
@@ -285,7 +312,8 @@ class FaissIndex:
             return faiss.SearchParametersIVF(sel=selector, nprobe=int(self.params["nprobe"]))
         return faiss.SearchParameters(sel=selector)
 
-    def search(self, queries, k, subset=None):
+    def search(self, queries: np.ndarray, k: int, subset: np.ndarray | None = None
+               ) -> list[list[tuple[int, float]]]:
         q = _as_matrix(queries, self.dimension)
         k = min(k, len(self))
         if k <= 0:
@@ -305,6 +333,12 @@ class FaissIndex:
             return [[(int(i), float(s)) for s, i in zip(srow, irow) if i >= 0][:k]
                     for srow, irow in zip(scores, ids)]
         return [self._exact(q[j:j + 1], k, irow[irow >= 0])[0] for j, irow in enumerate(ids)]
+
+
+def load_vector_index(directory: Path, spec: dict, exact_subset_max: int = EXACT_SUBSET_MAX) -> VectorIndex:
+    """A generation's vector index for searching, as the contract: the manifest's `index` block says which
+    FAISS type; the file and vectors are memory-mapped read-only so processes share pages."""
+    return FaissIndex.load(directory, spec, exact_subset_max=exact_subset_max)
 
 
 def stored_vectors(index: faiss.Index) -> np.ndarray | None:

@@ -12,10 +12,10 @@ from index.errors import IndexUnavailable
 from index.integrity import verify_files
 from index.keyword import KeywordIndex
 from index.layout import DB_FILE, ENCODER_DIR
-from index.manifest import Manifest, check_model, read_manifest
+from index.manifest import Manifest, check_compatible, read_manifest
 from index.sentences import SentenceTable
 from index.store import PassageStore
-from index.vectors import FaissIndex
+from index.vectors import VectorIndex, load_vector_index
 
 from .filters import DocumentTable
 from .settings import Settings
@@ -30,7 +30,7 @@ class Generation:
         verify_files(self.path, self.manifest.files)  # sizes, and sha256 of the small files (index.integrity)
         try:
             limit: dict[str, Any] = {} if exact_subset_max is None else {"exact_subset_max": exact_subset_max}
-            self.vector_index = FaissIndex.load(self.path, self.manifest.index, **limit)
+            self.vector_index: VectorIndex = load_vector_index(self.path, self.manifest.index, **limit)
             self.vectors = np.asarray(self.vector_index.matrix)  # vectors.npy, memory-mapped once (ndarray view)
             self.sentences = SentenceTable.load(self.path, len(self.vectors))
             self.keyword = KeywordIndex.load(self.path)
@@ -50,21 +50,26 @@ class Generation:
 
     def question_encoder(self, settings: Settings, given: Embedder | None = None) -> Embedder:
         """The encoder for questions: `given` when it is the model and backend that made these vectors,
-        else the encoder this generation carries (ONNX builds), else the configured model (torch builds),
-        refused with IndexUnavailable(model_mismatch) when its weights differ from the index's."""
-        built = self.manifest.model
-        if given is not None and given.sha256 == built.sha256 and given.backend == built.backend:
-            return given
-        encoder: Embedder
+        else the encoder this generation carries (ONNX builds), else the configured model under the
+        generation's backend (torch builds); whichever it is passes `check_compatible`, or
+        IndexUnavailable(model_mismatch)."""
+        if given is not None:
+            try:
+                check_compatible(self.manifest, self.path, given)
+                return given
+            except IndexUnavailable:
+                if given.sha256 != self.manifest.model.sha256 and not self.manifest.encoder:
+                    raise  # other weights, and no encoder of its own: the configured model cannot serve it
+                # another runtime of the same weights: this generation's own encoder, or its backend's, below
         if self.manifest.encoder:
             from index.onnx_backend import OnnxEmbedder
 
-            encoder = OnnxEmbedder.from_directory(self.path / ENCODER_DIR, threads=settings.threads,
-                                                  expect_sha256=self.manifest.encoder.get("sha256"))
+            encoder: Embedder = OnnxEmbedder.from_directory(self.path / ENCODER_DIR, threads=settings.threads,
+                                                            expect_sha256=self.manifest.encoder.get("sha256"))
         else:
-            encoder = given if given is not None else make_embedder(built.backend, settings.model,
-                                                                    settings.onnx_cache, settings.threads)
-        check_model(self.manifest, self.path, encoder.name, encoder.sha256)
+            encoder = make_embedder(self.manifest.model.backend, settings.model, settings.onnx_cache,
+                                    settings.threads)
+        check_compatible(self.manifest, self.path, encoder)
         return encoder
 
     def close(self) -> None:
