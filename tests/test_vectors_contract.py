@@ -7,7 +7,7 @@ import faiss
 import numpy as np
 import pytest
 
-from index.vectors import EXACT_SUBSET_MAX, FaissIndex, NumpyIndex, choose_index_type
+from index.vectors import EXACT_SUBSET_MAX, FaissIndex, NumpyIndex, VectorIndex, choose_index_type, load_vector_index
 
 DIM = 32
 N = 3000
@@ -49,6 +49,28 @@ def recall(got, want, k=10) -> float:
 
 def test_len_and_dimension(index):
     assert len(index) == N and index.dimension == DIM
+
+
+def test_every_implementation_is_the_contract(index):
+    assert isinstance(index, VectorIndex)
+
+
+def test_rows_are_the_stored_vectors_of_the_ids_asked(index):
+    ids = IDS[[5, 0, 2999, 17]]
+    rows = index.rows(ids)
+    assert rows.dtype == np.float32 and rows.shape == (4, DIM)
+    assert np.allclose(rows, VECTORS[[5, 0, 2999, 17]], atol=1e-6)  # exact vectors, even for ivfpq
+    assert index.matrix.shape == (N, DIM)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf", "ivfpq"])
+def test_the_loader_returns_the_contract(tmp_path, kind):
+    built = FaissIndex.build(VECTORS, None, kind, PARAMS.get(kind))
+    built.save(tmp_path)
+    np.save(tmp_path / "vectors.npy", VECTORS)
+    loaded = load_vector_index(tmp_path, json.loads(json.dumps(built.spec())), exact_subset_max=10)
+    assert isinstance(loaded, VectorIndex) and len(loaded) == N
+    assert [i for i, _ in loaded.search(QUERIES[:1], 5)[0]] == [i for i, _ in built.search(QUERIES[:1], 5)[0]]
 
 
 def test_hits_are_known_ids_best_first_with_cosine_scores(index):
