@@ -236,7 +236,7 @@ class LiveSearcher:
             self.embedder = None  # a later load takes the encoder its own generation carries
         with self._lock:
             self._current, self._stamp, self._checked = None, None, float("-inf")
-        close = getattr(current, "close", None) or getattr(getattr(current, "store", None), "close", None)
+        close = getattr(current, "close", None)  # Searcher.close: its SQLite connections
         if close is not None:
             close()
         del current
@@ -246,9 +246,9 @@ class LiveSearcher:
 
     def before_fork(self) -> None:
         """Drop what a forked child must not share: the parent's SQLite connection."""
-        store = getattr(self._current, "store", None)
-        if store is not None:
-            store.close()
+        close = getattr(self._current, "close", None)  # Searcher.close (a test's stand-in may have none)
+        if close is not None:
+            close()
 
 
 def _load_searcher(path: Path, settings: Settings, embedder: Any | None) -> Any:

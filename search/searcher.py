@@ -21,7 +21,7 @@ from index.embedder import Embedder
 
 from .citation import Citation
 from .deadline import Deadline
-from .documents import document_info, document_view, stats_view
+from .documents import DocumentView, StatsView, document_info, document_view, stats_view
 from .duplicates import ParagraphKeys, collapse_duplicates
 from .errors import NotFound
 from .filters import validate_sort
@@ -177,9 +177,15 @@ class Searcher:
         return Citation.of_passage(passage_id, row["text"], document_info(row, id_key="doc_id"), row["ordinal"],
                                    row["n"], self.generation)
 
-    def document(self, doc_id: str) -> dict[str, Any]:
+    def document(self, doc_id: str) -> DocumentView:
         """A statement's metadata, full text and passages; NotFound for an unknown id."""
         return document_view(self.gen, doc_id)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> StatsView:
+        """Counts, model, index type and build time of the generation, and its "no strong match" line."""
         return stats_view(self.gen, self.weak_line)
+
+    def close(self) -> None:
+        """Let go of the generation's open files (its SQLite connections); the memory maps go with the last
+        reference. Front ends and the live searcher call this, never the store directly."""
+        self.gen.close()

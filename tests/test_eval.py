@@ -78,8 +78,8 @@ def test_index_goes_through_build_and_is_cached(beir, cache, embedder):
     assert searcher.manifest.counts.documents == len(DOCS)
     assert searcher.passages > len(DOCS)  # the long document was split
     long_doc = searcher.document("d4")
-    assert len(long_doc["passages"]) > 1
-    assert all(p["context"] == "Annual report:" for p in long_doc["passages"])  # the title in every passage
+    assert len(long_doc.passages) > 1
+    assert all(p.context == "Annual report:" for p in long_doc.passages)  # the title in every passage
 
 
 def test_first_passage_only_misses_what_truncation_misses(beir, cache, embedder):

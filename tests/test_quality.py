@@ -152,7 +152,7 @@ def test_index_measures_its_probes_and_a_single_statement_keeps_the_floor(seed_s
     assert len(PROBES) == len(probes)
     assert max(probes) < 0.30  # nothing in one statement is close to everyday questions
     assert seed_searcher.weak_line == pytest.approx(seed_searcher.settings.weak_below)
-    assert seed_searcher.stats()["weak_line"] == pytest.approx(0.30)
+    assert seed_searcher.stats().weak_line == pytest.approx(0.30)
     assert not set(PROBES) & set(OUT_OF_SCOPE)  # the held-out questions are not the calibration ones
 
 

@@ -94,7 +94,7 @@ def test_add_then_search_document_and_integrity(built, embedder):
     hit = s.search(QUESTION, k=1).hits[0]
     assert hit.document.id == "logs/lighthouse" and "417 puffins" in hit.text
     assert "417 puffins" in hit.text[hit.highlight.start:hit.highlight.end]
-    assert s.document("logs/lighthouse")["text"].lstrip().startswith("On Vell Island")
+    assert s.document("logs/lighthouse").text.lstrip().startswith("On Vell Island")
     assert any(f.value == "Keeper Anwen" for f in s.search(QUESTION, k=5).facets["speaker"])
 
     # a full rebuild of the same folder gives the same ids and embeds nothing: the two paths agree
@@ -109,7 +109,7 @@ def test_remove_is_gone_from_every_view(built, embedder):
     before = searcher(index, embedder)
     question = "encryption keys privacy"
     assert any(h.document.id == doc for h in before.search(question, k=10).hits)
-    removed_ids = {p["id"] for p in before.document(doc)["passages"]}
+    removed_ids = {p.id for p in before.document(doc).passages}
 
     report = remove_statements([doc], index, embedder)
     assert report.removed == (doc,) and report.tombstones == len(removed_ids) and report.embedded == 0
@@ -147,7 +147,7 @@ def test_add_existing_id_replaces(tmp_path, corpus, embedder):
     assert report.replaced == (doc,) and report.added == ()
     s = searcher(index, embedder)
     assert s.manifest.counts.documents == documents
-    assert s.document(doc)["text"].lstrip().startswith("On Vell Island")
+    assert s.document(doc).text.lstrip().startswith("On Vell Island")
     assert all("encryption" not in h.text for h in s.search("encryption keys", k=20, mode="keyword").hits)
 
 

@@ -70,9 +70,10 @@ def cite(passage_id: int):
 @bp.get("/documents/<path:doc_id>")
 def document(doc_id: str):
     searcher = live_searcher().get()
-    out = searcher.document(doc_id)
-    out["index"] = {"generation": searcher.generation, "passages": searcher.passages}
-    return schemas.dump(schemas.DocumentBody.model_validate(out))
+    view = searcher.document(doc_id)
+    body = {"document": view.document, "text": view.text, "passages": view.passages,
+            "index": {"generation": searcher.generation, "passages": searcher.passages}}
+    return schemas.dump(schemas.DocumentBody.model_validate(body, from_attributes=True))
 
 
 @bp.get("/health")
@@ -90,7 +91,7 @@ def health():
 
 @bp.get("/stats")
 def stats():
-    return schemas.dump(schemas.Stats.model_validate(live_searcher().get().stats()))
+    return schemas.dump(schemas.Stats.model_validate(live_searcher().get().stats(), from_attributes=True))
 
 
 @bp.get("/openapi.json")
