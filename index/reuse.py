@@ -37,7 +37,7 @@ class Previous:
         return self._sentences.vectors[self._sentences.rows(self._rows[passage_hash])]
 
     @classmethod
-    def of(cls, live: Path | None, embedder: Embedder) -> "Previous":
+    def of(cls, live: Path | None, embedder: Embedder) -> Previous:
         """Read the generation at `live` when the same model and backend built it (`check_compatible`:
         int8 vectors differ slightly from fp32 ones); format 1 generations (before sentence vectors)
         give their passage vectors. Anything unusable means nothing is reused."""
@@ -59,7 +59,7 @@ class Previous:
         return cls({h: vectors[i] for i, h in rows}, {h: i for i, h in rows}, table)
 
     @classmethod
-    def of_hashes(cls, live: Path, known_rows: dict[str, int], with_sentences: bool) -> "Previous":
+    def of_hashes(cls, live: Path, known_rows: dict[str, int], with_sentences: bool) -> Previous:
         """The live generation's vectors of only the passages `known_rows` names ({hash: passage id}): what a
         live addition looks up (never the whole generation)."""
         vectors = np.load(live / layout.VECTORS_FILE, mmap_mode="r")
@@ -72,7 +72,7 @@ def passage_vectors(texts: list[str], hashes: list[str], embedder: Embedder, pre
     """Every passage's vector, reused by hash or embedded; and the positions of those embedded (the
     passages new to the index: their hash is not in `previous`), sorted."""
     vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-    todo = []
+    todo: list[int] = []
     for i, h in enumerate(hashes):
         if h in previous.passages:
             vectors[i] = previous.passages[h]
@@ -88,7 +88,7 @@ def sentence_vectors(spans: list[tuple[int, int, int]], texts: list[str], hashes
     """Every sentence row's vector: a passage whose hash the live generation holds reuses its sentences;
     and how many sentences were embedded."""
     vectors = np.zeros((len(spans), embedder.dimension), dtype=np.float32)
-    todo = []
+    todo: list[int] = []
     row = 0
     while row < len(spans):
         pid = spans[row][0]

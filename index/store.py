@@ -48,13 +48,13 @@ class StoreWriter:
         self.path, self._conn = Path(path), conn
 
     @classmethod
-    def create(cls, path: Path) -> "StoreWriter":
+    def create(cls, path: Path) -> StoreWriter:
         conn = sqlite3.connect(path)
         conn.executescript(SCHEMA)
         return cls(path, conn)
 
     @classmethod
-    def copy_of(cls, source: Path, path: Path) -> "StoreWriter":
+    def copy_of(cls, source: Path, path: Path) -> StoreWriter:
         """A byte copy of the store at `source` (never a hard link: a generation is never written in place)."""
         shutil.copyfile(source, path)
         return cls(path, sqlite3.connect(path))

@@ -1,8 +1,9 @@
 """Live additions and removals: a new generation made from the live one, at a cost that follows the change.
 
 `update_statements` (and its two faces `add_statements`, `remove_statements`) reads the given files,
-drops the statements it replaces or removes, and writes a new generation through the same generation writer as `index.build.build_index`
-(index/writer.py: lock, temporary folder, one Manifest, atomic publish, cleanup), without scanning the corpus:
+drops the statements it replaces or removes, and writes a new generation through the same generation
+writer as `index.build.build_index` (index/writer.py: lock, temporary folder, one Manifest, atomic
+publish, cleanup), without scanning the corpus:
 
 - passage ids stay stable: new passages get ids after the last one (rows appended to vectors.npy and to
   the sentence files); removed passages leave their rows and FAISS entries in place as tombstones
@@ -26,9 +27,9 @@ import io
 import logging
 import shutil
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 

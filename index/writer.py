@@ -22,11 +22,12 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +53,7 @@ class GenerationRef:
     path: Path
 
     @classmethod
-    def live(cls, index: Path) -> "GenerationRef | None":
+    def live(cls, index: Path) -> GenerationRef | None:
         path = layout.current_generation(index)
         return None if path is None else cls(layout.generation_id(path), path)
 

@@ -3,6 +3,7 @@
 Fake encoder throughout (fast plumbing tests); the real model and FAISS paths are in test_build/test_update."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -215,8 +216,8 @@ def test_a_live_update_with_another_model_or_backend_is_refused(tmp_path, corpus
     new_file = tmp_path / "lighthouse.txt"
     new_file.write_text(TWO_PARAGRAPHS)
     for other in (OtherBackend(fake_encoder), OtherBackend(fake_encoder, fake_encoder.backend, "f" * 64)):
-        for update in (lambda: add_statements([new_file], index, other),
-                       lambda: remove_statements([next(corpus.glob("*.txt")).stem], index, other)):
+        for update in (lambda other=other: add_statements([new_file], index, other),
+                       lambda other=other: remove_statements([next(corpus.glob("*.txt")).stem], index, other)):
             with pytest.raises(IndexUnavailable) as err:
                 update()
             assert err.value.code == "model_mismatch"
@@ -253,6 +254,6 @@ def test_a_searcher_never_pairs_a_generation_with_another_model_or_backend(tmp_p
 
 def test_record_is_frozen(tmp_path, corpus, fake_encoder):
     report = build_index(corpus, tmp_path / "index", fake_encoder)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         report.record.generation = "x"  # type: ignore[misc]
     assert replace(report.record, renumbered=False).generation == report.generation
