@@ -145,10 +145,10 @@ def _steps(output: str) -> dict:
 
 def synthesise(size: int, index: Path, source: Path = SOTU_INDEX) -> None:
     """An N-passage generation of repeated SOTU passages (see the module docstring)."""
-    from index.integrity import file_table
     from index.keyword import KeywordIndex
-    from index.manifest import Counts, read_manifest, write_manifest
+    from index.manifest import Counts, read_manifest
     from index.vectors import FaissIndex
+    from index.writer import generation_writer
 
     began = time.perf_counter()
     live = layout.current_generation(Path(source))
@@ -163,8 +163,8 @@ def synthesise(size: int, index: Path, source: Path = SOTU_INDEX) -> None:
         raise SystemExit(f"{ann} is missing: run bench/ann.py --sizes {size} --types hnsw first")
     manifest = read_manifest(live)
     n = int(manifest.counts.passages)
-    with layout.build_lock(index):
-        tmp = layout.temporary_dir(index)
+    with generation_writer(index) as writer:  # the library's one writer: lock, stage, manifest, publish, tidy
+        tmp = writer.stage()
         shutil.copyfile(ann / "vectors.npy", tmp / "vectors.npy")
         shutil.copyfile(ann / "index.faiss", tmp / "index.faiss")
         for name in ("sentences.npy", "sentence_spans.npy"):
@@ -196,13 +196,11 @@ def synthesise(size: int, index: Path, source: Path = SOTU_INDEX) -> None:
         print(f"bm25 over {len(texts)} passages: {time.perf_counter() - t:.0f}s", flush=True)
         spec = json.loads((ann / "spec.json").read_text())
         vector_index = FaissIndex.load(tmp, spec)
-        fields = {**manifest.__dict__, "generation": layout.new_generation_id(),
-                  "counts": Counts(documents=documents, passages=len(texts)), "index": vector_index.spec(),
-                  "keyword": keyword.spec(), "corpus": {**manifest.corpus, "synthesised": size},
-                  "files": file_table(tmp)}
-        write_manifest(tmp, type(manifest)(**fields))
-        layout.publish(tmp, index, fields["generation"])
-        layout.cleanup(index)
+        made = writer.manifest(model=manifest.model, dimension=manifest.dimension,
+                               counts=Counts(documents=documents, passages=len(texts)), index=vector_index.spec(),
+                               keyword=keyword.spec(), sentences=manifest.sentences, encoder=manifest.encoder,
+                               probes=manifest.probes, corpus={**manifest.corpus, "synthesised": size})
+        writer.publish(made)
     print(f"synthesised {index} ({size} passages) in {time.perf_counter() - began:.0f}s", flush=True)
 
 

@@ -27,7 +27,7 @@ import io
 import logging
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -240,7 +240,7 @@ def _write(writer: GenerationWriter, manifest: Manifest, old: store.PassageStore
     assert writer.previous is not None
     live = writer.previous.path
     tmp = writer.stage()
-    new = _embed(live, manifest, old, change.statements, embedder, batch_size, progress)
+    new = _embed(live, manifest, old, change.statements, embedder, batch_size, progress, writer.step)
     writer.step("embed")
     documents, passages = _write_store(live, tmp, new.rows, change.dropped_docs)
     writer.step("sqlite")
@@ -270,11 +270,12 @@ def _write(writer: GenerationWriter, manifest: Manifest, old: store.PassageStore
 
 
 def _embed(live: Path, manifest: Manifest, old: store.PassageStore, statements: list[Statement],
-           embedder: Embedder, batch_size: int, progress: bool) -> _NewPassages:
+           embedder: Embedder, batch_size: int, progress: bool, step: Callable[[str], None]) -> _NewPassages:
     """Split the added statements and take their vectors: reused by hash (looking up only the new
     passages' hashes, not the whole live generation), or embedded."""
     first = int(np.load(live / VECTORS_FILE, mmap_mode="r").shape[0])  # new ids follow every id the index holds
     rows = statement_rows(statements, split_statements(statements, embedder), embedder, first)
+    step("read_split")
     previous = Previous.of_hashes(live, old.ids_by_hash(rows.hashes), bool(manifest.sentences))
     vectors, embedded = passage_vectors(rows.texts, rows.hashes, embedder, previous, batch_size, progress)
     sentence_vecs, sentences_embedded = sentence_vectors(rows.sentence_spans, rows.sentence_texts, rows.hashes,
