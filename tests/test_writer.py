@@ -88,6 +88,8 @@ def test_an_add_lists_its_appended_passages_and_a_replacement_only_changed_text(
     appended = list(range(built.passages, built.passages + 2))  # live updates keep ids: appended after the last
     assert added.new_passage_ids.tolist() == appended == added.added_passage_ids.tolist()
     assert added.record.renumbered is False and added.record.previous.generation == built.generation
+    assert list(added.timings) == ["read_split", "embed", "sqlite", "copy_vectors", "vector_index", "bm25",
+                                   "probes_encoder", "manifest", "publish"]  # the named steps, in order
     # Replace the statement with one paragraph changed: two ids appended, one of them new text.
     new_file.write_text(TWO_PARAGRAPHS.replace("fog horn", "foghorn"))
     replaced = add_statements([new_file], index, fake_encoder)
