@@ -15,7 +15,9 @@ import pytest
 from search.settings import load_settings
 from search.types import DocumentInfo, Facet, SearchHit, SearchResponse, Span
 from web import create_app
+from web.api import ROUTES
 from web.openapi import document as openapi_document
+from web.routes import Reply, RouteTable
 from web.schemas import SearchResults, dump
 
 from conftest import SEED_CORPUS
@@ -67,7 +69,7 @@ def seed_doc_id(live):
 
 
 def validator(name: str) -> jsonschema.Validator:
-    doc = openapi_document(load_settings(environ={}))
+    doc = openapi_document(load_settings(environ={}), ROUTES)
     return jsonschema.Draft202012Validator({"$ref": f"#/components/schemas/{name}", **doc})
 
 
@@ -415,6 +417,38 @@ def test_openapi_limits_follow_environment_overrides(monkeypatch):
     params = {p["name"]: p["schema"] for p in doc["paths"]["/api/search"]["get"]["parameters"]}
     assert params["k"]["maximum"] == 42
     assert doc["servers"] == [{"url": "/"}]
+
+
+def test_every_api_route_is_documented_and_every_documented_path_is_served():
+    """The route table is the one source of both: Flask's URL map and the OpenAPI paths agree, methods too."""
+    app = create_app({"TESTING": True, "LOAD_INDEX": False})
+    served: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/"):
+            path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+            served.setdefault(path, set()).update(m.lower() for m in rule.methods - {"HEAD", "OPTIONS"})
+    doc = app.test_client().get("/api/openapi.json").get_json()
+    documented = {path: set(ops) for path, ops in doc["paths"].items()}
+    assert served == documented
+    assert {"/api/search", "/api/verify", "/api/passages/{id}/cite", "/api/documents/{id}"} <= set(served)
+    for path, ops in doc["paths"].items():
+        names = set(re.findall(r"{([^}]+)}", path))
+        for op in ops.values():  # each path variable is a required path parameter of every operation
+            assert {p["name"] for p in op.get("parameters", []) if p["in"] == "path"} == names
+    ids = [op["operationId"] for ops in doc["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))
+
+
+def test_route_table_refuses_a_second_entry_for_one_route():
+    table = RouteTable()
+    table.get("/x/<int:id>", "x", "X", responses={"200": Reply("x")})(lambda id: "")
+    with pytest.raises(ValueError, match="already in the route table"):
+        table.get("/x/<int:id>", "other", "X", responses={"200": Reply("x")})(lambda id: "")
+    with pytest.raises(ValueError, match="already in the route table"):
+        table.post("/y", "x", "X", responses={"200": Reply("x")})(lambda: "")
+    assert table.endpoints[0].path == "/x/{id}"
+    assert table.endpoints[0].path_parameters() == [{"name": "id", "in": "path", "required": True,
+                                                     "schema": {"type": "integer", "minimum": 0}}]
 
 
 # -- fact-checker routes (issue 14) -----------------------------------------------------------------

@@ -38,7 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     metrics.init_app(app, live)
     errors.init_app(app)
     security.init_app(app)
-    limits.init_app(app, settings)
+    limits.init_app(app, settings, open_paths=api.ROUTES.public_paths())
     app.register_blueprint(pages.bp)
-    app.register_blueprint(api.bp, url_prefix="/api")
+    app.register_blueprint(api.ROUTES.blueprint("api", api.__name__), url_prefix=api.ROUTES.prefix)
     return app

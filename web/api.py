@@ -1,7 +1,11 @@
-"""The JSON API: search, documents, health, stats and its own OpenAPI description."""
+"""The JSON API: search, documents, health, stats and its own OpenAPI description.
+
+Every route is one entry of ROUTES (web/routes.py): the decorator over a view registers its Flask rule
+and writes its OpenAPI operation, so adding a route here is the whole change.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Response, request
 
 from search import export
 from search.citation import FORMATS as CITE_FORMATS
@@ -10,8 +14,10 @@ from search.errors import SearchError, StatementSearchError
 from . import openapi, schemas, security, service
 from .errors import public_message
 from .extension import live_searcher
+from .openapi import ANY_OBJECT, CITATIONS, DOWNLOADS
+from .routes import Reply, RouteTable
 
-bp = Blueprint("api", __name__)
+ROUTES = RouteTable(prefix="/api")
 
 
 def _json_body(route: str):
@@ -27,7 +33,14 @@ def download(body: str, media_type: str, filename: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-@bp.route("/search", methods=["GET", "POST"])
+SEARCH_OK = {"200": Reply("Ranked paragraphs, best first (format=json), or this page of results as a CSV or JSON "
+                          "Lines download (format=csv|jsonl, with a filename).", schemas.SearchResponseBody,
+                          DOWNLOADS)}
+
+
+@ROUTES.get("/search", "searchGet", "Answer a question", query=schemas.SearchRequest, responses=SEARCH_OK)
+@ROUTES.post("/search", "searchPost", "Answer a question (JSON body)", body=schemas.SearchRequest,
+             responses=SEARCH_OK)
 def search():
     if request.method == "POST":
         req = schemas.parse_request(_json_body("/api/search"))
@@ -41,7 +54,10 @@ def search():
     return schemas.dump(schemas.SearchResponseBody.of(response, neighbours=req.context))
 
 
-@bp.post("/verify")
+@ROUTES.post("/verify", "verify", "Check a quote: verbatim, altered, paraphrase or not found",
+             body=schemas.VerifyRequest,
+             responses={"200": Reply("The verdict, the matches with their word diffs, and who said it first.",
+                                     schemas.VerifyResponse)})
 def verify():
     searcher, result = service.run_verify(schemas.parse_verify(_json_body("/api/verify")))
     return schemas.dump(schemas.VerifyResponse.of(result, searcher.generation, searcher.passages))
@@ -52,8 +68,13 @@ CITE_MEDIA = {"text": "text/plain; charset=utf-8", "csl-json": "application/vnd.
 CITE_EXTENSIONS = {"text": "txt", "csl-json": "json", "bibtex": "bib"}
 
 
-@bp.get("/passages/<int:passage_id>/cite")
-def cite(passage_id: int):
+@ROUTES.get("/passages/<int:id>/cite", "cite", "Cite one paragraph",
+            parameters=({"name": "format", "in": "query", "required": False,
+                         "schema": {"enum": ["json", *CITE_FORMATS], "default": "json"}},),
+            responses={"200": Reply("The citation as JSON (format=json, the default), plain text, CSL-JSON or "
+                                    "BibTeX.", schemas.Citation, CITATIONS)})
+def cite(id: int):  # noqa: A002 (the OpenAPI parameter's name)
+    passage_id = id
     fmt = request.args.get("format", "json")
     if fmt != "json" and fmt not in CITE_FORMATS:
         raise SearchError(f"format must be one of json, {', '.join(CITE_FORMATS)}, got {fmt!r}",
@@ -67,8 +88,10 @@ def cite(passage_id: int):
                              f'inline; filename="passage-{passage_id}.{CITE_EXTENSIONS[fmt]}"'})
 
 
-@bp.get("/documents/<path:doc_id>")
-def document(doc_id: str):
+@ROUTES.get("/documents/<path:id>", "document", "A statement: metadata, text and passages",
+            responses={"200": Reply("The statement.", schemas.DocumentBody)})
+def document(id: str):  # noqa: A002 (the OpenAPI parameter's name)
+    doc_id = id
     searcher = live_searcher().get()
     view = searcher.document(doc_id)
     body = {"document": view.document, "text": view.text, "passages": view.passages,
@@ -76,7 +99,9 @@ def document(doc_id: str):
     return schemas.dump(schemas.DocumentBody.model_validate(body, from_attributes=True))
 
 
-@bp.get("/health")
+@ROUTES.get("/health", "health", "Whether an index is loaded, and which generation", errors=False, public=True,
+            responses={"200": Reply("An index is loaded.", schemas.Health),
+                       "503": Reply("No index is loaded.", schemas.Health)})
 def health():
     live = live_searcher()
     try:
@@ -89,11 +114,13 @@ def health():
                                        loading=live.loading))
 
 
-@bp.get("/stats")
+@ROUTES.get("/stats", "stats", "Counts, model and build time of the loaded index",
+            responses={"200": Reply("Index statistics.", schemas.Stats)})
 def stats():
     return schemas.dump(schemas.Stats.model_validate(live_searcher().get().stats(), from_attributes=True))
 
 
-@bp.get("/openapi.json")
+@ROUTES.get("/openapi.json", "openapi", "This document", errors=False, public=True,
+            responses={"200": Reply("OpenAPI 3.1 document", media=ANY_OBJECT)})
 def openapi_document():
-    return openapi.document(live_searcher().settings)
+    return openapi.document(live_searcher().settings, ROUTES)

@@ -37,14 +37,14 @@ from .errors import error_response, wants_json
 
 access_log = logging.getLogger("statement_search.access")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-OPEN_API_ROUTES = ("/api/health", "/api/openapi.json")
 
 
 def allowed_origins(settings: Settings) -> set[str]:
     return {o.strip().rstrip("/") for o in settings.cors_origins.split(",") if o.strip()}
 
 
-def init_app(app: Flask, settings: Settings) -> None:
+def init_app(app: Flask, settings: Settings, open_paths: tuple[str, ...] = ()) -> None:
+    """Request ids, CORS, the API key (except on `open_paths`, the route table's public ones) and rate limits."""
     origins = allowed_origins(settings)
     if settings.proxy_hops:
         # werkzeug's ProxyFix, not a hand parser: it trusts only the last `proxy_hops` entries, which the
@@ -62,7 +62,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         g.started = time.perf_counter()
         if request.method == "OPTIONS" and wants_json() and request.headers.get("Origin") in origins:
             return Response(status=204)
-        if settings.api_key and wants_json() and request.path not in OPEN_API_ROUTES:
+        if settings.api_key and wants_json() and request.path not in open_paths:
             if not _key_matches(settings.api_key):
                 return error_response(401, "unauthorized", "this API needs a key: send X-API-Key: <key>")
         return None

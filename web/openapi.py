@@ -1,4 +1,6 @@
-"""The OpenAPI 3.1 document of the JSON API, generated from the pydantic models in web/schemas.py.
+"""The OpenAPI 3.1 document of the JSON API: its paths from the route table (web/routes.py, the same
+entries that register the Flask routes), its schemas from the pydantic models those entries name
+(web/schemas.py).
 
 Limits that are settings (q length, k and offset ranges) are written in from the live settings when the
 document is served, so an environment override is what clients see.
@@ -14,6 +16,7 @@ from index.build import package_version
 from search.settings import Settings
 
 from . import schemas
+from .routes import Endpoint, Reply, RouteTable
 
 REF = "#/components/schemas/{model}"
 
@@ -37,35 +40,30 @@ ERRORS = {
     "503": _json("Error", "No index is loaded, or the request ran past the server's time budget "
                           "(code time_budget; only when the server has a request_budget)."),
 }
-
-
-def component_schemas(settings: Settings) -> dict[str, Any]:
-    """Every model's JSON Schema, with the settings' limits on the search request."""
-    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-        (schemas.SearchRequest, "validation"), (schemas.VerifyRequest, "validation"),
-        *[(m, "serialization") for m in schemas.RESPONSE_MODELS]]
-    _, top = models_json_schema(models, ref_template=REF)
-    defs = top["$defs"]
-    fields = defs["SearchRequest"]["properties"]
-    fields["q"].update(minLength=1, maxLength=settings.max_query_chars)
-    fields["k"] = {"type": "integer", "minimum": 1, "maximum": settings.max_k, "default": settings.default_k,
-                   "description": fields["k"].get("description", "")}
-    fields["offset"].update(minimum=0, maximum=settings.max_offset)
-    defs["VerifyRequest"]["properties"]["quote"].update(minLength=1, maxLength=settings.max_query_chars)
-    return defs
-
-
+# Other media types some replies send (Reply.media).
 DOWNLOADS = {"text/csv": {"schema": {"type": "string"}}, "application/x-ndjson": {"schema": {"type": "string"}}}
 CITATIONS = {"text/plain": {"schema": {"type": "string"}},
              "application/vnd.citationstyles.csl+json": {"schema": {"type": "array", "items": {"type": "object"}}},
              "application/x-bibtex": {"schema": {"type": "string"}}}
+ANY_OBJECT = {"application/json": {"schema": {"type": "object"}}}
 
 
-def _search_ok() -> dict[str, Any]:
-    ok = _json("SearchResponseBody", "Ranked paragraphs, best first (format=json), or this page of results as "
-                                     "a CSV or JSON Lines download (format=csv|jsonl, with a filename).")
-    ok["content"].update(DOWNLOADS)
-    return ok
+def component_schemas(settings: Settings, routes: RouteTable) -> dict[str, Any]:
+    """The JSON Schema of every model the routes name (and Error), with the settings' limits on the requests."""
+    requests, responses = routes.models()
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "validation") for m in requests]
+    models += [(m, "serialization") for m in responses + [schemas.Error] if m not in requests]
+    _, top = models_json_schema(models, ref_template=REF)
+    defs = top["$defs"]
+    if "SearchRequest" in defs:
+        fields = defs["SearchRequest"]["properties"]
+        fields["q"].update(minLength=1, maxLength=settings.max_query_chars)
+        fields["k"] = {"type": "integer", "minimum": 1, "maximum": settings.max_k, "default": settings.default_k,
+                       "description": fields["k"].get("description", "")}
+        fields["offset"].update(minimum=0, maximum=settings.max_offset)
+    if "VerifyRequest" in defs:
+        defs["VerifyRequest"]["properties"]["quote"].update(minLength=1, maxLength=settings.max_query_chars)
+    return defs
 
 
 def _query_parameters(request_schema: dict[str, Any]) -> list[dict[str, Any]]:
@@ -81,12 +79,35 @@ def _query_parameters(request_schema: dict[str, Any]) -> list[dict[str, Any]]:
     return params
 
 
-def document(settings: Settings) -> dict[str, Any]:
-    """The OpenAPI document; servers is "/" (relative), never a client's Host header."""
-    defs = component_schemas(settings)
-    search_ok = _search_ok()
-    cite_ok = _json("Citation", "The citation as JSON (format=json, the default), plain text, CSL-JSON or BibTeX.")
-    cite_ok["content"].update(CITATIONS)
+def _reply(reply: Reply) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": reply.description}
+    content = {"application/json": {"schema": _ref(reply.model.__name__)}} if reply.model else {}
+    content.update(reply.media)
+    if content:
+        out["content"] = content
+    return out
+
+
+def operation(e: Endpoint, defs: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI operation object of one route-table entry."""
+    op: dict[str, Any] = {"operationId": e.operation_id, "summary": e.summary}
+    parameters = e.path_parameters()
+    if e.query is not None:
+        parameters += _query_parameters(defs[e.query.__name__])
+    parameters += [dict(p) for p in e.parameters]
+    if parameters:
+        op["parameters"] = parameters
+    if e.body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(e.body.__name__)}}}
+    op["responses"] = {status: _reply(r) for status, r in e.responses.items()}
+    if e.errors:
+        op["responses"].update({s: r for s, r in ERRORS.items() if s not in op["responses"]})
+    return op
+
+
+def document(settings: Settings, routes: RouteTable) -> dict[str, Any]:
+    """The OpenAPI document of `routes`; servers is "/" (relative), never a client's Host header."""
+    defs = component_schemas(settings, routes)
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
@@ -94,51 +115,7 @@ def document(settings: Settings) -> dict[str, Any]:
                  "description": "Semantic search over public statements. Every error has the shape "
                                 "{\"error\": {\"code\", \"message\"}}."},
         "servers": [{"url": "/"}],
-        "paths": {
-            "/api/search": {
-                "get": {"operationId": "searchGet", "summary": "Answer a question",
-                        "parameters": _query_parameters(defs["SearchRequest"]),
-                        "responses": {"200": search_ok, **ERRORS}},
-                "post": {"operationId": "searchPost", "summary": "Answer a question (JSON body)",
-                         "requestBody": {"required": True,
-                                         "content": {"application/json": {"schema": _ref("SearchRequest")}}},
-                         "responses": {"200": search_ok, **ERRORS}},
-            },
-            "/api/verify": {
-                "post": {"operationId": "verify",
-                         "summary": "Check a quote: verbatim, altered, paraphrase or not found",
-                         "requestBody": {"required": True,
-                                         "content": {"application/json": {"schema": _ref("VerifyRequest")}}},
-                         "responses": {"200": _json("VerifyResponse", "The verdict, the matches with their word "
-                                                                      "diffs, and who said it first."), **ERRORS}},
-            },
-            "/api/passages/{id}/cite": {
-                "get": {"operationId": "cite", "summary": "Cite one paragraph",
-                        "parameters": [{"name": "id", "in": "path", "required": True,
-                                        "schema": {"type": "integer", "minimum": 0}},
-                                       {"name": "format", "in": "query", "required": False,
-                                        "schema": {"enum": ["json", "text", "csl-json", "bibtex"], "default": "json"}}],
-                        "responses": {"200": cite_ok, **ERRORS}},
-            },
-            "/api/documents/{id}": {
-                "get": {"operationId": "document", "summary": "A statement: metadata, text and passages",
-                        "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                        "responses": {"200": _json("DocumentBody", "The statement."), **ERRORS}},
-            },
-            "/api/health": {
-                "get": {"operationId": "health", "summary": "Whether an index is loaded, and which generation",
-                        "responses": {"200": _json("Health", "An index is loaded."),
-                                      "503": _json("Health", "No index is loaded.")}},
-            },
-            "/api/stats": {
-                "get": {"operationId": "stats", "summary": "Counts, model and build time of the loaded index",
-                        "responses": {"200": _json("Stats", "Index statistics."), **ERRORS}},
-            },
-            "/api/openapi.json": {
-                "get": {"operationId": "openapi", "summary": "This document",
-                        "responses": {"200": {"description": "OpenAPI 3.1 document",
-                                              "content": {"application/json": {"schema": {"type": "object"}}}}}},
-            },
-        },
+        "paths": {path: {e.method.lower(): operation(e, defs) for e in ops}
+                  for path, ops in routes.paths().items()},
         "components": {"schemas": defs},
     }
