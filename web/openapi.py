@@ -41,11 +41,13 @@ ERRORS = {
                           "(code time_budget; only when the server has a request_budget)."),
 }
 # Other media types some replies send (Reply.media).
-DOWNLOADS = {"text/csv": {"schema": {"type": "string"}}, "application/x-ndjson": {"schema": {"type": "string"}}}
-CITATIONS = {"text/plain": {"schema": {"type": "string"}},
+MediaTypes = dict[str, dict[str, Any]]
+DOWNLOADS: MediaTypes = {"text/csv": {"schema": {"type": "string"}},
+                         "application/x-ndjson": {"schema": {"type": "string"}}}
+CITATIONS: MediaTypes = {"text/plain": {"schema": {"type": "string"}},
              "application/vnd.citationstyles.csl+json": {"schema": {"type": "array", "items": {"type": "object"}}},
              "application/x-bibtex": {"schema": {"type": "string"}}}
-ANY_OBJECT = {"application/json": {"schema": {"type": "object"}}}
+ANY_OBJECT: MediaTypes = {"application/json": {"schema": {"type": "object"}}}
 
 
 def component_schemas(settings: Settings, routes: RouteTable) -> dict[str, Any]:

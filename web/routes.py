@@ -14,8 +14,9 @@ the request and response models named here are the document's component schemas 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from flask import Blueprint
 from pydantic import BaseModel
