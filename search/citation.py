@@ -58,12 +58,6 @@ class Citation:
     def url(self) -> str | None:
         return url_of(self.document)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = self.document
-        return {"passage": self.passage_id, "document": d.id, "speaker": d.speaker, "title": d.title,
-                "date": d.date, "source": d.source, "url": self.url, "paragraph": self.paragraph, "of": self.of,
-                "permalink": self.permalink, "sha256": self.sha256, "generation": self.generation}
-
     def text(self) -> str:
         d = self.document
         who = d.speaker or "Unknown speaker"

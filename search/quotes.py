@@ -110,12 +110,6 @@ class DiffOp:
     source: str
     elided: bool = False
 
-    def to_dict(self) -> dict:
-        out: dict[str, str | bool] = {"op": self.op, "quote": self.quote, "source": self.source}
-        if self.elided:
-            out["elided"] = True
-        return out
-
 
 @dataclass(frozen=True)
 class Alignment:

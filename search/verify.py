@@ -77,12 +77,6 @@ class QuoteMatch:
     paragraph: int = 0
     of: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "text": self.text, "span": {"start": self.span.start, "end": self.span.end},
-                "similarity": round(float(self.similarity), 4), "verdict": self.verdict,
-                "diff": [d.to_dict() for d in self.diff], "document": document_dict(self.document),
-                "position": {"paragraph": self.paragraph, "of": self.of}}
-
 
 @dataclass(frozen=True)
 class VerifyResult:
@@ -94,22 +88,6 @@ class VerifyResult:
     first_said: QuoteMatch | None
     took_ms: float
     filters: Filters = Filters()
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "quote": self.quote, "verdict": self.verdict, "matches": [m.to_dict() for m in self.matches],
-            "first_said": ({"document": document_dict(self.first_said.document), "id": self.first_said.id}
-                           if self.first_said else None),
-            "took_ms": round(self.took_ms, 2)}
-        if self.filters:
-            f = self.filters
-            out["filters"] = {"speaker": list(f.speakers), "after": f.after, "before": f.before,
-                              "source": list(f.sources)}
-        return out
-
-
-def document_dict(d: DocumentInfo) -> dict[str, Any]:
-    return {"id": d.id, "title": d.title, "speaker": d.speaker, "date": d.date, "source": d.source}
 
 
 def validate_quote(quote: Any, max_chars: int) -> tuple[str, list[Token]]:

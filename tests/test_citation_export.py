@@ -12,6 +12,7 @@ from search.citation import Citation, permalink_path
 from search.errors import SearchError
 from search.export import COLUMNS, render, rows_of
 from search.types import DocumentInfo, SearchHit, Span
+from web import schemas
 
 DOC = DocumentInfo("1790-01-08_george-washington", title="State of the Union Address, January 8, 1790",
                    speaker="George Washington", date="1790-01-08",
@@ -25,7 +26,7 @@ def cite(**changes):
 
 
 def test_citation_fields():
-    c = cite().to_dict()
+    c = schemas.dump(schemas.Citation.model_validate(cite()))  # what /api/passages/{id}/cite sends
     assert c["sha256"] == hashlib.sha256(TEXT.encode()).hexdigest()
     assert c["permalink"] == "/documents/1790-01-08_george-washington?hit=4#p4"
     assert c["url"] == DOC.source and (c["paragraph"], c["of"], c["generation"]) == (4, 24, "gen-abc")

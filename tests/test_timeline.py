@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+from web.schemas import Timeline, dump
 from web.timeline import OTHERS, TimelineSeries, render_timeline
 
 MATCHES = [("1862-12-01", "Abraham Lincoln"), ("1862-12-01", "Abraham Lincoln"), ("1864-12-06", "Abraham Lincoln"),
@@ -20,7 +21,7 @@ def test_series_counts_by_year_and_top_speakers():
     assert s.years[0] == 1862 and s.years[-1] == 1982 and len(s.years) == 121
     assert s.speakers == ("Abraham Lincoln", "<script>x</script>", OTHERS)
     assert s.counts[0] == (2, 1, 0) and s.counts[1] == (0, 0, 1)  # 1863: the speakerless one is among others
-    d = s.to_dict()
+    d = dump(Timeline.model_validate(s))  # what /api/search sends
     assert [y["year"] for y in d["years"]] == [1862, 1863, 1864, 1982]
     assert d["years"][-1] == {"year": 1982, "total": 1, "counts": [0, 0, 1]}
 

@@ -10,10 +10,16 @@ from search.errors import SearchError
 from search.quotes import align, quote_tokens, tokens
 from search.types import DocumentInfo
 from search.verify import Candidate, Pool, first_said, judge, validate_quote, verify
+from web.schemas import DiffOp, VerifyResponse, dump
 
 QUOTES = Path(__file__).parent / "data" / "quotes.jsonl"
 SEED_ID = "durov-2024-09-06"
 RUSSIA = "When Russia asked us to hand over “encryption keys” for surveillance, we refused — Telegram was banned for that."
+
+
+def served(op):
+    """A diff step as the API sends it (web.schemas.DiffOp)."""
+    return dump(DiffOp.model_validate(op))
 
 
 def words(text):
@@ -47,18 +53,19 @@ def test_ellipsis_may_omit_words_and_is_marked_elided():
     assert a.verbatim
     gap = [d for d in a.diff if d.elided]
     assert len(gap) == 1 and gap[0].source == "to hand over “encryption keys” for surveillance"
+    assert served(gap[0])["elided"] is True and not any("elided" in served(d) for d in a.diff if not d.elided)
 
 
 def test_changed_word_shows_in_the_diff():
     a = check("When Russia asked us to hand over encryption keys for surveillance, we agreed")
     assert not a.verbatim and a.similarity > 0.9
-    changes = [d.to_dict() for d in a.diff if d.op != "equal"]
+    changes = [served(d) for d in a.diff if d.op != "equal"]
     assert changes == [{"op": "replace", "quote": "agreed", "source": "refused"}]
 
 
 def test_negation_is_an_insert():
     a = check("Telegram was not banned for that")
-    assert [d.to_dict() for d in a.diff if d.op != "equal"] == [{"op": "insert", "quote": "not", "source": ""}]
+    assert [served(d) for d in a.diff if d.op != "equal"] == [{"op": "insert", "quote": "not", "source": ""}]
 
 
 def doc(doc_id, date):
@@ -99,7 +106,9 @@ def test_bad_quotes_are_refused(quote, code):
 
 
 def test_result_json_shape(seed_searcher):
-    result = verify(seed_searcher, "We remove thousands of harmful posts and channels every day.").to_dict()
+    """The shape POST /api/verify and `verify --json` serve (web.schemas.VerifyResponse)."""
+    checked = verify(seed_searcher, "We remove thousands of harmful posts and channels every day.")
+    result = dump(VerifyResponse.of(checked, seed_searcher.generation, seed_searcher.passages))
     assert result["verdict"] == "altered"
     best = result["matches"][0]
     assert set(best) >= {"id", "text", "span", "similarity", "diff", "document"}

@@ -81,7 +81,7 @@ def cite(id: int):  # noqa: A002 (the OpenAPI parameter's name)
                           code="invalid_format")
     c = service.citation(passage_id)
     if fmt == "json":
-        return schemas.dump(schemas.Citation.from_library(c))
+        return schemas.dump(schemas.Citation.model_validate(c))
     body = c.render(fmt)
     return Response(body, content_type=CITE_MEDIA[fmt],
                     headers={"Content-Disposition":

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
+from pydantic import AliasPath, BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
 from search.citation import Citation as LibraryCitation
@@ -23,7 +23,7 @@ from search.errors import SearchError
 from search.filters import SORT_ALIASES, SORTS
 from search.request import check_text
 from search.settings import Mode
-from search.types import DocumentInfo, Filters, SearchHit, SearchResponse
+from search.types import Filters, SearchHit, SearchResponse
 from search.verify import QuoteMatch as LibraryQuoteMatch
 from search.verify import VerifyResult
 
@@ -198,43 +198,62 @@ def parse_verify(values: Any) -> VerifyRequest:
 
 
 # -- responses ---------------------------------------------------------------------------------------
-class Document(BaseModel):
+# The response models read the library's typed results directly (from_attributes): the library's
+# dataclasses hold no second serialiser. A field whose name differs from the result's attribute says so
+# with a validation alias; the published (serialisation) schema and the JSON use the field's name.
+class Result(BaseModel):
+    """A response model that can be read from a typed result's attributes (or from a mapping)."""
+
+    model_config = ConfigDict(from_attributes=True, validate_by_name=True, validate_by_alias=True)
+
+
+class _With:
+    """A typed result as `model_validate` reads it (from_attributes), plus what the result does not hold
+    itself (the generation's citation, the index reference)."""
+
+    def __init__(self, result: Any, **more: Any) -> None:
+        self._result = result
+        self.__dict__.update(more)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._result, name)
+
+
+class Document(Result):
     id: str
     title: str | None
     speaker: str | None
     date: str | None
     source: str | None
 
-    @classmethod
-    def of(cls, info: DocumentInfo) -> Document:
-        return cls(id=info.id, title=info.title, speaker=info.speaker, date=info.date, source=info.source)
 
-
-class Span(BaseModel):
+class Span(Result):
     start: int = Field(ge=0)
     end: int = Field(ge=0)
 
 
-class Position(BaseModel):
+class Position(Result):
+    """Paragraph k of n, read from a result's `paragraph` and `of`."""
+
     paragraph: int = Field(ge=1)
     of: int = Field(ge=1)
 
 
-class Neighbour(BaseModel):
+class Neighbour(Result):
     id: int
     paragraph: int
     text: str
 
 
-class Citation(BaseModel):
+class Citation(Result):
     """What a reader needs to cite one paragraph (search/citation.py); GET /api/passages/{id}/cite renders it."""
 
-    passage: int = Field(ge=0)
-    document: str
-    speaker: str | None
-    title: str | None
-    date: str | None
-    source: str | None
+    passage: int = Field(ge=0, validation_alias="passage_id")
+    document: str = Field(validation_alias=AliasPath("document", "id"))
+    speaker: str | None = Field(validation_alias=AliasPath("document", "speaker"))
+    title: str | None = Field(validation_alias=AliasPath("document", "title"))
+    date: str | None = Field(validation_alias=AliasPath("document", "date"))
+    source: str | None = Field(validation_alias=AliasPath("document", "source"))
     url: str | None = Field(description="The statement's web address when known.")
     paragraph: int = Field(ge=1)
     of: int = Field(ge=1)
@@ -243,17 +262,13 @@ class Citation(BaseModel):
     generation: str = Field(description="The index generation the passage was read from.")
 
     @classmethod
-    def from_library(cls, c: LibraryCitation) -> Citation:
-        return cls.model_validate(c.to_dict())
-
-    @classmethod
     def from_hit(cls, hit: Any, generation: str) -> Citation:
         """For a SearchHit or a QuoteMatch (id, text, document, paragraph, of)."""
-        return cls.from_library(LibraryCitation.of_passage(hit.id, hit.text, hit.document, hit.paragraph, hit.of,
-                                                           generation))
+        return cls.model_validate(LibraryCitation.of_passage(hit.id, hit.text, hit.document, hit.paragraph, hit.of,
+                                                             generation))
 
 
-class Hit(BaseModel):
+class Hit(Result):
     id: int = Field(ge=0)
     score: float
     text: str
@@ -270,51 +285,54 @@ class Hit(BaseModel):
 
     @classmethod
     def of(cls, hit: SearchHit, neighbours: bool = False, generation: str | None = None) -> Hit:
-        extra: dict[str, Any] = {"matches": [Span(start=m.start, end=m.end) for m in hit.matches]}
+        # Optional parts are only set when present (dump leaves unset fields out), so this one is built by hand.
+        extra: dict[str, Any] = {"matches": [Span.model_validate(m) for m in hit.matches]}
         if generation is not None:
             extra["citation"] = Citation.from_hit(hit, generation)
         if hit.duplicates:
-            extra["duplicates"] = [Document.of(d) for d in hit.duplicates]
+            extra["duplicates"] = [Document.model_validate(d) for d in hit.duplicates]
         if hit.context:
             extra["context"] = hit.context
         if neighbours:
-            extra["neighbours"] = [Neighbour(id=n.id, paragraph=n.paragraph, text=n.text) for n in hit.neighbours]
-        return cls(id=hit.id, score=float(hit.score), text=hit.text,
-                   highlight=Span(start=hit.highlight.start, end=hit.highlight.end), document=Document.of(hit.document),
-                   position=Position(paragraph=hit.paragraph, of=hit.of), weak=hit.weak, **extra)
+            extra["neighbours"] = [Neighbour.model_validate(n) for n in hit.neighbours]
+        return cls(id=hit.id, score=float(hit.score), text=hit.text, highlight=Span.model_validate(hit.highlight),
+                   document=Document.model_validate(hit.document), position=Position.model_validate(hit),
+                   weak=hit.weak, **extra)
 
 
-class Facet(BaseModel):
+class Facet(Result):
     value: str
     count: int = Field(ge=0)
 
 
-class TimelineYear(BaseModel):
+class TimelineYear(Result):
     year: int
     total: int = Field(ge=1)
     counts: list[int] = Field(description="Per speaker, in the order of `speakers`.")
 
 
-class Timeline(BaseModel):
+class Timeline(Result):
     """Strong matches per year (over the facets' depth), split by the top speakers, then Others."""
 
     speakers: list[str]
-    years: list[TimelineYear] = Field(description="Years with matches, ascending.")
+    years: list[TimelineYear] = Field(validation_alias="matched_years", description="Years with matches, ascending.")
 
 
-class AppliedFilters(BaseModel):
-    speaker: list[str]
+class AppliedFilters(Result):
+    """The filters a search or a quote check ran with, as search.types.Filters holds them."""
+
+    speaker: list[str] = Field(validation_alias="speakers")
     after: str | None
     before: str | None
-    source: list[str]
+    source: list[str] = Field(validation_alias="sources")
 
 
-class IndexRef(BaseModel):
+class IndexRef(Result):
     generation: str
     passages: int = Field(ge=0)
 
 
-class SearchResults(BaseModel):
+class SearchResults(Result):
     """What `query --json` prints: the hits and how they were asked for."""
 
     query: str
@@ -333,14 +351,11 @@ class SearchResults(BaseModel):
     def of(cls, r: SearchResponse, neighbours: bool = False) -> SearchResults:
         extra: dict[str, Any] = {}
         if r.filters:
-            f = r.filters
-            extra["filters"] = AppliedFilters(speaker=list(f.speakers), after=f.after, before=f.before,
-                                              source=list(f.sources))
+            extra["filters"] = AppliedFilters.model_validate(r.filters)
             extra["undated_excluded"] = r.undated_excluded
         if r.facets:
-            extra["facets"] = {name: [Facet(value=x.value, count=x.count) for x in values]
-                               for name, values in r.facets.items()}
-        extra["timeline"] = Timeline.model_validate(series_of(r).to_dict())
+            extra["facets"] = {name: [Facet.model_validate(x) for x in values] for name, values in r.facets.items()}
+        extra["timeline"] = Timeline.model_validate(series_of(r))
         return cls(query=r.query, results=[Hit.of(h, neighbours, r.generation) for h in r.hits],
                    took_ms=round(r.took_ms, 2), mode=cast(Mode, r.mode), sort=r.sort, **extra)
 
@@ -364,16 +379,17 @@ DiffKind = Literal["equal", "replace", "insert", "delete"]
 Verdict = Literal["verbatim", "altered", "paraphrase", "not_found"]
 
 
-class DiffOp(BaseModel):
+class DiffOp(Result):
     op: DiffKind = Field(
         description="From the source to the quote: replace (quote words instead of source words), insert (only "
                     "in the quote), delete (source words left out), equal.")
     quote: str
     source: str
-    elided: bool | None = Field(None, description="An ellipsis in the quote stood for these source words.")
+    elided: bool | None = Field(None, exclude_if=lambda elided: not elided,  # only `true` is sent
+                                description="An ellipsis in the quote stood for these source words.")
 
 
-class QuoteMatch(BaseModel):
+class QuoteMatch(Result):
     id: int = Field(ge=0)
     text: str
     span: Span = Field(description="The quoted words (or the paraphrasing sentence) in text.")
@@ -384,21 +400,23 @@ class QuoteMatch(BaseModel):
     position: Position
     citation: Citation
 
+    @field_validator("similarity", mode="before")
+    @classmethod
+    def _rounded(cls, value: Any) -> float:
+        return round(float(value), 4)
+
     @classmethod
     def of(cls, m: LibraryQuoteMatch, generation: str) -> QuoteMatch:
-        d = m.to_dict()
-        d["diff"] = [DiffOp(op=cast(DiffKind, x.op), quote=x.quote, source=x.source,
-                            **({"elided": True} if x.elided else {}))
-                     for x in m.diff]
-        return cls(**d, citation=Citation.from_hit(m, generation))
+        return cls.model_validate(_With(m, position=Position.model_validate(m),
+                                        citation=Citation.from_hit(m, generation)))
 
 
-class FirstSaid(BaseModel):
+class FirstSaid(Result):
     id: int
     document: Document
 
 
-class VerifyResponse(BaseModel):
+class VerifyResponse(Result):
     """The verdict on a quote: matches[0] is the best, the others oldest first."""
 
     quote: str
@@ -407,29 +425,21 @@ class VerifyResponse(BaseModel):
     first_said: FirstSaid | None = Field(description="The earliest dated statement with the best match's words "
                                                      "(verbatim or altered only).")
     took_ms: float = Field(ge=0)
-    filters: AppliedFilters | None = None
+    filters: AppliedFilters | None = Field(None, exclude_if=lambda filters: filters is None)  # sent when filtered
     index: IndexRef
 
     @classmethod
     def of(cls, r: VerifyResult, generation: str, passages: int) -> VerifyResponse:
-        extra: dict[str, Any] = {}
-        if r.filters:
-            f = r.filters
-            extra["filters"] = AppliedFilters(speaker=list(f.speakers), after=f.after, before=f.before,
-                                              source=list(f.sources))
-        first = (FirstSaid(id=r.first_said.id, document=Document.of(r.first_said.document))
-                 if r.first_said else None)
-        return cls(quote=r.quote, verdict=cast(Verdict, r.verdict),
-                   matches=[QuoteMatch.of(m, generation) for m in r.matches],
-                   first_said=first, took_ms=round(r.took_ms, 2), index=IndexRef(generation=generation,
-                                                                                  passages=passages), **extra)
+        return cls.model_validate(_With(r, matches=[QuoteMatch.of(m, generation) for m in r.matches],
+                                        took_ms=round(r.took_ms, 2), filters=r.filters or None,
+                                        index=IndexRef(generation=generation, passages=passages)))
 
 
 class DocumentWithExtra(Document):
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
-class Passage(BaseModel):
+class Passage(Result):
     id: int
     paragraph: int = Field(ge=1)
     start: int
@@ -438,7 +448,7 @@ class Passage(BaseModel):
     text: str
 
 
-class DocumentBody(BaseModel):
+class DocumentBody(Result):
     document: DocumentWithExtra
     text: str
     passages: list[Passage]
@@ -456,7 +466,7 @@ class Error(BaseModel):
     error: ErrorDetail
 
 
-class Health(BaseModel):
+class Health(Result):
     status: Literal["ok", "unavailable"]
     generation: str | None
     passages: int
@@ -464,13 +474,13 @@ class Health(BaseModel):
     error: ErrorDetail | None = None
 
 
-class ModelRef(BaseModel):
+class ModelRef(Result):
     name: str
     sha256: str
     backend: str
 
 
-class Stats(BaseModel):
+class Stats(Result):
     generation: str
     documents: int
     passages: int

@@ -14,6 +14,13 @@ WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 640, 160, 28, 22, 8
 
 
 @dataclass(frozen=True)
+class TimelineYear:
+    year: int
+    total: int
+    counts: tuple[int, ...]   # per speaker, in the order of TimelineSeries.speakers
+
+
+@dataclass(frozen=True)
 class TimelineSeries:
     """Counts per (year, speaker); `speakers` are the top speakers by count, then OTHERS if any."""
 
@@ -42,11 +49,10 @@ class TimelineSeries:
     def total(self, i: int) -> int:
         return sum(self.counts[i])
 
-    def to_dict(self) -> dict[str, Any]:
-        """For /api/search: only years with matches, each with its count per speaker."""
-        return {"speakers": list(self.speakers),
-                "years": [{"year": y, "total": self.total(i), "counts": list(self.counts[i])}
-                          for i, y in enumerate(self.years) if self.total(i)]}
+    @property
+    def matched_years(self) -> tuple[TimelineYear, ...]:
+        """Only the years with matches, each with its count per speaker (what /api/search sends)."""
+        return tuple(TimelineYear(y, self.total(i), self.counts[i]) for i, y in enumerate(self.years) if self.total(i))
 
 
 def render_timeline(series: TimelineSeries, year_url: Callable[[int], str],
