@@ -15,8 +15,7 @@ from .timeline import render_timeline, series_of
 
 bp = Blueprint("pages", __name__)
 
-PAGE_KEYS = ("q", "k", "mode", "speaker", "after", "before", "source", "sort")
-VERIFY_KEYS = ("quote", "speaker", "after", "before", "source")
+PAGE_KEYS = ("q", "k", "mode", "speaker", "after", "before", "source", "sort")  # what the page's links keep
 
 
 @bp.app_template_global()
@@ -51,12 +50,7 @@ def marked(text: str, highlight: Any, matches: Any = ()) -> Markup:
 
 def _current() -> dict[str, Any]:
     """The page's own query parameters (no offset), lists kept as lists."""
-    out: dict[str, Any] = {}
-    for key in PAGE_KEYS:
-        values = [v for v in request.args.getlist(key) if v != ""]
-        if values:
-            out[key] = values if key in schemas.LIST_FIELDS else values[0]
-    return out
+    return schemas.query_string_values(request.args, fields=PAGE_KEYS)
 
 
 def page_url(drop: tuple[tuple[str, str | None], ...] = (), **changes: Any) -> str:
@@ -81,7 +75,7 @@ def page_url(drop: tuple[tuple[str, str | None], ...] = (), **changes: Any) -> s
 
 @bp.get("/")
 def index():
-    values = schemas.query_string_values(request.args, strict=False)
+    values = schemas.query_string_values(request.args, fields=schemas.FIELDS)
     # The form shows what was asked even when it is invalid, so build it without validation first.
     req = schemas.SearchRequest.model_construct(**{"q": None, **values})
     searcher = response = error = None
@@ -116,11 +110,7 @@ def index():
 @bp.get("/verify")
 def verify_page():
     """Check a quote: the form, and with ?quote=... the verdict, the matches and their word diffs."""
-    values: dict[str, Any] = {}
-    for key in VERIFY_KEYS:
-        got = [v for v in request.args.getlist(key) if v != "" or key == "quote"]
-        if got:
-            values[key] = got if key in schemas.LIST_FIELDS else got[0]
+    values = schemas.query_string_values(request.args, fields=schemas.VERIFY_FIELDS, keep_blank="quote")
     req = schemas.VerifyRequest.model_construct(**{"quote": None, "speaker": [], "source": [], "after": None,
                                                    "before": None, **values})
     result = searcher = error = None

@@ -12,7 +12,7 @@ the library (search.request) and written into the published schema from the live
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import AliasPath, BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
@@ -105,14 +105,17 @@ _INTEGER = re.compile(r"-?[0-9]+")
 _FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
-def query_string_values(args: Any, strict: bool = True) -> dict[str, Any]:
-    """A query string (werkzeug MultiDict) as JSON-like values: ASCII integers and flags converted,
-    lists for the repeatable fields, blank values left out; `strict=False` drops unknown names."""
+def query_string_values(args: Any, fields: Iterable[str] | None = None, keep_blank: str = "q") -> dict[str, Any]:
+    """A query string (werkzeug MultiDict) as JSON-like values: ASCII integers and flags converted, lists
+    for the repeatable fields, blank values left out (but `keep_blank`'s, so an empty question is refused
+    as empty). With `fields`, only those names are read (a page's own); without, every name is (the
+    API's: an unknown one is then refused by the model). The one reader of query strings: API, pages."""
+    wanted = None if fields is None else set(fields)
     out: dict[str, Any] = {}
     for name in args:
-        if not strict and name not in FIELDS:
+        if wanted is not None and name not in wanted:
             continue
-        values = [v for v in args.getlist(name) if v != "" or name == "q"]
+        values = [v for v in args.getlist(name) if v != "" or name == keep_blank]
         if not values:
             continue
         value: Any = values if name in LIST_FIELDS else values[0]
@@ -184,6 +187,9 @@ class VerifyRequest(FilterFields):
     def _quote_unicode(cls, value: str) -> str:
         check_text("quote", value, code="invalid_quote")
         return value
+
+
+VERIFY_FIELDS = tuple(VerifyRequest.model_fields)
 
 
 def parse_verify(values: Any) -> VerifyRequest:
