@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
+from werkzeug.datastructures import MultiDict
 
-from index.embedder import BACKENDS
 from index.vectors import INDEX_TYPES
 from search.errors import SearchError, StatementSearchError
 from search.evaluate import PASSAGE_CHOICES, SPLITS
@@ -19,9 +19,18 @@ from search.filters import SORT_ALIASES, SORTS
 from search.fusion import METHODS
 from search.settings import MODES, Settings, load_settings
 
+from .cli_options import (
+    HELP,
+    backend_option,
+    corpus_option,
+    filter_options,
+    filter_values,
+    index_option,
+    model_option,
+    quiet_option,
+    setting_option,
+)
 from .errors import exit_code
-
-HELP = Settings.help()
 
 
 def _fail(exc: StatementSearchError) -> NoReturn:
@@ -61,20 +70,17 @@ def main(verbose: bool) -> None:
 
 
 @main.command("rebuild-index")
-@click.option("--corpus", type=click.Path(path_type=Path), help=HELP["corpus"] + " [env STATEMENT_SEARCH_CORPUS]")
-@click.option("--index", type=click.Path(path_type=Path), help=HELP["index"] + " [env STATEMENT_SEARCH_INDEX]")
-@click.option("--model", help=HELP["model"] + " [env STATEMENT_SEARCH_MODEL]")
-@click.option("--backend", "embedding_backend", type=click.Choice(BACKENDS),
-              help=HELP["embedding_backend"] + " [env STATEMENT_SEARCH_EMBEDDING_BACKEND]")
-@click.option("--index-type", type=click.Choice(("auto",) + INDEX_TYPES), help=HELP["index_type"])
-@click.option("--batch-size", type=int, help=HELP["batch_size"])
-@click.option("--ray", "ray_address", metavar="ADDRESS",
-              help=HELP["ray_address"] + " [env STATEMENT_SEARCH_RAY_ADDRESS]")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@corpus_option
+@index_option
+@model_option
+@backend_option
+@setting_option("--index-type", name="index_type", type=click.Choice(("auto",) + INDEX_TYPES))
+@setting_option("--batch-size", name="batch_size", type=int)
+@setting_option("--ray", name="ray_address", metavar="ADDRESS")
+@quiet_option
 @click.option("--watch", is_flag=True, help="After the build, keep watching the corpus folder and publish a new "
               "generation for each batch of changes (added, changed, deleted files); Ctrl-C stops.")
-@click.option("--debounce", "watch_debounce_ms", type=int, help=HELP["watch_debounce_ms"]
-              + " [env STATEMENT_SEARCH_WATCH_DEBOUNCE_MS]")
+@setting_option("--debounce", name="watch_debounce_ms", type=int)
 def rebuild_index(corpus, index, model, embedding_backend, index_type, batch_size, ray_address, quiet, watch,
                   watch_debounce_ms) -> None:
     """Index a folder of statements into a new index generation, swapped in atomically."""
@@ -166,13 +172,12 @@ def _run_update(settings, action) -> None:
 
 @main.command("add")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--index", type=click.Path(path_type=Path), help=HELP["index"] + " [env STATEMENT_SEARCH_INDEX]")
+@index_option
 @click.option("--corpus", type=click.Path(path_type=Path),
               help="The corpus folder ids are relative to (default: the one the index was built from).")
-@click.option("--model", help=HELP["model"] + " [env STATEMENT_SEARCH_MODEL]")
-@click.option("--backend", "embedding_backend", type=click.Choice(BACKENDS),
-              help=HELP["embedding_backend"] + " [env STATEMENT_SEARCH_EMBEDDING_BACKEND]")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@model_option
+@backend_option
+@quiet_option
 def add_command(paths, index, corpus, model, embedding_backend, quiet) -> None:
     """Add statement files (or every file under folders) to the index as a new generation, without
     rescanning the corpus. A statement whose id is already indexed is replaced. Ids are what a full
@@ -189,10 +194,9 @@ def add_command(paths, index, corpus, model, embedding_backend, quiet) -> None:
 
 @main.command("remove")
 @click.argument("doc_ids", nargs=-1, required=True)
-@click.option("--index", type=click.Path(path_type=Path), help=HELP["index"] + " [env STATEMENT_SEARCH_INDEX]")
-@click.option("--model", help=HELP["model"] + " [env STATEMENT_SEARCH_MODEL]")
-@click.option("--backend", "embedding_backend", type=click.Choice(BACKENDS),
-              help=HELP["embedding_backend"] + " [env STATEMENT_SEARCH_EMBEDDING_BACKEND]")
+@index_option
+@model_option
+@backend_option
 def remove_command(doc_ids, index, model, embedding_backend) -> None:
     """Remove statements by id (as shown by query and the document view) as a new generation. An unknown
     id changes nothing (exit 2). Their passages stay in the vector index as tombstones, never returned,
@@ -212,15 +216,12 @@ def _update_settings(index, model, embedding_backend) -> Settings:
 
 @main.command("query")
 @click.argument("text")
-@click.option("--index", type=click.Path(path_type=Path), help=HELP["index"] + " [env STATEMENT_SEARCH_INDEX]")
-@click.option("--model", help=HELP["model"])
+@index_option
+@model_option
 @click.option("-k", "--k", "k", default=None, help="Number of results (1–100).")
 @click.option("--offset", default=0, help="Skip this many results (for paging).")
-@click.option("--mode", type=click.Choice(MODES), default=None, help=HELP["mode"] + " [env STATEMENT_SEARCH_MODE]")
-@click.option("--speaker", multiple=True, help="Only statements by this speaker (repeatable; any of).")
-@click.option("--after", help="Only statements dated on or after this day (YYYY-MM-DD, YYYY-MM or YYYY).")
-@click.option("--before", help="Only statements dated on or before this day (YYYY-MM-DD, YYYY-MM or YYYY).")
-@click.option("--source", multiple=True, help="Only statements whose source contains this text (repeatable).")
+@setting_option("--mode", name="mode", type=click.Choice(MODES), default=None)
+@filter_options
 @click.option("--sort", default="relevance", type=click.Choice(SORTS + tuple(SORT_ALIASES)),
               help="Order: relevance, or newest/oldest first among the relevant results (date = newest).")
 @click.option("--context", is_flag=True, help="Also show the neighbouring paragraphs.")
@@ -231,22 +232,21 @@ def query(text, index, model, k, offset, mode, speaker, after, before, source, s
 
     "Quoted phrases" must appear in every result and -word or -"phrase" in none."""
     from search import export
-    from search.filters import make_filters
-    from search.phrases import parse_question
-    from search.request import validate
     from search.searcher import Searcher
 
-    from .schemas import SearchResults, dump
+    from . import service
+    from .schemas import SearchResults, dump, parse_request, query_string_values
 
     try:
         fmt = _format(fmt, "json" if as_json else "text", ("text", "json", *export.FORMATS))
         settings = load_settings({"index": index, "model": model, "mode": mode})
-        # Validate before loading the model, so bad input fails fast.
-        validate(settings, text, settings.default_k if k is None else k, offset)
-        parse_question(text)
-        filters = make_filters(speaker=list(speaker), after=after, before=before, source=list(source))
-        response = Searcher.load(settings).search(text, k=k, offset=offset, neighbours=context,
-                                                  filters=filters, sort=sort)
+        # The options read as the API reads a query string, parsed by the same schema, answered by the
+        # same service function; bad input fails before the index loads.
+        pairs = [("q", text), ("offset", str(offset)), ("sort", sort), *filter_values(speaker, after, before, source)]
+        pairs += [(name, value) for name, value in (("k", k), ("mode", mode)) if value is not None]
+        req = parse_request(query_string_values(MultiDict(pairs)))
+        service.check_search_limits(settings, req)
+        response = service.search(Searcher.load(settings), req, neighbours=context)
     except StatementSearchError as exc:
         _fail(exc)
     if fmt == "json":
@@ -283,29 +283,26 @@ def _format(fmt: str | None, default: str, allowed: tuple[str, ...]) -> str:
 
 @main.command("verify")
 @click.argument("quote")
-@click.option("--index", type=click.Path(path_type=Path), help=HELP["index"] + " [env STATEMENT_SEARCH_INDEX]")
-@click.option("--model", help=HELP["model"])
-@click.option("--speaker", multiple=True, help="Only statements by this speaker (repeatable; any of).")
-@click.option("--after", help="Only statements dated on or after this day (YYYY-MM-DD, YYYY-MM or YYYY).")
-@click.option("--before", help="Only statements dated on or before this day (YYYY-MM-DD, YYYY-MM or YYYY).")
-@click.option("--source", multiple=True, help="Only statements whose source contains this text (repeatable).")
+@index_option
+@model_option
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON object instead of text.")
 def verify_command(quote, index, model, speaker, after, before, source, as_json) -> None:
     """Check a quote: verbatim, altered (with the word diff), paraphrase or not found, and who said it first.
 
     "..." or "…" in QUOTE stands for omitted words."""
-    from search.filters import make_filters
     from search.searcher import Searcher
-    from search.verify import validate_quote, verify
 
-    from .schemas import VerifyResponse, dump
+    from . import service
+    from .schemas import VERIFY_FIELDS, VerifyResponse, dump, parse_verify, query_string_values
 
     try:
         settings = load_settings({"index": index, "model": model})
-        validate_quote(quote, settings.max_query_chars)  # bad input fails before the model loads
-        filters = make_filters(speaker=list(speaker), after=after, before=before, source=list(source))
+        values = MultiDict([("quote", quote), *filter_values(speaker, after, before, source)])
+        req = parse_verify(query_string_values(values, fields=VERIFY_FIELDS, keep_blank="quote"))
+        service.check_quote_limits(settings, req)  # bad input fails before the index loads
         searcher = Searcher.load(settings)
-        result = verify(searcher, quote, filters)
+        result = service.check_quote(searcher, req)
     except StatementSearchError as exc:
         _fail(exc)
     if as_json:
@@ -340,15 +337,15 @@ def verify_command(quote, index, model, speaker, after, before, source, as_json)
 @click.option("--dataset", required=True, type=click.Path(path_type=Path),
               help="BEIR-layout folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")
 @click.option("--split", type=click.Choice(SPLITS), default="test", help="Which qrels to score.")
-@click.option("--mode", type=click.Choice(MODES), default=None, help=HELP["mode"])
-@click.option("--fusion", type=click.Choice(METHODS), default=None, help=HELP["fusion"])
-@click.option("--hybrid-weight", type=float, default=None, help=HELP["hybrid_weight"])
-@click.option("--gate-low", type=float, default=None, help=HELP["gate_low"])
-@click.option("--gate-high", type=float, default=None, help=HELP["gate_high"])
+@setting_option("--mode", name="mode", type=click.Choice(MODES), default=None)
+@setting_option("--fusion", name="fusion", type=click.Choice(METHODS), default=None)
+@setting_option("--hybrid-weight", name="hybrid_weight", type=float, default=None)
+@setting_option("--gate-low", name="gate_low", type=float, default=None)
+@setting_option("--gate-high", name="gate_high", type=float, default=None)
 @click.option("--passages", type=click.Choice(PASSAGE_CHOICES), default="all", show_default=True,
               help="all: a document scores as its best passage (the production path); first: as its first "
                    "passage only, what a model truncating long texts sees (the published setups).")
-@click.option("--model", help=HELP["model"])
+@model_option
 @click.option("--cache", type=click.Path(path_type=Path), default=None,
               help="Where evaluation indexes are cached, keyed by corpus and model [default: state/eval].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
@@ -385,12 +382,12 @@ def evaluate_command(dataset, split, mode, fusion, hybrid_weight, gate_low, gate
 
 
 @main.command("serve")
-@click.option("--index", type=click.Path(path_type=Path), help=HELP["index"] + " [env STATEMENT_SEARCH_INDEX]")
-@click.option("--host", help=HELP["host"] + " [env STATEMENT_SEARCH_HOST]")
-@click.option("--port", type=int, help=HELP["port"] + " 0 picks a free port. [env STATEMENT_SEARCH_PORT]")
-@click.option("--workers", type=click.IntRange(1, 64), help=HELP["workers"] + " [env STATEMENT_SEARCH_WORKERS]")
-@click.option("--threads", type=click.IntRange(0, 256), help=HELP["threads"] + " [env STATEMENT_SEARCH_THREADS]")
-@click.option("--model", help=HELP["model"])
+@index_option
+@setting_option("--host", name="host")
+@setting_option("--port", name="port", type=int, extra="0 picks a free port.")
+@setting_option("--workers", name="workers", type=click.IntRange(1, 64))
+@setting_option("--threads", name="threads", type=click.IntRange(0, 256))
+@model_option
 def serve_command(index, host, port, workers, threads, model) -> None:
     """Serve the search page and JSON API with gunicorn (index loaded before fork, hot reload)."""
     from web.serve import serve
