@@ -2,8 +2,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+FAST := not slow and not server and not tmpfs and not wheel and not browser
 
-.PHONY: install run lint test test-slow clean
+.PHONY: install run lint test test-fast test-slow clean
 
 install: $(STAMP)
 
@@ -28,6 +29,10 @@ lint: install
 
 test: install
 	$(VENV)/bin/python -m pytest -q
+
+# The quick loop while editing: no server, tmpfs, wheel or browser tests (make test runs them all).
+test-fast: install
+	$(VENV)/bin/python -m pytest -q -m "$(FAST)"
 
 test-slow: install
 	$(VENV)/bin/python -m pytest -q -m slow

@@ -1,4 +1,8 @@
-"""Shared fixtures: the real model once per session, a seed index, a fake encoder for unit tests."""
+"""Shared fixtures: the real model once per session, a seed index, a fake encoder for unit tests.
+
+Test modules import the helpers here as `from conftest import ...` (pytest puts tests/ on sys.path), never
+as `tests.conftest`: that would load this file a second time as another module, with its own SEED_CORPUS.
+"""
 from __future__ import annotations
 
 import atexit
@@ -6,7 +10,10 @@ import hashlib
 import re
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -25,7 +32,9 @@ def _seed_only() -> Path:
 
 
 SEED_CORPUS = _seed_only()
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = ROOT.parent / "shared" / "data"  # the example data beside the project (read-only; not in a clone)
+SHARED_SOTU = SHARED / "statements" / "us-sotu-1790-2008"
+SHARED_SCIFACT = SHARED / "scifact"
 ENCRYPTION_PARAGRAPH = "When Russia asked us to hand over “encryption keys”"
 
 
@@ -91,3 +100,25 @@ def corpus(tmp_path):
     target = tmp_path / "corpus"
     shutil.copytree(SEED_CORPUS, target)
     return target
+
+
+def needs_shared(path: Path) -> pytest.MarkDecorator:
+    """Skip (saying why) where `path` under ../shared/data is missing, rather than run on less data."""
+    return pytest.mark.skipif(not path.exists(), reason=f"needs the example data {path.relative_to(SHARED.parent)} "
+                                                        "in ../shared beside the project")
+
+
+T = TypeVar("T")
+
+
+def wait_until(condition: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
+    """Poll `condition` until it returns something truthy (returned); fail the test naming `what` after
+    `timeout` seconds. Every wait in the tests has a deadline, and polls rather than sleeps a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"waited {timeout:g} s for {what}")
+        time.sleep(interval)

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from index.manifest import read_manifest
 from search.settings import Settings, load_settings
 from web.cli import main
-from tests.conftest import ENCRYPTION_PARAGRAPH, SEED_CORPUS
+from conftest import ENCRYPTION_PARAGRAPH, SEED_CORPUS
 
 
 @pytest.fixture

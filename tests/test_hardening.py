@@ -211,6 +211,7 @@ def _old_generation_answers(index: Path, old: str, embedder) -> None:
     assert not list(index.parent.glob(".index.tmp-*"))  # the partial generation was removed
 
 
+@pytest.mark.tmpfs
 def test_rebuild_on_a_full_disk_fails_clearly(small_disk, corpus, embedder):
     """ENOSPC: a rebuild whose new generation does not fit in the space left (a real full tmpfs)."""
     index = small_disk / "index"
@@ -224,6 +225,7 @@ def test_rebuild_on_a_full_disk_fails_clearly(small_disk, corpus, embedder):
     _old_generation_answers(index, old, embedder)
 
 
+@pytest.mark.tmpfs
 def test_rebuild_on_a_read_only_filesystem_fails_clearly(small_disk, corpus, embedder):
     """EROFS: the index's filesystem remounted read-only; the live generation still loads and answers."""
     index = small_disk / "index"

@@ -9,8 +9,13 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from tests.test_serve import QUESTION, ServerLog, fetch, running_server, search_url
+import pytest
+from conftest import wait_until
+from test_serve import QUESTION, ServerLog, fetch, running_server, search_url
+
 from web.security import HEADERS
+
+pytestmark = pytest.mark.server
 
 SLOW_REQUESTS = (b"",                                                      # idle: connects, sends nothing
                  b"GET /api/health HTTP/1.1\r\nHost: slow\r\nUser-",        # headers cut short
@@ -53,7 +58,7 @@ def test_slow_clients_do_not_block_the_server(seed_index):
                 sock = socket.create_connection(("127.0.0.1", _port(base)), timeout=10)
                 sock.sendall(SLOW_REQUESTS[i % 3])
                 slow.append(sock)
-            time.sleep(1)
+            time.sleep(1)  # the server reads what the slow sockets sent (nothing to poll: it must not answer them)
             answers = [fetch(base + "api/health", timeout=5) for _ in range(10)]
             assert all(status == 200 for status, _ in answers)
             status, body = fetch(search_url(base, QUESTION, k=2), timeout=10)
@@ -134,6 +139,15 @@ def _workers(pid: int) -> list[int]:
     return children
 
 
+def _kill_workers_and_wait_for_new_ones(master: int) -> None:
+    """kill -9 every worker of `master`; return once gunicorn has forked as many replacements."""
+    killed = _workers(master)
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: len(now := set(_workers(master))) == len(killed) and now.isdisjoint(killed), 60,
+               f"gunicorn to replace its {len(killed)} killed workers")
+
+
 def _server_pid(log: ServerLog) -> int:
     # `python -m web serve` runs gunicorn's master in the same process
     return log.pid
@@ -153,9 +167,8 @@ def test_respawned_worker_after_pruning_rebuilds_answers(tmp_path, corpus, embed
             build_index(corpus, index, embedder)
         generations = sorted(p.name for p in tmp_path.glob(".index.gen-*"))
         assert len(generations) == 2  # the start-up generation is gone
-        for pid in _workers(_server_pid(log)):
-            os.kill(pid, signal.SIGKILL)
-        time.sleep(3)  # gunicorn forks replacements from the master, which holds the start-up generation
+        # gunicorn forks replacements from the master, which holds the start-up generation
+        _kill_workers_and_wait_for_new_ones(_server_pid(log))
         answers = [fetch(search_url(base, QUESTION, k=2)) for _ in range(8)]
         assert [status for status, _ in answers] == [200] * 8, answers
         assert {body["index"]["generation"] for _, body in answers} <= {g.split("gen-")[1] for g in generations}
@@ -180,9 +193,8 @@ def test_truncated_vectors_are_refused_not_read(tmp_path, corpus, embedder):
         assert status == 503 and health["status"] == "unavailable"
         (corpus / "late.txt").write_text("Title: Late\nSpeaker: Clerk\n\nA rebuild brings the service back.\n")
         build_index(corpus, index, embedder)
-        deadline = time.monotonic() + 60
-        while fetch(base + "api/health")[0] != 200 and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_until(lambda: fetch(base + "api/health")[0] == 200, 60, "health to answer 200 after the rebuild",
+                   interval=0.5)
         assert fetch(search_url(base, QUESTION, k=1))[0] == 200
 
 
@@ -267,13 +279,11 @@ def test_master_lets_go_of_the_start_up_generation(tmp_path, corpus):
                                                    f"changed {n} times this spring.\n")
             latest = build_index(corpus, index, embedder).generation
         assert len(list(tmp_path.glob(".index.gen-*"))) == 2  # the start-up generation is gone
-        deadline = time.monotonic() + 15
-        while _deleted_under(master, tmp_path) and time.monotonic() < deadline:
-            time.sleep(0.5)  # the master looks at the index link about once a second
+        # the master looks at the index link about once a second
+        wait_until(lambda: not _deleted_under(master, tmp_path), 15,
+                   "the master to let go of the pruned generation's files", interval=0.5)
         assert _deleted_under(master, tmp_path) == []
-        for pid in _workers(master):
-            os.kill(pid, signal.SIGKILL)
-        time.sleep(3)
+        _kill_workers_and_wait_for_new_ones(master)
         answers = [fetch(search_url(base, f"{QUESTION} {n}", k=2)) for n in range(8)]
         assert [status for status, _ in answers] == [200] * 8, answers
         assert {body["index"]["generation"] for _, body in answers} == {latest}

@@ -4,7 +4,7 @@ import pytest
 
 from index.passages import is_lead_in, is_noise, sentence_spans, split_statement, statement_heading
 from index.statements import scan_corpus
-from tests.conftest import ENCRYPTION_PARAGRAPH, SEED_CORPUS
+from conftest import ENCRYPTION_PARAGRAPH, SEED_CORPUS
 
 
 def squash(text: str) -> str:

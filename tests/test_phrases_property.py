@@ -22,7 +22,7 @@ from search.phrases import PhraseMatcher, keyword_spans, parse_question
 from search.settings import load_settings
 from web import create_app
 from web.cli import main
-from tests.question_strategies import questions, text_and_question
+from question_strategies import questions, text_and_question
 
 EXAMPLES = int(os.environ.get("STATEMENT_SEARCH_FUZZ_EXAMPLES", "60"))
 # What a question may be refused for (docs/web.md "Errors"): anything else is a defect.

@@ -10,8 +10,11 @@ import threading
 import time
 from contextlib import ExitStack
 
+import pytest
+from conftest import wait_until
 from test_serve import NEW_QUESTION, QUESTION, fetch, running_server, search_url
 
+pytestmark = pytest.mark.server
 RELOAD_INTERVAL = 0.5
 
 
@@ -36,16 +39,16 @@ def test_two_replicas_move_to_a_rebuilt_generation_without_failed_requests(tmp_p
         clients = [threading.Thread(target=stream, args=(base,), daemon=True) for base in bases]
         for client in clients:
             client.start()
-        while not all(len(a) >= 3 for a in answers.values()):  # both streams are flowing on the old generation
-            time.sleep(0.1)
+        wait_until(lambda: all(len(a) >= 3 for a in answers.values()), 60,
+                   "both replicas to answer 3 requests on the old generation")
         (corpus / "lighthouse.txt").write_text("Title: Lighthouse log\nSpeaker: Keeper Anwen\nDate: 2024-05-01\n\n"
                                                "On Vell Island the lighthouse keeper counted 417 puffins at dawn.\n")
         new = build_index(corpus, index, embedder).generation  # published by the symlink swap at its end
         published = time.monotonic()
-        deadline = published + 60
-        while time.monotonic() < deadline and not all(any(g == new for _, _, g in a) for a in answers.values()):
-            time.sleep(0.1)
-        time.sleep(3 * RELOAD_INTERVAL)  # a few more requests on the new generation
+        wait_until(lambda: all(any(g == new for _, _, g in a) for a in answers.values()), 60,
+                   "both replicas to answer from the new generation")
+        wait_until(lambda: all(sum(g == new for _, _, g in a) >= 3 for a in answers.values()), 60,
+                   "3 more requests on the new generation from each replica")
         stop.set()
         for client in clients:
             client.join(timeout=60)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from search.live import LiveSearcher
 from search.settings import load_settings
 from web import create_app
-from tests.question_strategies import questions
+from question_strategies import questions
 
 # Half the questions are typed the way users type them ("phrases", -words, repeated words: issue 23),
 # not only the random strings the schema alone would give.

@@ -5,7 +5,7 @@ from index.manifest import read_manifest
 from index.vectors import FaissIndex, NumpyIndex
 from search.errors import SearchError
 from search.filters import make_filters
-from tests.conftest import ENCRYPTION_PARAGRAPH
+from conftest import ENCRYPTION_PARAGRAPH
 
 
 def test_telegram_russia_question_finds_encryption_keys_paragraph(seed_searcher):

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import pytest
 
 from web.serve import stop_server
 
@@ -80,6 +81,7 @@ def search_url(base: str, q: str, **params) -> str:
     return base + "api/search?" + urllib.parse.urlencode({"q": q, **params})
 
 
+@pytest.mark.server
 def test_serve_answers_over_http(seed_index):
     with running_server(seed_index, workers=2) as base:
         status, health = fetch(base + "api/health")
@@ -98,6 +100,7 @@ def test_serve_answers_over_http(seed_index):
         assert status == 404 and set(error) == {"error"}
 
 
+@pytest.mark.server
 def test_hot_reload_without_failed_requests(tmp_path, corpus, embedder):
     """Rebuild while the server runs: the new statement is answered, no request fails meanwhile."""
     from index.build import build_index

@@ -10,6 +10,7 @@ import faiss
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import wait_until
 
 from index import layout
 from index.build import build_index
@@ -213,17 +214,13 @@ def test_watch_publishes_a_generation_for_a_dropped_file(tmp_path, corpus, embed
                               kwargs={"debounce_ms": 200, "stop": stop, "on_batch": reports.append}, daemon=True)
     thread.start()
     try:
-        time.sleep(1.0)  # the watcher is set up
+        time.sleep(1.0)  # the watcher is set up (watchfiles gives no signal when it is)
         (corpus / "lighthouse.txt").write_text(NEW_TEXT)
-        deadline = time.monotonic() + 60
-        while not reports and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: reports, 60, "the watcher to publish the dropped file", interval=0.2)
         assert reports and reports[0].added == ("lighthouse",)
         assert layout.current_generation(index) != first
         (corpus / "lighthouse.txt").unlink()
-        deadline = time.monotonic() + 60
-        while len(reports) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: len(reports) >= 2, 60, "the watcher to publish the deleted file", interval=0.2)
         assert len(reports) == 2 and reports[1].removed == ("lighthouse",)
     finally:
         stop.set()
@@ -234,8 +231,9 @@ def test_watch_publishes_a_generation_for_a_dropped_file(tmp_path, corpus, embed
         s.document("lighthouse")
 
 
+@pytest.mark.server
 def test_running_server_answers_from_an_added_statement(tmp_path, corpus, embedder):
-    from tests.test_serve import fetch, running_server, search_url
+    from test_serve import fetch, running_server, search_url
 
     index = tmp_path / "index"
     build_index(corpus, index, embedder)
@@ -245,18 +243,20 @@ def test_running_server_answers_from_an_added_statement(tmp_path, corpus, embedd
         status, body = fetch(search_url(base, QUESTION, k=1))
         assert status == 200 and body["results"][0]["document"]["id"] != "lighthouse"
         generation = add_statements([new], index, embedder).generation
-        deadline, found = time.monotonic() + 60, False
-        while not found and time.monotonic() < deadline:
-            status, body = fetch(search_url(base, QUESTION, k=1))
-            found = body["index"]["generation"] == generation and body["results"][0]["document"]["id"] == "lighthouse"
-            time.sleep(0.2)
+
+        def added_is_served() -> bool:
+            _, body = fetch(search_url(base, QUESTION, k=1))
+            return body["index"]["generation"] == generation and body["results"][0]["document"]["id"] == "lighthouse"
+
+        found = wait_until(added_is_served, 60, "the server to answer from the added statement", interval=0.2)
         assert found
         remove_statements(["lighthouse"], index, embedder)
-        deadline, gone = time.monotonic() + 60, False
-        while not gone and time.monotonic() < deadline:
-            status, body = fetch(search_url(base, QUESTION, k=5))
-            gone = all(r["document"]["id"] != "lighthouse" for r in body["results"])
-            time.sleep(0.2)
+
+        def removed_is_gone() -> bool:
+            _, body = fetch(search_url(base, QUESTION, k=5))
+            return all(r["document"]["id"] != "lighthouse" for r in body["results"])
+
+        gone = wait_until(removed_is_gone, 60, "the removed statement to leave the server's answers", interval=0.2)
         assert gone
         status, _ = fetch(base + "api/documents/lighthouse")
         assert status == 404

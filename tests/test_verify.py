@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import SHARED_SOTU, needs_shared
 
 from search.errors import SearchError
 from search.quotes import align, quote_tokens, tokens
@@ -149,6 +150,7 @@ def test_calibration_set_on_the_seed(seed_searcher):
 
 
 @pytest.mark.slow
+@needs_shared(SHARED_SOTU)  # without it the index would hold the seed alone and the SOTU quotes fail
 def test_calibration_set_on_seed_and_sotu(tmp_path_factory, embedder):
     import sys
 

@@ -9,8 +9,11 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
 from conftest import SEED_CORPUS
 from test_serve import fetch, running_server
+
+pytestmark = [pytest.mark.wheel, pytest.mark.server]
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "Why was Telegram banned in Russia?"
