@@ -104,8 +104,8 @@ def corpus(tmp_path):
 
 def needs_shared(path: Path) -> pytest.MarkDecorator:
     """Skip (saying why) where `path` under ../shared/data is missing, rather than run on less data."""
-    return pytest.mark.skipif(not path.exists(), reason=f"needs the example data {path.relative_to(SHARED.parent)} "
-                                                        "in ../shared beside the project")
+    return pytest.mark.skipif(not path.exists(), reason=f"needs ../shared/{path.relative_to(SHARED.parent)} "
+                                                        "(the example data beside the project)")
 
 
 T = TypeVar("T")
