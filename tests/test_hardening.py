@@ -347,7 +347,9 @@ def test_api_key_cors_and_request_ids(fake_index, fake_encoder):
     allowed = client.get("/api/health", headers={"Origin": "https://also.example"})
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://also.example"
     assert "Access-Control-Allow-Origin" not in client.get("/api/health", headers={"Origin": "https://evil.example"}).headers
-    preflight = client.options("/api/search", headers={"Origin": "https://ok.example"})
+    preflight = client.options("/api/search", headers={"Origin": "https://ok.example",  # as a browser sends it
+                                                       "Access-Control-Request-Method": "GET",
+                                                       "Access-Control-Request-Headers": "Content-Type, X-API-Key"})
     assert preflight.status_code == 204 and "X-API-Key" in preflight.headers["Access-Control-Allow-Headers"]
     assert client.get("/api/health", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
     generated = client.get("/api/health", headers={"X-Request-ID": "bad id <x>"}).headers["X-Request-ID"]
