@@ -189,3 +189,28 @@ def test_query_csv_has_every_column(runner, built):
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert len(rows) == 3 and tuple(rows[0]) == COLUMNS
     assert [r["rank"] for r in rows] == ["1", "2", "3"] and rows[0]["permalink"].startswith("/documents/")
+
+
+@pytest.mark.parametrize("args, query", [
+    (["-k", "many"], {"k": "many"}),
+    (["--after", "2020-02-31"], {"after": "2020-02-31"}),
+    (["--before", "1999-13"], {"before": "1999-13"}),
+])
+def test_query_refuses_what_the_api_refuses_in_its_words(runner, tmp_path, args, query):
+    """The CLI's options are parsed by the API's schema, before any index is needed."""
+    from web import create_app
+
+    api = create_app({"TESTING": True, "LOAD_INDEX": False}).test_client().get(
+        "/api/search", query_string={"q": "ok", **query})
+    assert api.status_code == 400
+    result = runner.invoke(main, ["query", "ok", "--index", str(tmp_path / "none"), *args])
+    assert result.exit_code == 2 and result.stderr.strip() == f"error: {api.get_json()['error']['message']}"
+
+
+def test_every_command_has_help_and_setting_flags_name_their_variable(runner):
+    for name, command in main.commands.items():
+        result = runner.invoke(main, [name, "--help"])
+        assert result.exit_code == 0 and "Usage:" in result.output, name
+        for param in command.params:
+            if "--index" in getattr(param, "opts", ()) or "--model" in getattr(param, "opts", ()):
+                assert f"STATEMENT_SEARCH_{param.name.upper()}" in param.help, (name, param.name)
