@@ -6,6 +6,12 @@ category, and with --features each quote's best word similarity, coverage and se
 (the numbers the lines in search.verify.VerifyLines are chosen from).
 
     flock /tmp/cpu.lock .venv/bin/python bench/verify.py [--features] [--rebuild] [--json out.json]
+
+Latency only (docs/performance.md): `--timing state/sotu-index` checks every quote of the set against
+that index (its own question encoder, one thread, as a worker runs), twice: "cold" with the question
+cache emptied first, "cached" with the quote's vector already there, and prints p50/p95/p99 of each.
+
+    flock /tmp/cpu.lock .venv/bin/python bench/verify.py --timing state/sotu-index
 """
 from __future__ import annotations
 
@@ -89,8 +95,12 @@ def main() -> None:
     parser.add_argument("--features", action="store_true", help="print the calibration features per quote")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the index even if one exists")
     parser.add_argument("--json", type=Path, help="write per-quote results here")
+    parser.add_argument("--timing", type=Path, metavar="INDEX", help="only time every quote's check on INDEX")
+    parser.add_argument("--rounds", type=int, default=3, help="with --timing: passes over the set per row")
     args = parser.parse_args()
     rows = load_quotes()
+    if args.timing:
+        return timing(args.timing, rows, args.rounds)
     embedder = TorchEmbedder()
     index = STATE / "index"
     if args.rebuild or not (index / "manifest.json").exists():
@@ -122,6 +132,34 @@ def main() -> None:
         print(f"- {r['id']} {r['category']}: expected {r['expected']}, got {r['verdict']}: {r['quote']}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def timing(index: Path, rows: list[dict], rounds: int) -> None:
+    """p50/p95/p99 of a quote check on `index`, cold (question cache emptied) and cached."""
+    from _common import header, report
+    from search.live import set_threads
+
+    set_threads(1)  # one BLAS/FAISS thread, as a serving worker runs
+    searcher = Searcher.load(load_settings({"index": index, "threads": 1}, environ={}))
+    quotes = [r["quote"] for r in rows]
+    verify(searcher, "a warm-up quote about the thread pools and the page cache")
+    out = []
+    for attempt in ("cold", "cached"):
+        took = []
+        for _ in range(rounds):
+            if attempt == "cold":
+                searcher.cache = type(searcher.cache)()
+            for q in quotes:
+                began = time.perf_counter()
+                verify(searcher, q)
+                took.append((time.perf_counter() - began) * 1000)
+        took.sort()
+        pick = lambda f: round(took[min(len(took) - 1, int(f * len(took)))], 1)  # noqa: E731
+        out.append({"vector": attempt, "p50_ms": pick(0.5), "p95_ms": pick(0.95), "p99_ms": pick(0.99),
+                    "checks": len(took)})
+        print(out[-1], flush=True)
+    report("verify-timing", header(f"Quote check latency ({len(quotes)} quotes, 1 thread)"), out,
+           ["vector", "p50_ms", "p95_ms", "p99_ms", "checks"], {"index": str(index)})
 
 
 if __name__ == "__main__":
