@@ -51,3 +51,30 @@ def test_could_match_never_skips_a_verbatim_or_altered_alignment(seed_searcher):
                 skipped += 1
                 assert not a.verbatim and not is_altered(a, len(toks), lines)
     assert skipped  # the check does skip work
+
+
+def test_encoder_stamp_spares_the_hash_but_a_changed_file_is_refused(tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    from index import onnx_backend
+    from index.embedder import file_sha256
+
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"graph" * 1000)
+    sha = file_sha256(path)
+    st = path.stat()
+    stamp = {"sha256": sha, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    hashed = []
+    monkeypatch.setattr(onnx_backend, "file_sha256", lambda p: hashed.append(p) or file_sha256(p))
+    assert onnx_backend.encoder_matches(path, sha, stamp) and hashed == []  # the stamp: no hash
+    assert onnx_backend.encoder_matches(path, sha, {}) and len(hashed) == 1  # an older manifest: hashed
+    copy = tmp_path / "copy.onnx"
+    shutil.copyfile(path, copy)
+    os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert onnx_backend.encoder_matches(copy, sha, stamp)  # same bytes, another mtime: hashed, accepted
+    path.write_bytes(b"GRAPH" * 1000)  # rewritten in place, same size
+    assert not onnx_backend.encoder_matches(path, sha, stamp)
+    path.write_bytes(b"graph" * 999)  # truncated: refused by its size
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert not onnx_backend.encoder_matches(path, sha, stamp)
