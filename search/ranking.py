@@ -36,9 +36,10 @@ class Ranker:
         top = self.gen.vector_index.search(question_vector, n, subset)[0]
         if not self.settings.score_sentences or not top:
             return top
-        ids = [pid for pid, _ in top]
+        ids = np.fromiter((pid for pid, _ in top), dtype=np.int64, count=len(top))
         scores = self.cosines(ids, question_vector)
-        return [(ids[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")]
+        order = np.argsort(-scores, kind="stable")
+        return list(zip(ids[order].tolist(), scores[order].tolist()))
 
     def candidates(self, question: str, question_vector: np.ndarray, n: int,
                    subset: np.ndarray | None = None) -> Candidates:
