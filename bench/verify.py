@@ -27,13 +27,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import remove_index  # noqa: E402
+
 from index.build import build_index  # noqa: E402
 from index.embedder import TorchEmbedder  # noqa: E402
 from search.quotes import align, tokens  # noqa: E402
 from search.searcher import Searcher  # noqa: E402
 from search.settings import load_settings  # noqa: E402
-from search.verify import (VERDICTS, best_paraphrase, pool_from_searcher, rare_words,  # noqa: E402
-                           validate_quote, verify)
+from search.verify import VERDICTS, best_paraphrase, pool_from_searcher, rare_words, validate_quote, verify  # noqa: E402
 
 QUOTES = ROOT / "tests" / "data" / "quotes.jsonl"
 SEED = ROOT / "data" / "statements"
@@ -136,7 +136,9 @@ def main() -> None:
 
 def timing(index: Path, rows: list[dict], rounds: int) -> None:
     """p50/p95/p99 of a quote check on `index`, cold (question cache emptied) and cached."""
+    import numpy as np
     from _common import header, report
+
     from search.live import set_threads
 
     set_threads(1)  # one BLAS/FAISS thread, as a serving worker runs
@@ -153,10 +155,8 @@ def timing(index: Path, rows: list[dict], rounds: int) -> None:
                 began = time.perf_counter()
                 verify(searcher, q)
                 took.append((time.perf_counter() - began) * 1000)
-        took.sort()
-        pick = lambda f: round(took[min(len(took) - 1, int(f * len(took)))], 1)  # noqa: E731
-        out.append({"vector": attempt, "p50_ms": pick(0.5), "p95_ms": pick(0.95), "p99_ms": pick(0.99),
-                    "checks": len(took)})
+        p50, p95, p99 = (round(float(v), 1) for v in np.percentile(took, [50, 95, 99]))
+        out.append({"vector": attempt, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "checks": len(took)})
         print(out[-1], flush=True)
     report("verify-timing", header(f"Quote check latency ({len(quotes)} quotes, 1 thread)"), out,
            ["vector", "p50_ms", "p95_ms", "p99_ms", "checks"], {"index": str(index)})
