@@ -6,6 +6,12 @@ category, and with --features each quote's best word similarity, coverage and se
 (the numbers the lines in search.verify.VerifyLines are chosen from).
 
     flock /tmp/cpu.lock .venv/bin/python bench/verify.py [--features] [--rebuild] [--json out.json]
+
+Latency only (docs/performance.md): `--timing state/sotu-index` checks every quote of the set against
+that index (its own question encoder, one thread, as a worker runs), twice: "cold" with the question
+cache emptied first, "cached" with the quote's vector already there, and prints p50/p95/p99 of each.
+
+    flock /tmp/cpu.lock .venv/bin/python bench/verify.py --timing state/sotu-index
 """
 from __future__ import annotations
 
@@ -21,13 +27,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import remove_index  # noqa: E402
+
 from index.build import build_index  # noqa: E402
 from index.embedder import TorchEmbedder  # noqa: E402
 from search.quotes import align, tokens  # noqa: E402
 from search.searcher import Searcher  # noqa: E402
 from search.settings import load_settings  # noqa: E402
-from search.verify import (VERDICTS, best_paraphrase, pool_from_searcher, rare_words,  # noqa: E402
-                           validate_quote, verify)
+from search.verify import VERDICTS, best_paraphrase, pool_from_searcher, rare_words, validate_quote, verify  # noqa: E402
 
 QUOTES = ROOT / "tests" / "data" / "quotes.jsonl"
 SEED = ROOT / "data" / "statements"
@@ -89,8 +95,12 @@ def main() -> None:
     parser.add_argument("--features", action="store_true", help="print the calibration features per quote")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the index even if one exists")
     parser.add_argument("--json", type=Path, help="write per-quote results here")
+    parser.add_argument("--timing", type=Path, metavar="INDEX", help="only time every quote's check on INDEX")
+    parser.add_argument("--rounds", type=int, default=3, help="with --timing: passes over the set per row")
     args = parser.parse_args()
     rows = load_quotes()
+    if args.timing:
+        return timing(args.timing, rows, args.rounds)
     embedder = TorchEmbedder()
     index = STATE / "index"
     if args.rebuild or not (index / "manifest.json").exists():
@@ -122,6 +132,34 @@ def main() -> None:
         print(f"- {r['id']} {r['category']}: expected {r['expected']}, got {r['verdict']}: {r['quote']}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def timing(index: Path, rows: list[dict], rounds: int) -> None:
+    """p50/p95/p99 of a quote check on `index`, cold (question cache emptied) and cached."""
+    import numpy as np
+    from _common import header, report
+
+    from search.live import set_threads
+
+    set_threads(1)  # one BLAS/FAISS thread, as a serving worker runs
+    searcher = Searcher.load(load_settings({"index": index, "threads": 1}, environ={}))
+    quotes = [r["quote"] for r in rows]
+    verify(searcher, "a warm-up quote about the thread pools and the page cache")
+    out = []
+    for attempt in ("cold", "cached"):
+        took = []
+        for _ in range(rounds):
+            if attempt == "cold":
+                searcher.cache = type(searcher.cache)()
+            for q in quotes:
+                began = time.perf_counter()
+                verify(searcher, q)
+                took.append((time.perf_counter() - began) * 1000)
+        p50, p95, p99 = (round(float(v), 1) for v in np.percentile(took, [50, 95, 99]))
+        out.append({"vector": attempt, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "checks": len(took)})
+        print(out[-1], flush=True)
+    report("verify-timing", header(f"Quote check latency ({len(quotes)} quotes, 1 thread)"), out,
+           ["vector", "p50_ms", "p95_ms", "p99_ms", "checks"], {"index": str(index)})
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -94,6 +96,22 @@ ENCODER_FILE = "model.onnx"
 ENCODER_META = "encoder.json"
 
 
+def encoder_matches(path: Path, sha256: str, stamp: Mapping[str, Any] | None = None) -> bool:
+    """Whether the encoder file at `path` is the one the manifest recorded.
+
+    Hashing the 22 MB graph took every worker that loaded a generation tens of milliseconds. The build
+    records the file's size and mtime beside its sha256: another size is refused at once, the recorded
+    size and mtime together are taken as the file the build hashed, and anything else (a copied index,
+    a file rewritten in place, an older manifest without the stamp) is hashed and compared as before."""
+    st = path.stat()
+    if stamp and "size" in stamp:
+        if st.st_size != int(stamp["size"]):
+            return False
+        if st.st_mtime_ns == int(stamp.get("mtime_ns", -1)):
+            return True
+    return file_sha256(path) == sha256
+
+
 class OnnxEmbedder:
     """Encodes text to L2-normalised float32 vectors with ONNX Runtime; the `Embedder` interface.
 
@@ -121,14 +139,16 @@ class OnnxEmbedder:
                    threads=threads)
 
     @classmethod
-    def from_directory(cls, directory: Path, threads: int = 0, expect_sha256: str | None = None) -> OnnxEmbedder:
+    def from_directory(cls, directory: Path, threads: int = 0, expect_sha256: str | None = None,
+                       expect_stamp: Mapping[str, Any] | None = None) -> OnnxEmbedder:
         """The question encoder saved in a generation by `save_encoder`; IndexUnavailable when it is missing
-        or its graph is not the one the manifest recorded (`expect_sha256`)."""
+        or its graph is not the one the manifest recorded (`expect_sha256`; see `encoder_matches` for how
+        `expect_stamp`, the manifest's size and mtime of the file, spares the hash)."""
         directory = Path(directory)
         try:
             meta = json.loads((directory / ENCODER_META).read_text())
             onnx_path = directory / ENCODER_FILE
-            if expect_sha256 is not None and file_sha256(onnx_path) != expect_sha256:
+            if expect_sha256 is not None and not encoder_matches(onnx_path, expect_sha256, expect_stamp):
                 raise ValueError(f"{onnx_path} does not match the sha256 the manifest recorded")
             embedder = cls.__new__(cls)
             embedder._open(name=meta["name"], sha256=meta["sha256"], backend=meta["backend"], onnx_path=onnx_path,
@@ -188,8 +208,9 @@ class OnnxEmbedder:
         (directory / ENCODER_META).write_text(json.dumps(
             {"name": self.name, "sha256": self.sha256, "backend": self.backend, "max_tokens": self.max_tokens,
              "dimension": self.dimension}, indent=2))
+        st = (directory / ENCODER_FILE).stat()
         return {"dir": directory.name, "file": ENCODER_FILE, "sha256": file_sha256(directory / ENCODER_FILE),
-                "backend": self.backend}
+                "backend": self.backend, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
     def count_tokens(self, text: str) -> int:
         """Word pieces of `text` without the [CLS]/[SEP] the model adds."""

@@ -65,7 +65,8 @@ class Generation:
             from index.onnx_backend import OnnxEmbedder
 
             encoder: Embedder = OnnxEmbedder.from_directory(self.path / ENCODER_DIR, threads=settings.threads,
-                                                            expect_sha256=self.manifest.encoder.get("sha256"))
+                                                            expect_sha256=self.manifest.encoder.get("sha256"),
+                                                            expect_stamp=self.manifest.encoder)
         else:
             encoder = make_embedder(self.manifest.model.backend, settings.model, settings.onnx_cache,
                                     settings.threads)

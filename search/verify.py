@@ -13,9 +13,11 @@ from index.passages import sentence_spans
 
 from .deadline import Deadline
 from .documents import document_info
+from .duplicates import collapse_duplicates
 from .errors import SearchError
 from .highlight import STOPWORDS
 from .quotes import Alignment, DiffOp, Token, align, quote_tokens, tokens
+from .request import validate
 from .types import DocumentInfo, Filters, Span
 
 VERDICTS = ("verbatim", "altered", "paraphrase", "not_found")
@@ -120,22 +122,32 @@ def pool_from_searcher(searcher: Any, quote: str, words: Sequence[str], filters:
                        depth: int = 30, exact_limit: int = 300, deadline: Deadline | None = None) -> Pool:
     """Candidates from the searcher: both retrieval halves plus passages holding the quote's rarest words.
 
-    The only function here that touches the searcher: `search` (public) for both halves,
-    `gen.keyword`, `table.subset`, `store.passages` for the exact pass, and for the paraphrase check
-    the question vector (`embed_question`, cached: the vector half already embedded the same text) and
-    the sentence vectors stored at build time (`gen.sentences`, `gen.vectors`): no model call per sentence.
+    The only function here that touches the searcher. Both halves are `shallow_hits`: the same
+    passages, in the same order, with the same scores as a vector and a keyword `search` with k=`depth`,
+    without assembling a results page (highlights, keyword spans, facets) that verify never reads.
+    Then `gen.keyword` and `table.subset` for the exact pass, `store.passages` for the text, and for the
+    paraphrase check the question vector (`embed_question`, cached) and the sentence vectors stored at
+    build time (`gen.sentences`, `gen.vectors`): no model call per sentence.
     """
     text = search_text(quote)
+    subset = searcher.table.subset(filters)[0] if filters else None
+    question_vector = searcher.embed_question(validate(searcher.settings, text, depth, 0)[0])
     order: dict[int, Candidate] = {}
     cosines: dict[int, float] = {}
-    for mode in ("vector", "keyword"):
-        for hit in searcher.search(text, k=depth, mode=mode, filters=filters, phrases=False, deadline=deadline).hits:
-            order.setdefault(hit.id, Candidate(hit.id, hit.text, hit.document, hit.paragraph, hit.of))
+    halves = {mode: shallow_hits(searcher, text, question_vector, mode, depth, subset, deadline)
+              for mode in ("vector", "keyword")}
+    rows = searcher.store.passages(list(dict.fromkeys(pid for ranked in halves.values() for pid, _ in ranked)))
+    for mode, ranked in halves.items():
+        for pid, score in ranked:
+            if pid not in rows:
+                continue
+            row = rows[pid]
+            order.setdefault(pid, Candidate(pid, row["text"], document_info(row, id_key="doc_id"), row["ordinal"],
+                                            row["n"]))
             if mode == "vector":
-                cosines[hit.id] = float(hit.score)
+                cosines[pid] = float(score)
     if deadline is not None:
         deadline.check("the quote's word search")
-    subset = searcher.table.subset(filters)[0] if filters else None
     gen = searcher.gen
     postings = [np.flatnonzero(gen.keyword.scores(w) > 0) for w in words]
     postings = sorted((p for p in postings if len(p)), key=len)[:4]  # absent words cannot narrow it
@@ -149,8 +161,21 @@ def pool_from_searcher(searcher: Any, quote: str, words: Sequence[str], filters:
         for pid, row in sorted(rows.items()):
             doc = document_info(row, id_key="doc_id")
             order[pid] = Candidate(pid, row["text"], doc, row["ordinal"], row["n"])
-    return Pool(list(order.values()), None, cosines, searcher.embed_question(text),
+    return Pool(list(order.values()), None, cosines, question_vector,
                 lambda pid, passage: stored_sentences(gen, pid, passage))
+
+
+def shallow_hits(searcher: Any, text: str, question_vector: np.ndarray, mode: str, k: int,
+                 subset: np.ndarray | None, deadline: Deadline | None = None) -> list[tuple[int, float]]:
+    """The (passage id, score) of the first `k` hits a `search(text, k, mode=mode, phrases=False)` within
+    `subset` returns, in its order: the same ranking depth (the vector side's sentence re-scoring
+    reaches as deep as a search's) and the same duplicate collapse, nothing else."""
+    if deadline is not None:
+        deadline.check("ranking")
+    depth = max(k, searcher.settings.facet_depth)
+    ranked = searcher.ranker.rank(text, question_vector, depth, mode, subset)
+    ranked, _ = collapse_duplicates(searcher.store, ranked, k, searcher.paragraphs)
+    return ranked[:k]
 
 
 def stored_sentences(gen: Any, pid: int, text: str) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -182,7 +207,9 @@ def judge(quote: str, toks: Sequence[Token], pool: Pool, lines: VerifyLines = Ve
     aligned = []
     for c in pool.candidates:  # up to a few hundred alignments: the budget is checked between them
         deadline.check("the word-for-word comparison")
-        aligned.append((c, align(quote, toks, c.text, tokens(c.text))))
+        passage = tokens(c.text)
+        if could_match(toks, passage, lines):
+            aligned.append((c, align(quote, toks, c.text, passage)))
     exact = [(c, a) for c, a in aligned if a.verbatim]
     if exact:
         return "verbatim", _ordered([_match(c, a, "verbatim") for c, a in exact], lines.max_matches)
@@ -195,6 +222,19 @@ def judge(quote: str, toks: Sequence[Token], pool: Pool, lines: VerifyLines = Ve
     if said:
         return "paraphrase", _ordered(said, lines.max_matches)
     return "not_found", ()
+
+
+def could_match(quote: Sequence[Token], passage: Sequence[Token], lines: VerifyLines) -> bool:
+    """False when no alignment of `quote` in `passage` can be verbatim or altered, so aligning is skipped.
+
+    An alignment's similarity and coverage each count quote words found in the passage over at least
+    the quote's length, so neither exceeds the share of quote words the passage holds at all; verbatim
+    needs all of them, altered at least the lower of its two similarity lines (and `min_words`)."""
+    words = {t.word for t in passage}
+    held = sum(t.word in words for t in quote)
+    if held == len(quote):
+        return True
+    return len(quote) >= lines.min_words and held / len(quote) >= min(lines.altered, lines.reordered)
 
 
 def is_altered(a: Alignment, words: int, lines: VerifyLines) -> bool:

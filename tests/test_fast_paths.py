@@ -1,0 +1,80 @@
+"""The faster paths give what the slower ones gave: fusion from the ranker's arrays, verify's shallow
+ranking against two full searches, and the skipped alignments of a quote check."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from search.fusion import fuse
+from search.quotes import align, quote_tokens, tokens
+from search.verify import VerifyLines, could_match, is_altered, search_text, shallow_hits
+
+QUESTIONS = ["privacy and encryption of messages", "What did they say about the budget?",
+             "freedom of speech", "zzz unrelated words qqq"]
+
+
+@pytest.mark.parametrize("method", ["adaptive", "weighted", "minmax", "rrf"])
+def test_fusion_from_arrays_equals_fusion_from_tuples(seed_searcher, method):
+    ranker = seed_searcher.ranker
+    for question in QUESTIONS:
+        c = ranker.candidates(question, seed_searcher.embed_question(question), 1000)
+        assert c.arrays is not None and len(c.arrays[0]) == len(c.cosines)
+        plain = dataclasses.replace(c, arrays=None)
+        assert fuse(method, c, 0.6, (0.2, 0.3)) == fuse(method, plain, 0.6, (0.2, 0.3))
+        assert [pid for pid, _ in c.cosines] == sorted({pid for pid, _ in [*c.vector, *c.keyword]})
+
+
+@pytest.mark.parametrize("mode", ["vector", "keyword"])
+def test_shallow_hits_are_the_hits_of_a_search(seed_searcher, mode):
+    for quote in ["We remove millions of harmful posts and channels every day.", *QUESTIONS]:
+        text = search_text(quote)
+        hits = seed_searcher.search(text, k=30, mode=mode, phrases=False).hits
+        shallow = shallow_hits(seed_searcher, text, seed_searcher.embed_question(text), mode, 30, None)
+        assert shallow == [(h.id, h.score) for h in hits]
+
+
+def test_could_match_never_skips_a_verbatim_or_altered_alignment(seed_searcher):
+    """Every passage of the seed index against quotes of each kind: a skipped alignment was neither."""
+    lines = VerifyLines()
+    rows = seed_searcher.store.passages(list(range(seed_searcher.passages)))
+    texts = [row["text"] for row in rows.values()]
+    quotes = [texts[0][:120], texts[1].replace(" the ", " a ")[:150], "privacy is not for sale",
+              "We are not in this to make money, and never were.", "one two"]
+    skipped = 0
+    for quote in quotes:
+        toks = quote_tokens(quote)
+        for text in texts:
+            passage = tokens(text)
+            a = align(quote, toks, text, passage)
+            if not could_match(toks, passage, lines):
+                skipped += 1
+                assert not a.verbatim and not is_altered(a, len(toks), lines)
+    assert skipped  # the check does skip work
+
+
+def test_encoder_stamp_spares_the_hash_but_a_changed_file_is_refused(tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    from index import onnx_backend
+    from index.embedder import file_sha256
+
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"graph" * 1000)
+    sha = file_sha256(path)
+    st = path.stat()
+    stamp = {"sha256": sha, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    hashed = []
+    monkeypatch.setattr(onnx_backend, "file_sha256", lambda p: hashed.append(p) or file_sha256(p))
+    assert onnx_backend.encoder_matches(path, sha, stamp) and hashed == []  # the stamp: no hash
+    assert onnx_backend.encoder_matches(path, sha, {}) and len(hashed) == 1  # an older manifest: hashed
+    copy = tmp_path / "copy.onnx"
+    shutil.copyfile(path, copy)
+    os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert onnx_backend.encoder_matches(copy, sha, stamp)  # same bytes, another mtime: hashed, accepted
+    path.write_bytes(b"GRAPH" * 1000)  # rewritten in place, same size
+    assert not onnx_backend.encoder_matches(path, sha, stamp)
+    path.write_bytes(b"graph" * 999)  # truncated: refused by its size
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert not onnx_backend.encoder_matches(path, sha, stamp)
