@@ -51,7 +51,7 @@ def _squash(text: str) -> str:
 
 
 @needs_tesseract
-def test_png_scan_is_read_marked_and_findable(tmp_path, fake_encoder):
+def test_png_scan_is_read_marked_and_findable(tmp_path, fake_encoder, monkeypatch):
     from search.searcher import Searcher
     from search.settings import load_settings
 
@@ -71,6 +71,32 @@ def test_png_scan_is_read_marked_and_findable(tmp_path, fake_encoder):
     assert hits[0].ocr_confidence is not None and 60 <= hits[0].ocr_confidence <= 100
     [other] = Searcher(tmp_path / "index", settings, fake_encoder).search("library Sundays").hits[:1]
     assert other.document.id == "other" and other.ocr_confidence is None  # text is never marked
+
+    # The same mark on the results page, in the API hit and on the statement page.
+    from search.live import LiveSearcher
+    from web import create_app
+
+    client = create_app({"TESTING": True, "SETTINGS": settings,
+                         "LIVE_SEARCHER": LiveSearcher(settings, fake_encoder).load()}).test_client()
+    api = client.get("/api/search", query_string={"q": "lighthouse keeper", "mode": "keyword"}).get_json()
+    assert api["results"][0]["ocr_confidence"] == hits[0].ocr_confidence
+    page = client.get("/", query_string={"q": "lighthouse keeper", "mode": "keyword"}).get_data(as_text=True)
+    assert f"OCR {hits[0].ocr_confidence:.0f}%" in page and 'class="ocr-tag"' in page
+    doc = client.get("/documents/harbour-notice").get_data(as_text=True)
+    assert 'class="ocr-tag"' in doc
+    body = client.get("/api/documents/harbour-notice").get_json()
+    assert all(p["ocr_confidence"] is not None for p in body["passages"])
+    assert "ocr_confidence" not in client.get("/api/documents/other").get_json()["passages"][0]
+
+    # ... and in the CLI's query output (the index was built with the fake encoder: load it with that).
+    from click.testing import CliRunner
+
+    from web.cli import main
+
+    monkeypatch.setattr(Searcher, "load", classmethod(lambda cls, st, embedder=None: cls(st.index, st, fake_encoder)))
+    out = CliRunner().invoke(main, ["query", "lighthouse keeper", "--index", str(tmp_path / "index"),
+                                    "--mode", "keyword", "-k", "1"])
+    assert out.exit_code == 0 and f"[OCR, confidence {hits[0].ocr_confidence:.0f}%]" in out.output
 
 
 @needs_tesseract
