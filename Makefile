@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 # apt-get needs root; without it the scans are skipped with a warning naming these packages.
 OCR_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus poppler-utils
 ocr-engine:
-	@command -v tesseract >/dev/null && command -v pdftoppm >/dev/null || \
+	@(tesseract --list-langs 2>/dev/null | grep -qx rus) && command -v pdftoppm >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(OCR_PACKAGES) >/dev/null) || \
 	  echo "warning: could not install $(OCR_PACKAGES); scanned documents will be skipped" >&2
 
