@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import re
 import shutil
 import sqlite3
 
@@ -19,7 +18,7 @@ from index.build import build_index
 from index.layout import current_generation
 from index.readers import ocr
 from index.statements import Statement, scan_corpus
-from index.store import SCHEMA, PassageStore, insert_passages
+from index.store import DOC_COLUMNS, PASSAGE_COLUMNS, SCHEMA, PassageStore, insert_documents, insert_passages
 
 
 def _tesseract_ready() -> bool:
@@ -96,7 +95,7 @@ def test_png_scan_is_read_marked_and_findable(tmp_path, fake_encoder, monkeypatc
     monkeypatch.setattr(Searcher, "load", classmethod(lambda cls, st, embedder=None: cls(st.index, st, fake_encoder)))
     out = CliRunner().invoke(main, ["query", "lighthouse keeper", "--index", str(tmp_path / "index"),
                                     "--mode", "keyword", "-k", "1"])
-    assert out.exit_code == 0 and f"[OCR, confidence {hits[0].ocr_confidence:.0f}%]" in out.output
+    assert out.exit_code == 0 and f"OCR, confidence {hits[0].ocr_confidence:.0f}%" in out.output
 
 
 @needs_tesseract
@@ -232,10 +231,14 @@ def test_paragraphs_of_groups_words_and_joins_run_on_lines():
 def test_an_older_generation_gets_the_ocr_column_on_update(tmp_path):
     path = tmp_path / "old.sqlite"
     conn = sqlite3.connect(path)
-    conn.executescript(re.sub(r",(\s+--[^\n]*\n)\s+ocr REAL[^\n]*\n", r"\1", SCHEMA))  # the schema before
+    conn.executescript(SCHEMA)
+    conn.execute("ALTER TABLE passages DROP COLUMN ocr")  # as built before the column existed
     assert "ocr" not in {r[1] for r in conn.execute("PRAGMA table_info(passages)")}
-    conn.execute("INSERT INTO documents VALUES ('d', NULL, NULL, NULL, NULL, '{}', 'd.txt', 'text', 1)")
-    insert_passages(conn, [(0, "d", 1, 0, 0, 0, 4, "", "text", "h", 88.5)])
+    values = {"id": 0, "doc_id": "d", "ordinal": 1, "paragraph": 0, "part": 0, "start": 0, "end": 4, "context": "",
+              "text": "text", "hash": "h", "ocr": 88.5, "extra": "{}", "path": "d.txt", "passages": 1,
+              "language": "en"}
+    insert_documents(conn, [tuple({**values, "id": "d"}.get(c) for c in DOC_COLUMNS)])
+    insert_passages(conn, [tuple(values.get(c) for c in PASSAGE_COLUMNS)])
     conn.commit()
     conn.close()
     store = PassageStore(path)
