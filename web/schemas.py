@@ -275,7 +275,8 @@ class Citation(Result):
 
 
 OCR_CONFIDENCE = ("Set when the passage was read by OCR from a scanned page or image: Tesseract's mean word "
-                  "confidence, 0-100 (below about 80 expect misread words). Absent (hits) or null (document passages) for text read from a text layer.")
+                  "confidence, 0-100 (below about 80 expect misread words). Absent (hits) or null (document "
+                  "passages) for text read from a text layer.")
 
 
 class Hit(Result):
