@@ -265,3 +265,12 @@ def test_image_reader_sniffs_content():
     text_image(["x"]).save(buf, "PNG")
     assert image.looks_like(buf.getvalue())
     assert reader_for(__import__("pathlib").Path("scan.bin"), buf.getvalue()) is image
+
+
+def test_missing_language_data_is_named(monkeypatch, caplog):
+    monkeypatch.setattr(ocr, "engine", lambda: {"version": "tesseract 5", "languages": ["eng", "osd"]})
+    with caplog.at_level(logging.WARNING):
+        assert ocr.usable_languages("eng+rus") == "eng"
+    assert "tesseract-ocr-rus" in caplog.text
+    with pytest.raises(ocr.OcrUnavailable, match="tesseract-ocr-ukr"):
+        ocr.usable_languages("ukr")
