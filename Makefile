@@ -4,7 +4,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 FAST := not slow and not server and not tmpfs and not wheel and not browser
 
-.PHONY: install run lint test test-fast test-slow clean
+.PHONY: install ocr-engine run lint test test-fast test-slow clean
 
 install: $(STAMP)
 
@@ -16,8 +16,16 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e '.[test,lint,onnx,ray]'
 	touch $(STAMP)
 
+# Tesseract (English, Russian) and poppler's pdftoppm read scanned PDFs and images (docs/formats.md).
+# apt-get needs root; without it the scans are skipped with a warning naming these packages.
+OCR_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus poppler-utils
+ocr-engine:
+	@(tesseract --list-langs 2>/dev/null | grep -qx rus) && command -v pdftoppm >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(OCR_PACKAGES) >/dev/null) || \
+	  echo "warning: could not install $(OCR_PACKAGES); scanned documents will be skipped" >&2
+
 # Serve the demo corpus on http://127.0.0.1:8000/ (builds the index first when there is none).
-run: install
+run: install ocr-engine
 	test -e state/index/manifest.json || $(VENV)/bin/statement-search rebuild-index --corpus data/statements --index state/index
 	@echo "statement-search: open http://127.0.0.1:8000/ (Ctrl-C stops)"
 	$(VENV)/bin/statement-search serve --index state/index --host 127.0.0.1 --port 8000

@@ -1,4 +1,4 @@
-"""Write the demo corpus's PDF and DOCX statements (run once; the outputs are committed, see PROVENANCE.md)."""
+"""Write the demo corpus's PDF, DOCX and scanned statements (run once; the outputs are committed, see PROVENANCE.md)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -37,6 +37,53 @@ LIBRARY = [
              "after the council put the forms online."),
 ]
 
+# Self-written for this demo (fictional harbour master of the fictional town); rendered as a scan.
+LETTER_TITLE = "Letter to the boat owners of the inner basin"
+LETTER_AUTHOR = "Edmund Carrow"
+LETTER = [
+    "Eastbrook Harbour Office, 14 November 1951",
+    "To the owners of boats moored in the inner basin,",
+    "The storm of last week has shown that the old timber pontoon on the east side can no longer be "
+    "trusted. Two of its moorings broke loose in the night and the fishing boat Mary Ellen was driven "
+    "against the quay wall.",
+    "Until the pontoon is rebuilt in the spring, no boat may be left on the east side overnight. The harbour "
+    "office will find every owner a berth on the west wall or beside the lifeboat slip, free of charge.",
+    "I ask you to move your boats before Saturday noon. My clerk, Mr. Halvorsen, will be on the quay all "
+    "Friday to help with ropes and fenders.",
+    "Yours faithfully,",
+    "Edmund Carrow, Harbour Master",
+]
+
+
+def render_page(paragraphs: list[str], width: int = 1240, height: int = 1754, size: int = 30, margin: int = 110):
+    """An A4 page at 150 dpi as a greyscale Pillow image: `paragraphs` wrapped in Pillow's bundled font
+    (no system font needed), slightly grey paper, so the page looks like a scan and has no text layer."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=size)
+    page = Image.new("L", (width, height), 246)
+    draw = ImageDraw.Draw(page)
+    y, line_height = margin, int(size * 1.45)
+    for paragraph in paragraphs:
+        line = ""
+        for word in paragraph.split():
+            trial = f"{line} {word}".strip()
+            if draw.textlength(trial, font=font) > width - 2 * margin and line:
+                draw.text((margin, y), line, fill=25, font=font)
+                y, line = y + line_height, word
+            else:
+                line = trial
+        draw.text((margin, y), line, fill=25, font=font)
+        y += line_height * 2
+    return page
+
+
+def write_scanned_letter(path: Path) -> None:
+    """An image-only PDF (no text layer): what a scanner gives; the indexer reads it by OCR."""
+    page = render_page(LETTER)
+    page.save(str(path), "PDF", resolution=150.0, title=LETTER_TITLE, author=LETTER_AUTHOR,
+              creationDate=dt.datetime(1951, 11, 14).timetuple())
+
 
 def write_pdf(path: Path) -> None:
     from fpdf import FPDF
@@ -71,3 +118,4 @@ def write_docx(path: Path) -> None:
 if __name__ == "__main__":
     write_pdf(HERE / "1863-11-19_gettysburg-address.pdf")
     write_docx(HERE / "library-opening-hours.docx")
+    write_scanned_letter(HERE / "1951-11-14_harbour-master-letter-scan.pdf")

@@ -43,7 +43,8 @@ def statement_rows(statements: list[Statement], drafts: list[list[PassageDraft]]
         for ordinal, d in enumerate(ds, 1):
             i = len(rows.texts)
             h = passage_hash(embedder.sha256, d.embed_text)
-            rows.passages.append((first + i, st.id, ordinal, d.paragraph, d.part, d.start, d.end, d.context, d.text, h))
+            rows.passages.append((first + i, st.id, ordinal, d.paragraph, d.part, d.start, d.end, d.context, d.text, h,
+                                  st.ocr_confidence(d.start, d.end)))
             rows.texts.append(d.embed_text)
             rows.hashes.append(h)
             spans = sentences.passage_sentences(d)

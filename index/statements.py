@@ -37,6 +37,18 @@ class Statement:
     source: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     path: str = ""
+    ocr: list[tuple[int, int, float]] = field(default_factory=list)  # OCR'd spans of `text` (readers.ReadStatement)
+
+    def ocr_confidence(self, start: int, end: int) -> float | None:
+        """The OCR confidence of text[start:end] (overlapping OCR'd spans, weighted by overlap); None when
+        none of it was read by OCR."""
+        weight = total = 0.0
+        for a, b, confidence in self.ocr:
+            overlap = min(b, end) - max(a, start)
+            if overlap > 0:
+                weight += overlap
+                total += overlap * confidence
+        return round(total / weight, 1) if weight else None
 
 
 @dataclass
@@ -67,7 +79,8 @@ def parse_header(text: str) -> tuple[dict[str, str], int]:
     return header, body
 
 
-def _statement(doc_id: str, text: str, meta: dict[str, Any], path: str) -> Statement:
+def _statement(doc_id: str, text: str, meta: dict[str, Any], path: str,
+               ocr: list[tuple[int, int, float]] | None = None) -> Statement:
     meta = {k: v for k, v in meta.items() if v not in (None, "")}
     date = meta.pop("date", None)
     if date is not None:
@@ -80,7 +93,7 @@ def _statement(doc_id: str, text: str, meta: dict[str, Any], path: str) -> State
         found = _DATE_IN_NAME.search(Path(path).name)
         date = found.group(1) if found else None
     known = {k: (str(meta.pop(k)) if k in meta else None) for k in ("title", "speaker", "source")}
-    return Statement(id=doc_id, text=text, date=date, extra=meta, path=path, **known)
+    return Statement(id=doc_id, text=text, date=date, extra=meta, path=path, ocr=list(ocr or []), **known)
 
 
 def read_text_statement(path: Path, doc_id: str, raw: str, overrides: dict[str, Any] | None = None) -> Statement:
@@ -154,6 +167,9 @@ def scan_corpus(root: Path, max_bytes: int = readers.MAX_FILE_BYTES, files: list
         if _PAPERWORK.match(path.name):
             log.info("not a statement, left out: %s", path)
             continue
+        if readers.is_attachment(path):
+            log.info("an attachment of a Telegram export, left out: %s", path)
+            continue
         try:
             size = path.stat().st_size
             if size > max_bytes:
@@ -172,7 +188,7 @@ def scan_corpus(root: Path, max_bytes: int = readers.MAX_FILE_BYTES, files: list
             skipped.extend(result.skipped)
             for rs in result.statements:
                 st = _statement(rs.id or (doc_id + rs.where if rs.where else doc_id), rs.text, rs.meta,
-                                f"{path}{rs.where}")
+                                f"{path}{rs.where}", rs.ocr)
                 from_readers.add(id(st))
                 statements.append(st)
             continue

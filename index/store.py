@@ -29,14 +29,18 @@ CREATE TABLE passages (
     start INTEGER NOT NULL, "end" INTEGER NOT NULL,  -- offsets in documents.text
     context TEXT NOT NULL,
     text TEXT NOT NULL,
-    hash TEXT NOT NULL                 -- sha256 of model + embedded text: the reuse key
+    hash TEXT NOT NULL,                -- sha256 of model + embedded text: the reuse key
+    ocr REAL                           -- read by OCR: Tesseract's mean word confidence (0-100); NULL: text layer
 );
 CREATE INDEX passages_doc ON passages(doc_id, ordinal);
 CREATE INDEX passages_hash ON passages(hash);
 """
 
 DOC_COLUMNS = ("id", "title", "speaker", "date", "source", "extra", "path", "text", "passages")
-PASSAGE_COLUMNS = ("id", "doc_id", "ordinal", "paragraph", "part", "start", "end", "context", "text", "hash")
+PASSAGE_COLUMNS = ("id", "doc_id", "ordinal", "paragraph", "part", "start", "end", "context", "text", "hash", "ocr")
+# Columns added after the first schema: (name, declaration); a generation without them gets them when a live
+# update writes into its copy (`StoreWriter.write`) and reads as NULL until then (`PassageStore.has_column`).
+ADDED_PASSAGE_COLUMNS = (("ocr", "REAL"),)
 
 
 class StoreWriter:
@@ -69,7 +73,13 @@ class StoreWriter:
                 self._conn.execute(f"DELETE FROM passages WHERE doc_id IN ({marks})", chunk)
                 self._conn.execute(f"DELETE FROM documents WHERE id IN ({marks})", chunk)
             self._conn.executemany(f"INSERT INTO documents VALUES ({','.join('?' * len(DOC_COLUMNS))})", documents)
-            self._conn.executemany(f"INSERT INTO passages VALUES ({','.join('?' * len(PASSAGE_COLUMNS))})", passages)
+            have = {r[1] for r in self._conn.execute("PRAGMA table_info(passages)")}
+            for name, declaration in ADDED_PASSAGE_COLUMNS:  # a copy of a generation built before the column
+                if name not in have:
+                    self._conn.execute(f"ALTER TABLE passages ADD COLUMN {name} {declaration}")
+            columns = ",".join(f'"{c}"' for c in PASSAGE_COLUMNS)
+            self._conn.executemany(f"INSERT INTO passages ({columns}) VALUES ({','.join('?' * len(PASSAGE_COLUMNS))})",
+                                   passages)
 
     def counts(self) -> tuple[int, int]:
         """(statements, passages) the store holds."""
@@ -102,6 +112,10 @@ class PassageStore:
                 self._opened.append(conn)
         return conn
 
+    def has_column(self, name: str) -> bool:
+        """Whether the passages table has column `name` (one added after older generations were built)."""
+        return any(r[1] == name for r in self.conn.execute("PRAGMA table_info(passages)"))
+
     def passages(self, ids: Sequence[int]) -> dict[int, sqlite3.Row]:
         if not ids:
             return {}
@@ -121,8 +135,9 @@ class PassageStore:
         return self.conn.execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
 
     def document_passages(self, doc_id: str) -> list[sqlite3.Row]:
+        ocr = "ocr" if self.has_column("ocr") else "NULL AS ocr"
         return self.conn.execute(
-            'SELECT id, ordinal, start, "end", context, text FROM passages WHERE doc_id = ? ORDER BY ordinal',
+            f'SELECT id, ordinal, start, "end", context, text, {ocr} FROM passages WHERE doc_id = ? ORDER BY ordinal',
             (doc_id,)).fetchall()
 
     def hashes(self) -> list[tuple[int, str]]:

@@ -30,6 +30,7 @@ class PassageView:
     end: int
     context: str     # the heading or lead-in carried above it ("" when none)
     text: str
+    ocr_confidence: float | None = None  # read by OCR from a scan: Tesseract's mean word confidence (0-100)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ def document_view(gen: Generation, doc_id: str) -> DocumentView:
     if row is None:
         raise NotFound(f"no document with id {doc_id!r}", code="document_not_found")
     passages = tuple(PassageView(id=p["id"], paragraph=p["ordinal"], start=p["start"], end=p["end"],
-                                 context=p["context"], text=p["text"]) for p in gen.store.document_passages(doc_id))
+                                 context=p["context"], text=p["text"], ocr_confidence=p["ocr"])
+                     for p in gen.store.document_passages(doc_id))
     return DocumentView(document=document_info(row), text=row["text"], passages=passages)
 
 

@@ -16,6 +16,7 @@ def make_hits(store: PassageStore, sentences: SentenceTable, question: str, ques
     """One SearchHit per ranked passage still in the store, in ranking order."""
     rows = store.passages([pid for pid, _ in ranked])
     hits = []
+    has_ocr = bool(rows) and "ocr" in next(iter(rows.values())).keys()  # generations before the column: no mark
     for pid, score in ranked:
         if pid not in rows:
             continue
@@ -28,5 +29,5 @@ def make_hits(store: PassageStore, sentences: SentenceTable, question: str, ques
         hits.append(SearchHit(id=pid, score=float(score), text=row["text"], context=row["context"],
                               highlight=span, document=document_info(row, id_key="doc_id"),
                               paragraph=row["ordinal"], of=row["n"], start=row["start"], end=row["end"],
-                              neighbours=near))
+                              neighbours=near, ocr_confidence=row["ocr"] if has_ocr else None))
     return hits

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from index.distributed import RAY_MIN_TEXTS
 from index.embedder import BACKENDS, DEFAULT_MODEL, Embedder, make_embedder
+from index.readers.ocr import DEFAULT_LANGUAGES as OCR_LANGUAGES
 from index.vectors import COMPRESSED_THRESHOLD, INDEX_TYPES
 
 from .errors import SettingError
@@ -112,6 +113,10 @@ class Settings(BaseModel):
                                     "time_budget, checked between the search's stages (search/deadline.py). "
                                     "0: no budget (gunicorn's 120 s worker timeout still applies).", ge=0)
     reload_interval: float = _f(2.0, "Seconds between checks for a newly built index generation.")
+    ocr_languages: str = _f(OCR_LANGUAGES, "Tesseract languages for scanned PDF pages and images, joined by + "
+                                           "(e.g. eng+rus); a file's sidecar `language` overrides it. Each needs "
+                                           "its tesseract-ocr-LANG package (docs/formats.md).",
+                            pattern=r"^[A-Za-z_]{2,20}(\+[A-Za-z_]{2,20})*$")
     watch_debounce_ms: int = _f(1000, "rebuild-index --watch: milliseconds of quiet that close a batch of "
                                       "corpus changes (one new generation per batch).", ge=50, le=600_000)
 

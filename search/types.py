@@ -69,6 +69,7 @@ class SearchHit:
     weak: bool = False  # below the calibrated "no strong match" line
     duplicates: tuple[DocumentInfo, ...] = ()  # other statements that carry the same paragraph
     matches: tuple[Span, ...] = ()  # keyword and phrase matches in `text` (search.phrases.keyword_spans)
+    ocr_confidence: float | None = None  # read by OCR from a scan: Tesseract's mean word confidence (0-100)
 
 
 

@@ -103,3 +103,48 @@ results every week so that anyone can check them.</p>
 </article></main>
 <footer>© Ministry of Water. All rights reserved. Privacy policy. Terms of use.</footer></body></html>
 """
+
+
+def text_image(paragraphs: list[str], width: int = 1240, size: int = 30):
+    """A scan-like greyscale page (Pillow's bundled font, no text layer) with `paragraphs` drawn on it."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=size)
+    margin, line_height = 60, int(size * 1.45)
+    lines: list[str | None] = []
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+    for paragraph in paragraphs:
+        line = ""
+        for word in paragraph.split():
+            trial = f"{line} {word}".strip()
+            if probe.textlength(trial, font=font) > width - 2 * margin and line:
+                lines.append(line)
+                line = word
+            else:
+                line = trial
+        lines += [line, None]  # None: the blank line between paragraphs
+    page = Image.new("L", (width, 2 * margin + line_height * len(lines)), 246)
+    draw = ImageDraw.Draw(page)
+    for i, line in enumerate(lines):
+        if line:
+            draw.text((margin, margin + i * line_height), line, fill=25, font=font)
+    return page
+
+
+def make_scanned_pdf(path: Path, image, text_page: list[str] | None = None, password: str | None = None) -> Path:
+    """A PDF whose page is only `image` (a scan); with `text_page`, a first page with a text layer before it."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    if password:
+        pdf.set_encryption(owner_password="owner-" + password, user_password=password)
+    if text_page:
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=11)
+        for p in text_page:
+            pdf.multi_cell(0, 5.5, p)
+            pdf.ln(4)
+    pdf.add_page()
+    pdf.image(image, x=10, y=10, w=190)
+    pdf.output(str(path))
+    return path

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -95,5 +96,11 @@ def test_demo_corpus_shows_every_format():
             "eastbrook-bridge-2024-05-20"} <= ids
     assert len([i for i in ids if i.startswith("us-sotu/")]) == 12
     assert {st.date[:2] for st in scan.statements if st.id.startswith("us-sotu/")} == {"17", "18", "19", "20"}
-    assert len([i for i in ids if i.startswith("tg-")]) == 4
-    assert all(why.startswith(("service message", "no text")) for _, why in scan.skipped)  # nothing else lost
+    assert len([i for i in ids if i.startswith("tg-1800000001-")]) == 4
+    assert len([i for i in ids if i.startswith("tg-1800000002-")]) == 15  # the Russian channel
+    letter = [st for st in scan.statements if st.id == "1951-11-14_harbour-master-letter-scan"]
+    if shutil.which("tesseract") or os.environ.get("REQUIRE_OCR") == "1":  # the scanned letter, by OCR
+        assert letter and letter[0].ocr and "Halvorsen" in letter[0].text
+        assert all(why.startswith(("service message", "no text")) for _, why in scan.skipped)  # nothing else lost
+    else:
+        assert not letter and any("tesseract" in why for _, why in scan.skipped)

@@ -12,6 +12,7 @@ from typing import NoReturn
 import click
 from werkzeug.datastructures import MultiDict
 
+from index.readers import ocr
 from index.vectors import INDEX_TYPES
 from search.errors import SearchError, StatementSearchError
 from search.evaluate import PASSAGE_CHOICES, SPLITS
@@ -78,20 +79,23 @@ def main(verbose: bool) -> None:
 @setting_option("--batch-size", name="batch_size", type=int)
 @setting_option("--ray", name="ray_address", metavar="ADDRESS")
 @quiet_option
+@setting_option("--ocr-languages", name="ocr_languages")
 @click.option("--watch", is_flag=True, help="After the build, keep watching the corpus folder and publish a new "
               "generation for each batch of changes (added, changed, deleted files); Ctrl-C stops.")
 @setting_option("--debounce", name="watch_debounce_ms", type=int)
-def rebuild_index(corpus, index, model, embedding_backend, index_type, batch_size, ray_address, quiet, watch,
-                  watch_debounce_ms) -> None:
+def rebuild_index(corpus, index, model, embedding_backend, index_type, batch_size, ray_address, quiet, ocr_languages,
+                  watch, watch_debounce_ms) -> None:
     """Index a folder of statements into a new index generation, swapped in atomically."""
     from index.build import build_index
 
     try:
         settings = load_settings({"corpus": corpus, "index": index, "model": model, "batch_size": batch_size,
                                   "embedding_backend": embedding_backend, "index_type": index_type,
-                                  "ray_address": ray_address, "watch_debounce_ms": watch_debounce_ms})
+                                  "ray_address": ray_address, "watch_debounce_ms": watch_debounce_ms,
+                                  "ocr_languages": ocr_languages})
     except StatementSearchError as exc:
         _fail(exc)
+    ocr.configure(settings.ocr_languages)
 
     def build():
         embedder = settings.make_embedder(threads=0)
@@ -187,6 +191,7 @@ def add_command(paths, index, corpus, model, embedding_backend, quiet) -> None:
     from index.update import add_statements
 
     settings = _update_settings(index, model, embedding_backend)
+    ocr.configure(settings.ocr_languages)
     _run_update(settings, lambda: add_statements(paths, settings.index, settings.make_embedder(threads=0),
                                                  corpus=corpus, batch_size=settings.batch_size,
                                                  progress=not quiet))
@@ -262,7 +267,9 @@ def query(text, index, model, k, offset, mode, speaker, after, before, source, s
     for rank, hit in enumerate(response.hits, response.offset + 1):
         doc = hit.document
         who = " · ".join(x for x in (doc.speaker, doc.date, doc.title or doc.id) if x)
-        click.echo(click.style(f"{rank}. [{hit.score:.3f}] {who} — paragraph {hit.paragraph} of {hit.of}", bold=True))
+        scan = "" if hit.ocr_confidence is None else f" [OCR, confidence {hit.ocr_confidence:.0f}%]"
+        click.echo(click.style(f"{rank}. [{hit.score:.3f}] {who} — paragraph {hit.paragraph} of {hit.of}{scan}",
+                               bold=True))
         if doc.source:
             click.echo(f"   source: {doc.source}")
         a, b = hit.highlight.start, hit.highlight.end

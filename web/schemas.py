@@ -274,6 +274,11 @@ class Citation(Result):
                                                              generation))
 
 
+OCR_CONFIDENCE = ("Set when the passage was read by OCR from a scanned page or image: Tesseract's mean word "
+                  "confidence, 0-100 (below about 80 expect misread words). Absent (hits) or null (document "
+                  "passages) for text read from a text layer.")
+
+
 class Hit(Result):
     id: int = Field(ge=0)
     score: float
@@ -288,6 +293,7 @@ class Hit(Result):
     matches: list[Span] | None = Field(None, description="Where the question's words and phrases occur in "
                                                          "text (keyword matches), in order.")
     citation: Citation | None = None
+    ocr_confidence: float | None = Field(None, ge=0, le=100, description=OCR_CONFIDENCE)
 
     @classmethod
     def of(cls, hit: SearchHit, neighbours: bool = False, generation: str | None = None) -> Hit:
@@ -301,6 +307,8 @@ class Hit(Result):
             extra["context"] = hit.context
         if neighbours:
             extra["neighbours"] = [Neighbour.model_validate(n) for n in hit.neighbours]
+        if hit.ocr_confidence is not None:
+            extra["ocr_confidence"] = hit.ocr_confidence
         return cls(id=hit.id, score=float(hit.score), text=hit.text, highlight=Span.model_validate(hit.highlight),
                    document=Document.model_validate(hit.document), position=Position.model_validate(hit),
                    weak=hit.weak, **extra)
@@ -452,6 +460,7 @@ class Passage(Result):
     end: int
     context: str | None = None
     text: str
+    ocr_confidence: float | None = Field(None, ge=0, le=100, description=OCR_CONFIDENCE)
 
 
 class DocumentBody(Result):

@@ -1,4 +1,4 @@
-"""Format readers: Telegram exports, web pages, PDF and Word files, each chosen by extension and content.
+"""Format readers: Telegram exports, web pages, PDF and Word files, scanned images; chosen by content and extension.
 
 Every reader module has `looks_like(data) -> bool` and `read(path, data, sidecar) -> ReadResult`; it raises
 `Unreadable` for a file it cannot use. `read_file` is the one entry point: it never raises for a bad file.
@@ -10,24 +10,35 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import docx, html, pdf, telegram
+from . import docx, html, image, pdf, telegram
 from .base import MAX_FILE_BYTES, ReadResult, ReadStatement, Unreadable
 from .sidecar import Sidecars, is_sidecar
 
-__all__ = ["MAX_FILE_BYTES", "ReadResult", "ReadStatement", "Sidecars", "Unreadable", "handles", "is_sidecar",
-           "read_file", "reader_for"]
+__all__ = ["MAX_FILE_BYTES", "ReadResult", "ReadStatement", "Sidecars", "Unreadable", "handles",
+           "is_attachment", "is_sidecar", "read_file", "reader_for"]
 log = logging.getLogger(__name__)
 
 BY_EXTENSION: dict[str, ModuleType] = {
     ".json": telegram, ".html": html, ".htm": html, ".xhtml": html, ".pdf": pdf, ".docx": docx,
+    ".png": image, ".jpg": image, ".jpeg": image, ".tif": image, ".tiff": image,
 }
-_SNIFF_ORDER = (pdf, docx, html, telegram)  # the magic-number formats first
+IMAGE_SUFFIXES = {suffix for suffix, module in BY_EXTENSION.items() if module is image}
+_SNIFF_ORDER = (pdf, image, docx, html, telegram)  # the magic-number formats first
 # Readers that apply the sidecar themselves (it describes the channel, not each forwarded message).
 SIDECAR_AWARE = {telegram}
 
 
 def handles(path: Path) -> bool:
     return Path(path).suffix.lower() in BY_EXTENSION
+
+
+def is_attachment(path: Path) -> bool:
+    """An image inside a Telegram export folder (photos/, files/, ... beside its result.json): a message's
+    attachment, not a scanned statement."""
+    path = Path(path)
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return False
+    return any((folder / "result.json").is_file() for folder in list(path.parents)[:3])
 
 
 def reader_for(path: Path, data: bytes) -> ModuleType:

@@ -19,6 +19,9 @@ class ReadStatement:
     meta: dict[str, Any] = field(default_factory=dict)
     id: str | None = None     # None: the file's own id (its path without the extension)
     where: str = ""           # appended to the file path to locate it, e.g. "#42" for a message
+    # (start, end, confidence) of the parts of `text` read by OCR, confidence Tesseract's mean word
+    # confidence (0-100); empty when all of it came from a text layer (index/readers/ocr.py)
+    ocr: list[tuple[int, int, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -38,12 +41,28 @@ def clean_line(text: str) -> str:
     return _SPACES.sub(" ", _CONTROL.sub("", text)).strip()
 
 
+def _block(paragraph: str) -> str:
+    lines = [clean_line(ln) for ln in paragraph.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return "\n".join(ln for ln in lines if ln)
+
+
 def join_paragraphs(paragraphs: list[str]) -> str:
     """Statement text as the splitter expects it: one paragraph per block, blocks split by a blank line."""
-    out = []
-    for p in paragraphs:
-        lines = [clean_line(ln) for ln in p.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-        block = "\n".join(ln for ln in lines if ln)
-        if block:
-            out.append(block)
+    out = [b for b in map(_block, paragraphs) if b]
     return "\n\n".join(out) + ("\n" if out else "")
+
+
+def join_marked(paragraphs: list[tuple[str, float | None]]) -> tuple[str, list[tuple[int, int, float]]]:
+    """`join_paragraphs` of (paragraph, OCR confidence or None), and the (start, end, confidence) spans of
+    the OCR'd paragraphs in the joined text."""
+    text, spans = "", []
+    for paragraph, confidence in paragraphs:
+        block = _block(paragraph)
+        if not block:
+            continue
+        if text:
+            text += "\n\n"
+        if confidence is not None:
+            spans.append((len(text), len(text) + len(block), float(confidence)))
+        text += block
+    return (text + "\n" if text else ""), spans
