@@ -145,7 +145,7 @@ def percolate(store: WatchlistStore, current: Path, previous: Path | None, setti
         report.timings[name] = round(now - mark, 4)
         mark = now
 
-    saved = store.list()
+    saved = store.all()
     report.searches = len(saved)
     if store.percolated(manifest.generation):
         report.skipped = "generation already percolated"

@@ -85,7 +85,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     delivered_at REAL,
     last_error TEXT
 );
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(delivered_at, next_at);
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(delivered_at, created_at);
 """
 
 
@@ -158,6 +158,7 @@ class Delivery:
     secret: str
     body: str
     attempts: int
+    next_at: float = 0.0
 
 
 @dataclass
@@ -271,7 +272,7 @@ class WatchlistStore:
                             created_generation=r["created_generation"], webhook_url=r["webhook_url"],
                             matches=r["n_matches"], new=r["n_new"], undelivered=r["n_out"]) for r in rows]
 
-    def list(self) -> list[SavedSearch]:
+    def all(self) -> list[SavedSearch]:
         with self._connect() as conn:
             return self._saved(conn)
 
@@ -362,14 +363,15 @@ class WatchlistStore:
         return out
 
     # -- the webhook outbox -----------------------------------------------------------------------------
-    def due(self, now: float, limit: int = 100) -> list[Delivery]:
-        """Undelivered webhook calls whose next attempt is due, oldest first."""
+    def undelivered(self, limit: int = 1000) -> list[Delivery]:
+        """Undelivered webhook calls, oldest first, with when each is next due."""
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT d.id, d.watchlist_id, w.webhook_url, w.webhook_secret, d.body, d.attempts FROM deliveries d "
-                "JOIN watchlists w ON w.id = d.watchlist_id WHERE d.delivered_at IS NULL AND d.next_at <= ? "
-                "AND w.webhook_url IS NOT NULL ORDER BY d.created_at, d.rowid LIMIT ?", (now, limit)).fetchall()
-        return [Delivery(id=r[0], watchlist_id=r[1], url=r[2], secret=r[3], body=r[4], attempts=r[5]) for r in rows]
+                "SELECT d.id, d.watchlist_id, w.webhook_url, w.webhook_secret, d.body, d.attempts, d.next_at "
+                "FROM deliveries d JOIN watchlists w ON w.id = d.watchlist_id WHERE d.delivered_at IS NULL "
+                "AND w.webhook_url IS NOT NULL ORDER BY d.created_at, d.rowid LIMIT ?", (limit,)).fetchall()
+        return [Delivery(id=r[0], watchlist_id=r[1], url=r[2], secret=r[3], body=r[4], attempts=r[5], next_at=r[6])
+                for r in rows]
 
     def delivered(self, delivery_id: str, now: float) -> None:
         with self._transaction() as conn:

@@ -44,6 +44,7 @@ DELIVERY_HEADER = "X-Statement-Search-Delivery"
 BACKOFF_BASE = 2.0       # seconds before the first retry; doubled after each failure
 BACKOFF_MAX = 3600.0
 MAX_URL = 2000
+_SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT: not public
 
 
 def _version() -> str:
@@ -61,10 +62,13 @@ def _address_problem(address: str, allow_private: bool) -> str | None:
         ip = ip.ipv4_mapped
     if ip.is_link_local:
         return "a link-local address (the cloud metadata service lives there)"
-    if ip.is_multicast or ip.is_unspecified or ip.is_reserved or str(ip) == "255.255.255.255":
-        return "a multicast, unspecified or reserved address"
-    if not allow_private and (ip.is_private or ip.is_loopback or ip in ipaddress.ip_network("100.64.0.0/10")):
-        return "a private or loopback address (allowed only with the setting webhook_allow_private)"
+    if ip.is_multicast or ip.is_unspecified or str(ip) == "255.255.255.255":
+        return "a multicast, unspecified or broadcast address"
+    if ip.is_loopback or ip.is_private or (ip.version == 4 and ip in _SHARED):
+        return None if allow_private else \
+            "a private or loopback address (allowed only with the setting webhook_allow_private)"
+    if ip.is_reserved:  # after loopback: Python counts ::1 as reserved (::/8)
+        return "a reserved address"
     return None
 
 
@@ -169,8 +173,8 @@ class DeliveryReport:
 def deliver_due(store: WatchlistStore, allow_private: bool = False, timeout: float = 10.0,
                 now: Callable[[], float] = time.time, limit: int = 1000,
                 send: Callable[[Delivery, bool, float], int] = post) -> DeliveryReport:
-    """Send every due delivery once, in order; one process at a time per outbox (a file lock), so two
-    runs never send the same delivery concurrently."""
+    """Send every due delivery once, oldest first and in order per receiver; one process at a time per
+    outbox (a file lock), so two runs never send the same delivery concurrently."""
     report = DeliveryReport()
     lock = FileLock(str(Path(f"{store.path}.deliver.lock")))
     try:
@@ -179,9 +183,14 @@ def deliver_due(store: WatchlistStore, allow_private: bool = False, timeout: flo
         report.busy = True
         return report
     try:
-        dead: set[str] = set()  # receivers that failed this run: their later alerts wait, in order
-        for delivery in store.due(now(), limit):
-            if delivery.url in dead:
+        # In order per receiver: once one of its alerts is backing off (or failed just now), its later
+        # alerts wait behind it, so a receiver sees its alerts in the order they were found.
+        waiting: set[str] = set()
+        for delivery in store.undelivered(limit):
+            if delivery.url in waiting:
+                continue
+            if delivery.next_at > now():
+                waiting.add(delivery.url)
                 continue
             try:
                 status = send(delivery, allow_private, timeout)
@@ -195,7 +204,7 @@ def deliver_due(store: WatchlistStore, allow_private: bool = False, timeout: flo
                 report.delivered += 1
             else:
                 store.failed(delivery.id, error, now() + backoff(delivery.attempts + 1))
-                dead.add(delivery.url)
+                waiting.add(delivery.url)
                 report.failed += 1
                 log.warning("webhook delivery %s failed (attempt %d): %s", delivery.id, delivery.attempts + 1, error)
     finally:

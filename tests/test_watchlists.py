@@ -75,7 +75,7 @@ def test_bad_input_is_refused_and_nothing_is_stored(tmp_path):
         store.add("three", "ok", "hybrid", make_saved_search(settings, "x", "ok")[3], secret="s" * 20)  # no URL
     with pytest.raises(NotFound):
         store.remove("missing")
-    assert [s.name for s in store.list()] == ["one"]
+    assert [s.name for s in store.all()] == ["one"]
 
 
 def test_add_records_a_new_match_once_and_remove_records_nothing(built, embedder, tmp_path):

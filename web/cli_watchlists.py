@@ -97,7 +97,7 @@ def add_command(name, question, mode, speaker, after, before, source, webhook, s
 def list_command(as_json, index, watchlists) -> None:
     """The saved searches with their match counts."""
     settings = _settings(index=index, watchlists=str(watchlists) if watchlists else None)
-    saved = open_store(settings).list()
+    saved = open_store(settings).all()
     if as_json:
         click.echo(json.dumps([saved_json(s) for s in saved], ensure_ascii=False, indent=2))
         return
