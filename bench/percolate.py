@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import BENCH_STATE, SOTU, header, peak_rss_mb, report  # noqa: E402
 
 from index import sentences as sentence_files  # noqa: E402
-from index.embedder import make_embedder  # noqa: E402
 from index.layout import DB_FILE, VECTORS_FILE  # noqa: E402
 from index.manifest import Counts, Manifest, ModelInfo, write_manifest  # noqa: E402
 from index.passages import sentence_spans, split_statement, statement_heading  # noqa: E402
@@ -140,7 +139,8 @@ def write_generations(n: int, new, drafts, model, dimension: int) -> tuple[Path,
         insert_passages(conn, [(n + i, f"new-{i}", 1, 0, 0, 0, len(p[2]), "", p[2],
                                 hashlib.sha256(p[2].encode()).hexdigest()) for i, p in enumerate(picked)])
     conn.close()
-    out = np.lib.format.open_memmap(current / VECTORS_FILE, mode="w+", dtype=np.float32, shape=(n + len(picked), dimension))
+    out = np.lib.format.open_memmap(current / VECTORS_FILE, mode="w+", dtype=np.float32,
+                                    shape=(n + len(picked), dimension))
     out[n:] = vectors
     out.flush()
     del out

@@ -16,6 +16,7 @@ sentence vectors; nothing of the rest of the corpus is read.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,7 +213,7 @@ def _match(store: WatchlistStore, saved: list[SavedSearch], ids: np.ndarray, cur
     passages = PassageStore(current / DB_FILE)
     try:
         wanted = sorted({pid for _, pid, _ in hits})
-        info: dict[int, object] = {}
+        info: dict[int, sqlite3.Row] = {}
         for i in range(0, len(wanted), 500):
             info.update(passages.passages(wanted[i:i + 500]))
     finally:

@@ -191,7 +191,8 @@ def test_cli_watchlist_save_add_list_matches_remove(built, tmp_path):
     result = runner.invoke(main, ["add", str(new), *args], env=ENV)  # same text again: nothing new
     assert result.exit_code == 0 and "→ 0 new matches" in result.output
     listed = json.loads(runner.invoke(main, ["watchlist", "list", "--json", *args], env=ENV).output)
-    assert [(s["name"], s["matches"], s["new"], s["filters"]["after"]) for s in listed] == [("puffins", n, n, "2020-01-01")]
+    assert [(s["name"], s["matches"], s["new"], s["filters"]["after"]) for s in listed] == [
+        ("puffins", n, n, "2020-01-01")]
     shown = json.loads(runner.invoke(main, ["watchlist", "matches", "puffins", "--json", *args], env=ENV).output)
     assert [m["document"] for m in shown] == ["lighthouse"] * n
     assert runner.invoke(main, ["watchlist", "remove", "puffins", *args], env=ENV).exit_code == 0

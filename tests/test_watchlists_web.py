@@ -18,9 +18,8 @@ from search.live import LiveSearcher
 from search.settings import load_settings
 from search.watchlists import MatchDraft, WatchlistStore, make_saved_search
 from search.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, backoff, check_url, deliver_due, verify_signature
-from web import create_app
-
 from tests.test_watchlists import ENV, NEW_TEXT, QUESTION
+from web import create_app
 
 
 @pytest.fixture
@@ -128,7 +127,8 @@ def test_openapi_documents_the_watchlist_routes(site):
     doc = app.test_client().get("/api/openapi.json").get_json()
     assert {"get", "post"} <= set(doc["paths"]["/api/watchlists"])
     assert {"get", "delete"} <= set(doc["paths"]["/api/watchlists/{name}"])
-    assert "application/atom+xml" in doc["paths"]["/api/watchlists/{name}/feed.atom"]["get"]["responses"]["200"]["content"]
+    feed = doc["paths"]["/api/watchlists/{name}/feed.atom"]["get"]
+    assert "application/atom+xml" in feed["responses"]["200"]["content"]
     assert doc["components"]["schemas"]["WatchlistCreate"]["properties"]["q"]["maxLength"] == 1000
 
 

@@ -7,8 +7,9 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -105,8 +106,9 @@ def list_command(as_json, index, watchlists) -> None:
         click.echo("no saved searches")
     for s in saved:
         filters = ", ".join(f"{k}={v}" for k, v in s.filter_values().items() if v)
+        hook = f"; webhook {s.webhook_url}, {s.undelivered} undelivered" if s.webhook_url else ""
         click.echo(f"{s.name}: {s.question!r} ({s.mode}{'; ' + filters if filters else ''}) — {s.matches} matches, "
-                   f"{s.new} new" + (f"; webhook {s.webhook_url}, {s.undelivered} undelivered" if s.webhook_url else ""))
+                   f"{s.new} new{hook}")
 
 
 @watchlist.command("remove")
@@ -187,9 +189,9 @@ def after_generation(settings: Settings, previous: Path | None, current: Path, e
         store = WatchlistStore(path)
         report = percolate(store, current, previous, settings, embedder)
         if report.searches and not report.skipped:
+            each = ", ".join(f"{k}: {v}" for k, v in report.by_watchlist.items())
             echo(f"saved searches: {report.new_passages} new passages × {report.searches} searches → "
-                 f"{report.matches} new matches" + (f" ({', '.join(f'{k}: {v}' for k, v in report.by_watchlist.items())})"
-                                                    if report.by_watchlist else "") + f" in {report.seconds:.2f}s")
+                 f"{report.matches} new matches" + (f" ({each})" if each else "") + f" in {report.seconds:.2f}s")
         if store.outbox()["pending"]:
             sent = deliver_due(store, settings.webhook_allow_private, settings.webhook_timeout)
             echo(f"webhooks: delivered {sent.delivered}, {sent.pending} pending")

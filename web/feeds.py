@@ -2,8 +2,8 @@
 namespaces, the dates and the escaping right: a hand-written template would have to re-learn them)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from feedgen.feed import FeedGenerator
 
@@ -11,7 +11,7 @@ from search.watchlists import Match, SavedSearch
 
 
 def _when(t: float) -> datetime:
-    return datetime.fromtimestamp(t, tz=timezone.utc)
+    return datetime.fromtimestamp(t, tz=UTC)
 
 
 def atom(saved: SavedSearch, matches: Sequence[Match], self_url: str, page_url: str,

@@ -20,7 +20,8 @@ def _same_origin() -> None:
     search is a change, and the page has no login that a CSRF token would tie to."""
     site = request.headers.get("Sec-Fetch-Site")
     origin = request.headers.get("Origin")
-    if (site and site not in ("same-origin", "none")) or (origin and origin.rstrip("/") != request.host_url.rstrip("/")):
+    foreign_origin = origin and origin.rstrip("/") != request.host_url.rstrip("/")
+    if (site and site not in ("same-origin", "none")) or foreign_origin:
         raise SearchError("this form can only be sent from this site", code="cross_site_form")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -78,9 +78,9 @@ class Watchlist(BaseModel):
     secret: str | None = Field(None, description="Only in the answer to the POST that created it.")
 
     @classmethod
-    def of(cls, s: SavedSearch, links: WatchlistLinks) -> "Watchlist":
+    def of(cls, s: SavedSearch, links: WatchlistLinks) -> Watchlist:
         extra = {"secret": s.secret} if s.secret else {}
-        return cls(name=s.name, q=s.question, mode=s.mode, filters=AppliedFilters(**s.filter_values()),
+        return cls(name=s.name, q=s.question, mode=cast(Mode, s.mode), filters=AppliedFilters(**s.filter_values()),
                    webhook=s.webhook_url, matches=s.matches, new=s.new, undelivered=s.undelivered,
                    created_at=_iso(s.created_at), created_generation=s.created_generation, links=links, **extra)
 
@@ -111,7 +111,7 @@ class WatchlistMatch(BaseModel):
     new: bool = Field(description="Not yet shown on the page.")
 
     @classmethod
-    def from_match(cls, m: Match) -> "WatchlistMatch":
+    def from_match(cls, m: Match) -> WatchlistMatch:
         return cls(id=m.uid, text=m.text, document=MatchDocument(id=m.doc_id, speaker=m.speaker, title=m.title,
                                                                  date=m.date, source=m.source),
                    paragraph=m.paragraph, of=m.of, score=round(float(m.score), 4), generation=m.generation,
