@@ -146,7 +146,7 @@ def percolate(store: WatchlistStore, current: Path, previous: Path | None, setti
         report.timings[name] = round(now - mark, 4)
         mark = now
 
-    saved = store.all()
+    saved = store.searches()
     report.searches = len(saved)
     if store.percolated(manifest.generation):
         report.skipped = "generation already percolated"
@@ -175,15 +175,15 @@ def percolate(store: WatchlistStore, current: Path, previous: Path | None, setti
     return report
 
 
-def _question_matrix(store: WatchlistStore, saved: list[SavedSearch], rules: list[_Rule], manifest: Manifest,
-                     current: Path, settings: Settings, embedder: Embedder | None) -> np.ndarray:
+def _question_matrix(store: WatchlistStore, saved: list[SavedSearch], manifest: Manifest, current: Path,
+                     settings: Settings, embedder: Embedder | None) -> np.ndarray:
     """The saved questions' vectors (rows in `saved` order), encoded once per model and cached in the store."""
     key = f"{manifest.model.sha256}:{manifest.model.backend}"
     cached = store.question_vectors(key)
     missing = [i for i, s in enumerate(saved) if s.id not in cached or len(cached[s.id]) != manifest.dimension]
     if missing:
         encoder = question_encoder(manifest, current, settings, embedder)
-        vectors = encoder.encode([rules[i].text for i in missing])
+        vectors = encoder.encode([_Rule(saved[i]).text for i in missing])
         fresh = {saved[i].id: np.asarray(v, dtype=np.float32) for i, v in zip(missing, vectors)}
         store.store_vectors(key, fresh)
         cached = {**cached, **fresh}
@@ -192,8 +192,7 @@ def _question_matrix(store: WatchlistStore, saved: list[SavedSearch], rules: lis
 
 def _match(store: WatchlistStore, saved: list[SavedSearch], ids: np.ndarray, current: Path, manifest: Manifest,
            settings: Settings, embedder: Embedder | None, lap) -> list[MatchDraft]:
-    rules = [_Rule(s) for s in saved]
-    questions = _question_matrix(store, saved, rules, manifest, current, settings, embedder)
+    questions = _question_matrix(store, saved, manifest, current, settings, embedder)
     lap("questions")
     vectors = np.load(current / VECTORS_FILE, mmap_mode="r")
     sentences = SentenceTable.load(current, len(vectors)) if settings.score_sentences and manifest.sentences else None
@@ -218,9 +217,11 @@ def _match(store: WatchlistStore, saved: list[SavedSearch], ids: np.ndarray, cur
             info.update(passages.passages(wanted[i:i + 500]))
     finally:
         passages.close()
+    rules: dict[int, _Rule] = {}  # built only for the searches that scored above the line
     for col, pid, score in sorted(hits, key=lambda h: (h[0], -h[2])):
         row = info.get(pid)
-        if row is None or not rules[col].accepts(row):
+        rule = rules.get(col) or rules.setdefault(col, _Rule(saved[col]))
+        if row is None or not rule.accepts(row):
             continue
         drafts.append(MatchDraft(watchlist_id=saved[col].id, doc_id=row["doc_id"], passage_hash=row["hash"],
                                  passage_id=pid, score=score, text=row["text"], paragraph=row["ordinal"],

@@ -273,6 +273,13 @@ class WatchlistStore:
                             created_generation=r["created_generation"], webhook_url=r["webhook_url"],
                             matches=r["n_matches"], new=r["n_new"], undelivered=r["n_out"]) for r in rows]
 
+    def searches(self) -> list[SavedSearch]:
+        """Every saved search without its counts (what percolation needs), by id."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT id, name, question, mode, filters, created_at FROM watchlists ORDER BY id")
+            return [SavedSearch(id=r[0], name=r[1], question=r[2], mode=r[3], filters=_filters_of(r[4]),
+                                created_at=r[5]) for r in rows]
+
     def all(self) -> list[SavedSearch]:
         with self._connect() as conn:
             return self._saved(conn)
