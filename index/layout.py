@@ -71,11 +71,6 @@ def current_generation(index: Path) -> Path | None:
     return None
 
 
-def generation_path(index: Path, generation: str) -> Path:
-    """The directory of generation `generation` of `index` (it may have been cleaned up since)."""
-    return _sibling(Path(index), "gen", generation)
-
-
 def publish(tmp: Path, index: Path, generation: str) -> Path:
     """Make `tmp` the live generation of `index` in one atomic step; return its final path."""
     final = _sibling(index, "gen", generation)

@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from . import layout
 from .embedder import Embedder
 from .errors import StatementSearchError
 from .readers.sidecar import FOLDER_FILE, SIDECAR_SUFFIX, is_sidecar
@@ -39,11 +38,8 @@ def statement_targets(path: Path) -> list[Path]:
 
 def watch_corpus(corpus: Path, index: Path, embedder: Embedder, debounce_ms: int = DEBOUNCE_MS,
                  stop: threading.Event | None = None, on_batch: Callable[[UpdateReport], None] | None = None,
-                 batch_size: int = 64,
-                 on_generation: Callable[[Path | None, UpdateReport], None] | None = None) -> None:
-    """Watch `corpus` until `stop` is set (or KeyboardInterrupt); one new generation per batch of changes.
-    `on_generation(previous generation directory, report)` runs after each published one (the saved
-    searches' percolation, search/percolate.py, which this layer does not import)."""
+                 batch_size: int = 64) -> None:
+    """Watch `corpus` until `stop` is set (or KeyboardInterrupt); one new generation per batch of changes."""
     from watchfiles import Change, watch
 
     corpus = Path(corpus).absolute()
@@ -69,7 +65,6 @@ def watch_corpus(corpus: Path, index: Path, embedder: Embedder, debounce_ms: int
         try:
             # a modified file's statements are re-read; those it no longer holds (a JSONL line gone) go too
             remove = statement_ids_from(index, deleted | changed)
-            previous = layout.current_generation(Path(index))
             report = update_statements(index, embedder, add=sorted(changed), remove=remove, corpus=corpus,
                                        batch_size=batch_size, missing_ok=True)
         except StatementSearchError as exc:
@@ -83,5 +78,3 @@ def watch_corpus(corpus: Path, index: Path, embedder: Embedder, debounce_ms: int
                     len(report.added), len(report.replaced), len(report.removed), report.embedded, report.seconds)
         if on_batch is not None:
             on_batch(report)
-        if on_generation is not None and report.published:
-            on_generation(previous, report)

@@ -62,17 +62,23 @@ def _derived_from(previous: Manifest, current: Manifest) -> bool:
         and after.get("generations") == before.get("generations", 0) + 1
 
 
-def new_passage_ids(previous: Path | None, current: Path) -> np.ndarray:
+def new_passage_ids(previous: Path | None, current: Path, appended: np.ndarray | None = None) -> np.ndarray:
     """Ids (in `current`) of the passages whose (statement, passage hash) `previous` did not hold; every
-    passage when there was no previous generation. The one place that decides what is new: when the
-    generation writer reports its new passage ids, this takes them from there."""
+    passage when there was no previous generation. `appended`: a live update's appended ids as the
+    generation writer reports them (`UpdateReport.added_passage_ids`); without it they are read as the ids
+    after the previous generation's last row. Not the writer's `new_passage_ids` (hashes the previous
+    generation did not hold): a new statement that repeats an old paragraph word for word is new to an
+    alert, not to the embedder."""
     store = PassageStore(current / DB_FILE)
     try:
         if previous is None:
             return np.asarray([pid for pid, _ in store.passage_documents()], dtype=np.int64)
         old = PassageStore(previous / DB_FILE)
         try:
-            if _derived_from(read_manifest(previous), read_manifest(current)):
+            if appended is not None:
+                rows = _rows_of(store, appended)
+                known = _pairs(old, [r[2] for r in rows])
+            elif _derived_from(read_manifest(previous), read_manifest(current)):
                 first = len(np.load(previous / VECTORS_FILE, mmap_mode="r"))
                 rows = store.conn.execute("SELECT id, doc_id, hash FROM passages WHERE id >= ? ORDER BY id",
                                           (first,)).fetchall()
@@ -85,6 +91,17 @@ def new_passage_ids(previous: Path | None, current: Path) -> np.ndarray:
             old.close()
     finally:
         store.close()
+
+
+def _rows_of(store: PassageStore, ids: np.ndarray) -> list[tuple[int, str, str]]:
+    """(id, statement id, hash) of these passages (those still in the store), in id order."""
+    out: list[tuple[int, str, str]] = []
+    wanted = sorted({int(i) for i in ids})
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i:i + 500]
+        out.extend((r[0], r[1], r[2]) for r in store.conn.execute(
+            f"SELECT id, doc_id, hash FROM passages WHERE id IN ({','.join('?' * len(chunk))}) ORDER BY id", chunk))
+    return out
 
 
 def _pairs(store: PassageStore, hashes: list[str]) -> set[tuple[str, str]]:
@@ -130,7 +147,7 @@ class _Rule:
 
 
 def percolate(store: WatchlistStore, current: Path, previous: Path | None, settings: Settings,
-              embedder: Embedder | None = None) -> PercolationReport:
+              embedder: Embedder | None = None, appended: np.ndarray | None = None) -> PercolationReport:
     """Evaluate every saved search against the passages new in `current` (vs `previous`, None for the
     first build) and record the new strong matches (and their webhook deliveries). A generation already
     percolated is skipped, so running this twice records nothing twice."""
@@ -155,7 +172,7 @@ def percolate(store: WatchlistStore, current: Path, previous: Path | None, setti
         store.record(manifest.generation, 0, [])
         report.skipped = "no saved searches"
         return report
-    ids = new_passage_ids(Path(previous).resolve() if previous else None, current)
+    ids = new_passage_ids(Path(previous).resolve() if previous else None, current, appended)
     report.new_passages = len(ids)
     lap("new_passages")
     drafts: list[MatchDraft] = []

@@ -90,7 +90,7 @@ def test_add_records_a_new_match_once_and_remove_records_nothing(built, embedder
 
     before = layout.current_generation(index)
     report = add_statements([new], index, embedder)
-    current = layout.generation_path(index, report.generation)
+    current = report.path
     assert len(new_passage_ids(before, current)) == report.passages_added == 2
     result = percolate(store, current, before, settings, embedder)
     assert result.new_passages == 2 and result.searches == 3
@@ -113,14 +113,14 @@ def test_add_records_a_new_match_once_and_remove_records_nothing(built, embedder
     # re-adding the same statement unchanged: its passages are not new content, no second alert
     before = current
     report = add_statements([new], index, embedder)
-    current = layout.generation_path(index, report.generation)
+    current = report.path
     assert len(new_passage_ids(before, current)) == 0
     assert percolate(store, current, before, settings, embedder).matches == 0
 
     # a removal-only generation has no new passages and records nothing
     before = current
     report = remove_statements([next(corpus.glob("durov-*.txt")).stem], index, embedder)
-    current = layout.generation_path(index, report.generation)
+    current = report.path
     removal = percolate(store, current, before, settings, embedder)
     assert removal.new_passages == 0 and removal.matches == 0
     assert len(store.matches("puffins")) == len(puffins)
@@ -137,13 +137,13 @@ def test_a_full_rebuild_percolates_only_changed_paragraphs(built, embedder):
     (corpus / "harbour.txt").write_text(OTHER_TEXT)
     before = layout.current_generation(index)
     report = build_index(corpus, index, embedder)  # renumbers every passage
-    current = layout.generation_path(index, report.generation)
+    current = report.path
     ids = new_passage_ids(before, current)
     assert len(ids) == 1  # only the harbour notice's paragraph is new
     result = percolate(store, current, before, settings, embedder)
     assert result.matches == 1 and store.matches("ferry")[0].doc_id == "harbour"
     before, report = current, build_index(corpus, index, embedder)  # nothing changed: nothing new
-    current = layout.generation_path(index, report.generation)
+    current = report.path
     assert len(new_passage_ids(before, current)) == 0
     assert percolate(store, current, before, settings, embedder).matches == 0
 
@@ -156,7 +156,7 @@ def test_question_vectors_are_cached_per_model(built, embedder, tmp_path):
     (tmp_path / "lighthouse.txt").write_text(NEW_TEXT)
     before = layout.current_generation(index)
     report = add_statements([tmp_path / "lighthouse.txt"], index, embedder)
-    percolate(store, layout.generation_path(index, report.generation), before, settings, embedder)
+    percolate(store, report.path, before, settings, embedder)
     cached = store.question_vectors(f"{embedder.sha256}:{embedder.backend}")
     saved = store.get("puffins")
     assert saved.id in cached
@@ -214,12 +214,12 @@ def test_watch_loop_percolates_each_generation(built, embedder):
     save(store, settings, "puffins", QUESTION)
     stop, lines = threading.Event(), []
 
-    def on_generation(previous, report):
-        after_generation(settings, previous, layout.generation_path(index, report.generation), embedder,
-                         echo=lambda text, **_: lines.append(text))
+    def on_batch(report):
+        if report.published:
+            after_generation(settings, report, embedder, echo=lambda text, **_: lines.append(text))
 
     thread = threading.Thread(target=watch_corpus, args=(corpus, index, embedder),
-                              kwargs={"debounce_ms": 200, "stop": stop, "on_generation": on_generation}, daemon=True)
+                              kwargs={"debounce_ms": 200, "stop": stop, "on_batch": on_batch}, daemon=True)
     thread.start()
     try:
         time.sleep(1.0)

@@ -12,7 +12,6 @@ from typing import NoReturn
 import click
 from werkzeug.datastructures import MultiDict
 
-from index.layout import current_generation, generation_path
 from index.vectors import INDEX_TYPES
 from search.errors import SearchError, StatementSearchError
 from search.evaluate import PASSAGE_CHOICES, SPLITS
@@ -106,23 +105,24 @@ def rebuild_index(corpus, index, model, embedding_backend, index_type, batch_siz
                                      ann_threshold=settings.ann_threshold,
                                      compressed_threshold=settings.compressed_threshold)
 
-    previous = current_generation(settings.index)
     embedder, report = _guarded(settings, build)
     _warn_skipped(report.skipped)
     click.echo(f"indexed {report.documents} statements, {report.passages} passages "
                f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f}s "
                f"→ {report.index} (generation {report.generation})")
-    after_generation(settings, previous, generation_path(settings.index, report.generation), embedder)
+    after_generation(settings, report, embedder)
     if watch:
         from index.watch import watch_corpus
 
-        def percolate_batch(before, update) -> None:
-            after_generation(settings, before, generation_path(settings.index, update.generation), embedder)
+        def each_batch(update) -> None:
+            _echo_update(update)
+            if update.published:
+                after_generation(settings, update, embedder)
 
         click.echo(f"watching {settings.corpus} (debounce {settings.watch_debounce_ms} ms); Ctrl-C stops", err=True)
         try:
             watch_corpus(settings.corpus, settings.index, embedder, settings.watch_debounce_ms,
-                         on_batch=_echo_update, batch_size=settings.batch_size, on_generation=percolate_batch)
+                         on_batch=each_batch, batch_size=settings.batch_size)
         except KeyboardInterrupt:  # during an update: its temporary files are removed, the live one stays
             pass
         click.echo("stopped watching", err=True)
@@ -175,11 +175,10 @@ def _guarded(settings, action):
 def _run_update(settings, action, embedder=None) -> None:
     """Run an incremental update under `_guarded`, print its one line, then check the saved searches
     against the new generation (web/cli_watchlists.after_generation)."""
-    previous = current_generation(settings.index)
     report = _guarded(settings, action)
     _echo_update(report)
     if report.published:
-        after_generation(settings, previous, generation_path(settings.index, report.generation), embedder)
+        after_generation(settings, report, embedder)
 
 
 @main.command("add")

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,6 +21,10 @@ from search.watchlists import SavedSearch, WatchlistStore, make_saved_search, op
 from search.webhooks import check_url, deliver_due
 
 from .errors import exit_code
+
+if TYPE_CHECKING:  # the reports' modules load FAISS: not at the start of every command
+    from index.build import BuildReport
+    from index.update import UpdateReport
 
 log = logging.getLogger(__name__)
 HELP = Settings.help()
@@ -178,16 +182,18 @@ def deliver_command(follow, interval, index, watchlists) -> None:
         pass
 
 
-def after_generation(settings: Settings, previous: Path | None, current: Path, embedder=None,
+def after_generation(settings: Settings, published: BuildReport | UpdateReport, embedder=None,
                      echo: Callable[..., None] = click.echo) -> None:
-    """Percolate the saved searches (if any) against the generation just published, then send due webhooks.
-    A failure here is reported but never undoes the generation (`watchlist` data is checked next time)."""
+    """Percolate the saved searches (if any) against the generation a build or an update just published
+    (its report names the new and the previous generation, and a live update's appended passage ids), then
+    send the due webhooks. A failure here is reported but never undoes the generation."""
     path = settings.watchlists_path
-    if not path.exists():
+    if not path.exists() or published.path is None:
         return
+    appended = getattr(published, "added_passage_ids", None)  # a live update's; a rebuild renumbers
     try:
         store = WatchlistStore(path)
-        report = percolate(store, current, previous, settings, embedder)
+        report = percolate(store, published.path, published.previous_path, settings, embedder, appended)
         if report.searches and not report.skipped:
             each = ", ".join(f"{k}: {v}" for k, v in report.by_watchlist.items())
             echo(f"saved searches: {report.new_passages} new passages × {report.searches} searches → "
