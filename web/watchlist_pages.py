@@ -20,8 +20,11 @@ def _same_origin() -> None:
     search is a change, and the page has no login that a CSRF token would tie to."""
     site = request.headers.get("Sec-Fetch-Site")
     origin = request.headers.get("Origin")
-    foreign_origin = origin and origin.rstrip("/") != request.host_url.rstrip("/")
-    if (site and site not in ("same-origin", "none")) or foreign_origin:
+    if site:  # the browser's own word (Origin is "null" under Referrer-Policy: no-referrer)
+        foreign = site not in ("same-origin", "none")
+    else:
+        foreign = bool(origin) and origin != "null" and origin.rstrip("/") != request.host_url.rstrip("/")
+    if foreign:
         raise SearchError("this form can only be sent from this site", code="cross_site_form")
 
 
