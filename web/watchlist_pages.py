@@ -23,7 +23,8 @@ def _same_origin() -> None:
     if site:  # the browser's own word (Origin is "null" under Referrer-Policy: no-referrer)
         foreign = site not in ("same-origin", "none")
     else:
-        foreign = bool(origin) and origin != "null" and origin.rstrip("/") != request.host_url.rstrip("/")
+        foreign = origin is not None and origin not in ("", "null") \
+            and origin.rstrip("/") != request.host_url.rstrip("/")
     if foreign:
         raise SearchError("this form can only be sent from this site", code="cross_site_form")
 

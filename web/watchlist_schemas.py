@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, cast
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from search.request import check_text
 from search.settings import Mode
@@ -15,17 +15,23 @@ from .schemas import AppliedFilters, FilterFields, _parse
 
 
 class WatchlistCreate(FilterFields):
-    """Save a search (POST /api/watchlists). Unknown fields are refused."""
+    """Save a search (POST /api/watchlists). Unknown fields are refused; a secret needs a webhook."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"additionalProperties": False,
+                                                                 "dependentRequired": {"secret": ["webhook"]}})
 
     name: str = Field(description="Unique name: 1-64 letters, digits, '.', '_' or '-' (used in URLs).",
                       pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     q: str = Field(description="The question, with \"phrases\" and -exclusions as in a search.")
     mode: Mode | None = Field(None, description="Retrieval mode (default: the server's).")
-    webhook: str | None = Field(None, description="POST each new match here (http or https; docs/factcheck.md "
-                                                  "for the address policy and the signature).")
-    secret: str | None = Field(None, min_length=16, max_length=256,
-                               description="HMAC-SHA256 key of the webhook's signature; default: a random one, "
-                                           "returned once in the answer.")
+    # str, not str | None: leaving a field out is how to say "none" (an explicit null is refused), so the
+    # published schema can state that a secret needs a webhook (dependentRequired)
+    webhook: str = Field(  # type: ignore[assignment]  # absent means None, see above
+        None, description="POST each new match here (http or https; docs/factcheck.md for the address policy and "
+                          "the signature).")
+    secret: str = Field(  # type: ignore[assignment]  # absent means None, as for webhook
+        None, min_length=16, max_length=256,
+        description="HMAC-SHA256 key of the webhook's signature; default: a random one, returned once in the answer.")
 
     @field_validator("q", "name", "webhook", "secret", mode="after")
     @classmethod
