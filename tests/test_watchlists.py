@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import wait_until
 
 from index import layout
 from index.build import build_index
@@ -222,11 +223,9 @@ def test_watch_loop_percolates_each_generation(built, embedder):
                               kwargs={"debounce_ms": 200, "stop": stop, "on_batch": on_batch}, daemon=True)
     thread.start()
     try:
-        time.sleep(1.0)
+        time.sleep(1.0)  # the watcher is set up
         (corpus / "lighthouse.txt").write_text(NEW_TEXT)
-        deadline = time.monotonic() + 60
-        while not store.matches("puffins") and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: store.matches("puffins"), 60, "the watch loop's generation to be percolated")
     finally:
         stop.set()
         thread.join(timeout=30)

@@ -6,12 +6,12 @@ import threading
 
 import pytest
 from click.testing import CliRunner
+from test_browser import ARGS, CHROMIUM, pytestmark  # noqa: F401  (the same skip rule and marks)
+from test_watchlists import ENV, NEW_TEXT, QUESTION
 
 from index.build import build_index
 from search.live import LiveSearcher
 from search.settings import load_settings
-from tests.test_browser import ARGS, CHROMIUM, pytestmark  # noqa: F401  (the same skip rule and marks)
-from tests.test_watchlists import ENV, NEW_TEXT, QUESTION
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 import feedparser
 import pytest
 from click.testing import CliRunner
+from test_watchlists import ENV, NEW_TEXT, QUESTION
 
 from index.build import build_index
 from search.errors import SearchError
@@ -18,7 +19,6 @@ from search.live import LiveSearcher
 from search.settings import load_settings
 from search.watchlists import MatchDraft, WatchlistStore, make_saved_search
 from search.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, backoff, check_url, deliver_due, verify_signature
-from tests.test_watchlists import ENV, NEW_TEXT, QUESTION
 from web import create_app
 
 

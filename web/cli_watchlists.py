@@ -20,6 +20,7 @@ from search.settings import MODES, Settings, load_settings
 from search.watchlists import SavedSearch, WatchlistStore, make_saved_search, open_store
 from search.webhooks import check_url, deliver_due
 
+from .cli_options import filter_options, index_option, setting_option
 from .errors import exit_code
 
 if TYPE_CHECKING:  # the reports' modules load FAISS: not at the start of every command
@@ -28,9 +29,8 @@ if TYPE_CHECKING:  # the reports' modules load FAISS: not at the start of every 
 
 log = logging.getLogger(__name__)
 HELP = Settings.help()
-_INDEX = click.option("--index", type=click.Path(path_type=Path), help=HELP["index"] + " [env STATEMENT_SEARCH_INDEX]")
-_FILE = click.option("--watchlists", "watchlists", type=click.Path(path_type=Path),
-                     help=HELP["watchlists"] + " [env STATEMENT_SEARCH_WATCHLISTS]")
+_INDEX = index_option
+_FILE = setting_option("--watchlists", name="watchlists", type=click.Path(path_type=Path))
 
 
 def _fail(exc: StatementSearchError) -> None:
@@ -69,10 +69,7 @@ def watchlist() -> None:
 @click.argument("name")
 @click.argument("question")
 @click.option("--mode", type=click.Choice(MODES), default=None, help=HELP["mode"])
-@click.option("--speaker", multiple=True, help="Only statements by this speaker (repeatable; any of).")
-@click.option("--after", help="Only statements dated on or after this day (YYYY-MM-DD, YYYY-MM or YYYY).")
-@click.option("--before", help="Only statements dated on or before this day (YYYY-MM-DD, YYYY-MM or YYYY).")
-@click.option("--source", multiple=True, help="Only statements whose source contains this text (repeatable).")
+@filter_options
 @click.option("--webhook", help="POST each new match to this http(s) URL (signed; docs/factcheck.md).")
 @click.option("--secret", help="The webhook's HMAC secret (16-256 characters); default: a random one, printed once.")
 @_INDEX
