@@ -4,7 +4,7 @@ from __future__ import annotations
 from index.errors import CorpusError, IndexUnavailable, SettingError, StatementSearchError
 
 __all__ = ["StatementSearchError", "SearchError", "NotFound", "IndexUnavailable", "CorpusError", "SettingError",
-           "TimeBudgetExceeded"]
+           "TimeBudgetExceeded", "Conflict"]
 
 
 class SearchError(StatementSearchError):
@@ -23,3 +23,9 @@ class TimeBudgetExceeded(StatementSearchError):
     """A request that ran past settings.request_budget (search/deadline.py); the service answers 503."""
 
     code = "time_budget"
+
+
+class Conflict(SearchError):
+    """A request that clashes with what is stored (a saved search name already taken)."""
+
+    code = "conflict"

@@ -49,29 +49,34 @@ class Generation:
         return self.manifest.counts.passages
 
     def question_encoder(self, settings: Settings, given: Embedder | None = None) -> Embedder:
-        """The encoder for questions: `given` when it is the model and backend that made these vectors,
-        else the encoder this generation carries (ONNX builds), else the configured model under the
-        generation's backend (torch builds); whichever it is passes `check_compatible`, or
-        IndexUnavailable(model_mismatch)."""
-        if given is not None:
-            try:
-                check_compatible(self.manifest, self.path, given)
-                return given
-            except IndexUnavailable:
-                if given.sha256 != self.manifest.model.sha256 and not self.manifest.encoder:
-                    raise  # other weights, and no encoder of its own: the configured model cannot serve it
-                # another runtime of the same weights: this generation's own encoder, or its backend's, below
-        if self.manifest.encoder:
-            from index.onnx_backend import OnnxEmbedder
-
-            encoder: Embedder = OnnxEmbedder.from_directory(self.path / ENCODER_DIR, threads=settings.threads,
-                                                            expect_sha256=self.manifest.encoder.get("sha256"),
-                                                            expect_stamp=self.manifest.encoder)
-        else:
-            encoder = make_embedder(self.manifest.model.backend, settings.model, settings.onnx_cache,
-                                    settings.threads)
-        check_compatible(self.manifest, self.path, encoder)
-        return encoder
+        """This generation's question encoder (`question_encoder` below)."""
+        return question_encoder(self.manifest, self.path, settings, given)
 
     def close(self) -> None:
         self.store.close()
+
+
+def question_encoder(manifest: Manifest, path: Path, settings: Settings, given: Embedder | None = None) -> Embedder:
+    """The encoder for questions of the generation at `path`: `given` when it is the model and backend that
+    made its vectors, else the encoder the generation carries (ONNX builds), else the configured model under
+    the generation's backend (torch builds); whichever it is passes `check_compatible`, or
+    IndexUnavailable(model_mismatch)."""
+    if given is not None:
+        try:
+            check_compatible(manifest, path, given)
+            return given
+        except IndexUnavailable:
+            if given.sha256 != manifest.model.sha256 and not manifest.encoder:
+                raise  # other weights, and no encoder of its own: the configured model cannot serve it
+            # another runtime of the same weights: this generation's own encoder, or its backend's, below
+    if manifest.encoder:
+        from index.onnx_backend import OnnxEmbedder
+
+        encoder: Embedder = OnnxEmbedder.from_directory(path / ENCODER_DIR, threads=settings.threads,
+                                                        expect_sha256=manifest.encoder.get("sha256"),
+                                                        expect_stamp=manifest.encoder)
+    else:
+        encoder = make_embedder(manifest.model.backend, settings.model, settings.onnx_cache,
+                                settings.threads)
+    check_compatible(manifest, path, encoder)
+    return encoder

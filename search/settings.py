@@ -119,6 +119,14 @@ class Settings(BaseModel):
                             pattern=r"^[A-Za-z_]{2,20}(\+[A-Za-z_]{2,20})*$")
     watch_debounce_ms: int = _f(1000, "rebuild-index --watch: milliseconds of quiet that close a batch of "
                                       "corpus changes (one new generation per batch).", ge=50, le=600_000)
+    watchlists: str = _f("", "SQLite file of saved searches, their matches and the webhook outbox; empty: "
+                             "INDEX.watchlists.sqlite beside the index link (outside the generations, so a "
+                             "rebuild keeps it; docs/factcheck.md).")
+    webhook_allow_private: bool = _f(False, "Let saved-search webhooks call private, loopback and shared "
+                                            "addresses (10/8, 127/8, ::1, ...); link-local and metadata "
+                                            "addresses are refused always (docs/factcheck.md).")
+    webhook_timeout: float = _f(10.0, "Seconds one webhook call may take before it counts as failed "
+                                      "(and is retried with backoff).", gt=0, le=120)
 
     @property
     def keyword_gate(self) -> tuple[float, float]:
@@ -135,6 +143,13 @@ class Settings(BaseModel):
     @classmethod
     def env_name(cls, name: str) -> str:
         return ENV_PREFIX + name.upper()
+
+    @property
+    def watchlists_path(self) -> Path:
+        """Where saved searches live: `watchlists`, or INDEX.watchlists.sqlite beside the index link."""
+        if self.watchlists:
+            return Path(self.watchlists)
+        return self.index.parent / f"{self.index.name}.watchlists.sqlite"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with `changes` applied (None values ignored), validated; SettingError on a bad value."""

@@ -42,7 +42,7 @@ def test_api_conforms_to_its_openapi_document(api_schema):
                   suppress_health_check=list(HealthCheck))
         def check(case, typed):
             _type_question(case, typed)
-            assume(not _empty_date_range(case) and not _wordless_quote(case))
+            assume(not _empty_date_range(case) and not _wordless_quote(case) and not _webhook(case))
             calls.append(case.call_and_validate())
 
         check()
@@ -64,6 +64,12 @@ def _type_question(case, typed: str | None) -> None:
     for values in (case.query, case.body):
         if isinstance(values, dict) and isinstance(values.get("q"), str):
             values["q"] = typed
+
+
+def _webhook(case) -> bool:
+    """A saved search with a webhook: whether its URL is allowed depends on where its host resolves (the
+    address policy, tested in test_watchlists_web.py), which no JSON Schema can state."""
+    return isinstance(case.body, dict) and case.body.get("webhook") is not None
 
 
 def _wordless_quote(case) -> bool:

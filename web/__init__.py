@@ -8,7 +8,7 @@ from flask import Flask
 
 from search.settings import MODES, Settings, load_settings
 
-from . import api, errors, extension, limits, metrics, pages, security
+from . import api, errors, extension, limits, metrics, pages, security, watchlist_pages, watchlists
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -41,4 +41,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     limits.init_app(app, settings, open_paths=api.ROUTES.public_paths())
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.ROUTES.blueprint("api", api.__name__), url_prefix=api.ROUTES.prefix)
+    watchlists.init_app(app)
+    app.register_blueprint(watchlist_pages.bp)
     return app

@@ -31,6 +31,7 @@ from .cli_options import (
     quiet_option,
     setting_option,
 )
+from .cli_watchlists import after_generation, watchlist
 from .errors import exit_code
 
 
@@ -113,13 +114,19 @@ def rebuild_index(corpus, index, model, embedding_backend, index_type, batch_siz
     click.echo(f"indexed {report.documents} statements, {report.passages} passages "
                f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f}s "
                f"→ {report.index} (generation {report.generation})")
+    after_generation(settings, report, embedder)
     if watch:
         from index.watch import watch_corpus
+
+        def each_batch(update) -> None:
+            _echo_update(update)
+            if update.published:
+                after_generation(settings, update, embedder)
 
         click.echo(f"watching {settings.corpus} (debounce {settings.watch_debounce_ms} ms); Ctrl-C stops", err=True)
         try:
             watch_corpus(settings.corpus, settings.index, embedder, settings.watch_debounce_ms,
-                         on_batch=_echo_update, batch_size=settings.batch_size)
+                         on_batch=each_batch, batch_size=settings.batch_size)
         except KeyboardInterrupt:  # during an update: its temporary files are removed, the live one stays
             pass
         click.echo("stopped watching", err=True)
@@ -169,9 +176,13 @@ def _guarded(settings, action):
         _write_failed(settings.index, exc)
 
 
-def _run_update(settings, action) -> None:
-    """Run an incremental update under `_guarded` and print its one line."""
-    _echo_update(_guarded(settings, action))
+def _run_update(settings, action, embedder=None) -> None:
+    """Run an incremental update under `_guarded`, print its one line, then check the saved searches
+    against the new generation (web/cli_watchlists.after_generation)."""
+    report = _guarded(settings, action)
+    _echo_update(report)
+    if report.published:
+        after_generation(settings, report, embedder)
 
 
 @main.command("add")
@@ -192,9 +203,9 @@ def add_command(paths, index, corpus, model, embedding_backend, quiet) -> None:
 
     settings = _update_settings(index, model, embedding_backend)
     ocr.configure(settings.ocr_languages)
-    _run_update(settings, lambda: add_statements(paths, settings.index, settings.make_embedder(threads=0),
-                                                 corpus=corpus, batch_size=settings.batch_size,
-                                                 progress=not quiet))
+    embedder = _guarded(settings, lambda: settings.make_embedder(threads=0))
+    _run_update(settings, lambda: add_statements(paths, settings.index, embedder, corpus=corpus,
+                                                 batch_size=settings.batch_size, progress=not quiet), embedder)
 
 
 @main.command("remove")
@@ -209,7 +220,8 @@ def remove_command(doc_ids, index, model, embedding_backend) -> None:
     from index.update import remove_statements
 
     settings = _update_settings(index, model, embedding_backend)
-    _run_update(settings, lambda: remove_statements(doc_ids, settings.index, settings.make_embedder(threads=0)))
+    embedder = _guarded(settings, lambda: settings.make_embedder(threads=0))
+    _run_update(settings, lambda: remove_statements(doc_ids, settings.index, embedder), embedder)
 
 
 def _update_settings(index, model, embedding_backend) -> Settings:
@@ -432,6 +444,8 @@ def settings_table() -> str:
         rows.append(f"| `{name}` | `{Settings.env_name(name)}` | `{shown}` | {HELP[name]} |")
     return "\n".join(rows)
 
+
+main.add_command(watchlist)
 
 if __name__ == "__main__":
     main()

@@ -11,18 +11,20 @@ import re
 from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from search.errors import IndexUnavailable, NotFound, StatementSearchError, TimeBudgetExceeded
+from search.errors import Conflict, IndexUnavailable, NotFound, StatementSearchError, TimeBudgetExceeded
 
 log = logging.getLogger(__name__)
 
 
 def http_status(exc: StatementSearchError) -> int:
     """503 when no usable index is there or the request ran past its time budget, 404 for an unknown id,
-    400 for anything the client asked wrong."""
+    409 for a name already taken (a saved search), 400 for anything the client asked wrong."""
     if isinstance(exc, (IndexUnavailable, TimeBudgetExceeded)):
         return 503
     if isinstance(exc, NotFound):
         return 404
+    if isinstance(exc, Conflict):
+        return 409
     return 400
 
 

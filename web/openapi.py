@@ -65,6 +65,8 @@ def component_schemas(settings: Settings, routes: RouteTable) -> dict[str, Any]:
         fields["offset"].update(minimum=0, maximum=settings.max_offset)
     if "VerifyRequest" in defs:
         defs["VerifyRequest"]["properties"]["quote"].update(minLength=1, maxLength=settings.max_query_chars)
+    if "WatchlistCreate" in defs:
+        defs["WatchlistCreate"]["properties"]["q"].update(minLength=1, maxLength=settings.max_query_chars)
     return defs
 
 
