@@ -10,7 +10,9 @@ What is real and what is made up, so the figures can be read right:
   file: percolation memory-maps it and reads only the new rows, which is the claim being measured);
 - the weak line is set to 0.40 by the manifest's probes (SOTU's measured line is of that order).
 Two generations are written per size: the previous (N passages) and the current (N + B, a live update's
-layout: new ids after the last row). Each row is one percolation, measured under `flock /tmp/cpu.lock`:
+layout: new ids after the last row); a third row per size presents the same files as a full rebuild (no
+update history in the manifest), where the new passages are found by comparing all (statement, hash)
+pairs. Each row is one percolation, measured under `flock /tmp/cpu.lock`:
 
     flock /tmp/cpu.lock .venv/bin/python bench/percolate.py --sizes 20000 200000 1000000 --searches 1000
 """
@@ -35,7 +37,7 @@ from index.layout import DB_FILE, VECTORS_FILE  # noqa: E402
 from index.manifest import Counts, Manifest, ModelInfo, write_manifest  # noqa: E402
 from index.passages import sentence_spans, split_statement, statement_heading  # noqa: E402
 from index.statements import scan_corpus  # noqa: E402
-from index.store import create, insert_documents, insert_passages  # noqa: E402
+from index.store import StoreWriter  # noqa: E402
 from search.percolate import percolate  # noqa: E402
 from search.settings import load_settings  # noqa: E402
 from search.watchlists import WatchlistStore, make_saved_search  # noqa: E402
@@ -98,7 +100,7 @@ def _rows(drafts, start: int, count: int, per_doc: int = 20, prefix: str = "doc"
             docs.append((doc, f"Title {doc}", "Speaker", "1900-01-01", None, "{}", f"{doc}.txt", "", per_doc))
         text = drafts[i % len(drafts)][2]
         passages.append((i, doc, i % per_doc + 1, i % per_doc, 0, 0, len(text), "", text,
-                         hashlib.sha256(f"{i}".encode()).hexdigest()))
+                         hashlib.sha256(f"{i}".encode()).hexdigest(), None))
     return docs, passages
 
 
@@ -119,26 +121,21 @@ def write_generations(n: int, new, drafts, model, dimension: int) -> tuple[Path,
         return previous, current
     shutil.rmtree(root, ignore_errors=True)
     previous.mkdir(parents=True)
-    conn = create(previous / DB_FILE)
-    with conn:
-        for start in range(0, n, 100_000):
-            docs, passages = _rows(drafts, start, min(100_000, n - start))
-            insert_documents(conn, docs)
-            insert_passages(conn, passages)
-    conn.close()
+    writer = StoreWriter.create(previous / DB_FILE)
+    for start in range(0, n, 100_000):
+        docs, passages = _rows(drafts, start, min(100_000, n - start))
+        writer.write(docs, passages)
+    writer.close()
     np.lib.format.open_memmap(previous / VECTORS_FILE, mode="w+", dtype=np.float32, shape=(n, dimension)).flush()
     write_manifest(previous, _manifest("previous", model, dimension, n, 0, None))
 
     current.mkdir()
-    shutil.copyfile(previous / DB_FILE, current / DB_FILE)
-    conn = sqlite3.connect(current / DB_FILE)
-    with conn:
-        docs = [(f"new-{i}", f"New {i}", "New Speaker", "2026-01-01", None, "{}", f"new-{i}.txt", "", 1)
-                for i in range(len(picked))]
-        insert_documents(conn, docs)
-        insert_passages(conn, [(n + i, f"new-{i}", 1, 0, 0, 0, len(p[2]), "", p[2],
-                                hashlib.sha256(p[2].encode()).hexdigest()) for i, p in enumerate(picked)])
-    conn.close()
+    writer = StoreWriter.copy_of(previous / DB_FILE, current / DB_FILE)
+    docs = [(f"new-{i}", f"New {i}", "New Speaker", "2026-01-01", None, "{}", f"new-{i}.txt", "", 1)
+            for i in range(len(picked))]
+    writer.write(docs, [(n + i, f"new-{i}", 1, 0, 0, 0, len(p[2]), "", p[2], hashlib.sha256(p[2].encode()).hexdigest(),
+                         None) for i, p in enumerate(picked)])
+    writer.close()
     out = np.lib.format.open_memmap(current / VECTORS_FILE, mode="w+", dtype=np.float32,
                                     shape=(n + len(picked), dimension))
     out[n:] = vectors
@@ -150,6 +147,20 @@ def write_generations(n: int, new, drafts, model, dimension: int) -> tuple[Path,
     write_manifest(current, _manifest("current", model, dimension, n + len(picked), len(shifted),
                                       {"since": "previous", "generations": 1}))
     return previous, current
+
+
+def as_rebuild(current: Path) -> Path:
+    """The same generation presented as a full rebuild (no live-update history in its manifest), so
+    percolation finds the new passages by comparing every (statement, hash) pair with the previous one."""
+    rebuilt = current.parent / "rebuilt"
+    if not (rebuilt / "manifest.json").exists():
+        rebuilt.mkdir(exist_ok=True)
+        for f in current.iterdir():
+            if f.name != "manifest.json" and not (rebuilt / f.name).exists():
+                (rebuilt / f.name).symlink_to(f.resolve())
+        text = (current / "manifest.json").read_text().replace('"updates"', '"no_updates"')
+        (rebuilt / "manifest.json").write_text(text)
+    return rebuilt
 
 
 def main() -> None:
@@ -171,7 +182,7 @@ def main() -> None:
         dimension = new[1].shape[1]
         for n in args.sizes:
             previous, current = write_generations(n, new, drafts, model, dimension)
-            for first in (True, False):
+            for first, kind in ((True, "update"), (False, "update"), (False, "rebuild")):
                 store_path = STATE / "watchlists.sqlite"
                 if first:
                     for suffix in ("", "-wal", "-shm"):
@@ -185,9 +196,10 @@ def main() -> None:
                     conn.execute("DELETE FROM generations")
                     conn.execute("DELETE FROM matches")
                 began = time.perf_counter()
-                result = percolate(store, current, previous, settings, encoder)
+                target = current if kind == "update" else as_rebuild(current)
+                result = percolate(store, target, previous, settings, encoder)
                 seconds = time.perf_counter() - began
-                rows.append({"passages": n, "new": b, "searches": len(asked),
+                rows.append({"passages": n, "new": b, "searches": len(asked), "generation": kind,
                              "questions": "encoded" if first else "cached", "seconds": round(seconds, 4),
                              "new_passages_s": result.timings.get("new_passages", 0),
                              "encode_s": result.timings.get("questions", 0), "score_s": result.timings.get("score", 0),
@@ -195,8 +207,8 @@ def main() -> None:
                              "matches": result.matches, "found_new": result.new_passages})
                 print(rows[-1], flush=True)
     report("percolate", header("Percolation: saved searches × the passages new in one generation"), rows,
-           ["passages", "new", "searches", "questions", "seconds", "new_passages_s", "encode_s", "score_s",
-            "filter_s", "record_s", "matches"], extra={"peak_rss_mb": round(peak_rss_mb(), 1)})
+           ["passages", "new", "searches", "generation", "questions", "seconds", "new_passages_s", "encode_s",
+            "score_s", "filter_s", "record_s", "matches"], extra={"peak_rss_mb": round(peak_rss_mb(), 1)})
 
 
 if __name__ == "__main__":
