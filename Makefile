@@ -9,6 +9,9 @@ FAST := not slow and not server and not tmpfs and not wheel and not browser
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
+	# PyICU (transliteration) compiles against the system ICU.
+	pkg-config --exists icu-i18n || apt-get install -y -qq libicu-dev pkg-config g++ \
+		|| echo "install libicu-dev, pkg-config and g++ (Debian) so that PyICU builds" >&2
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# The pinned CPU wheel first: a bare torch requirement pulls a multi-GB CUDA build.

@@ -120,7 +120,7 @@ def _write_generation(writer: GenerationWriter, scan: CorpusScan, drafts: list[l
     probes = measure_probes(embedder, vectors, sentence_vecs, batch_size)
     vector_index = FaissIndex.build(vectors, None, index_type, trained=trained)
     vector_index.save(tmp)
-    keyword_index = KeywordIndex.build(rows.texts)
+    keyword_index = KeywordIndex.build(rows.texts, rows.languages)
     keyword_index.save(tmp)
     writer.step("indexes")
     n_spans = len(rows.sentence_spans)

@@ -1,6 +1,8 @@
-"""The keyword half: a BM25 index (bm25s, PyStemmer English stemming, English stopwords)."""
+"""The keyword half: BM25 indexes (bm25s) over each passage's tokens in its own language (index/analysis.py),
+and over script-folded keys (Cyrillic ↔ Latin) that a question's words in the other script reach."""
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -10,9 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from . import analysis
+from .language import detect
+
 KEYWORD_DIR = "bm25"
 PARAMS_FILE = "params.index.json"  # written by bm25s
 LENGTHS_FILE = "doc_lengths.npy"  # analysed length of every passage: what `KeywordIndex.updated` needs
+ANALYSIS_FILE = "analysis.json"  # per-language analysis: the passages' languages (absent: all English, older builds)
+FOLDED_DIR = "folded"  # bm25/folded: the BM25 index over script-folded keys
 # k1 and b chosen on SciFact train (docs/quality.md, "Statement headings and BM25 parameters");
 # bm25s's defaults were 1.2 and 0.75
 K1, B, METHOD, STEMMER, STOPWORDS = 0.6, 0.35, "lucene", "english", "en"
@@ -26,37 +33,69 @@ def _bm25s():
     return bm25s
 
 
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer(STEMMER)
-
-
 def analyse(texts: Sequence[str]) -> list[list[str]]:
-    """Lower-case, drop English stopwords, Snowball-stem: the same analysis for passages and questions."""
-    return _bm25s().tokenize(list(texts), stopwords=STOPWORDS, stemmer=_stemmer(), return_ids=False,
-                             show_progress=False)
+    """English analysis (lower-case, English stopwords, Snowball English stems): what an English passage gets."""
+    return analysis.analyse(texts)
+
+
+@functools.lru_cache(maxsize=4096)
+def _question_languages(query: str, present: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(analysis.question_languages(query, present))
 
 
 class KeywordIndex:
-    """BM25 over passage texts; ids are positions, which are the passage ids."""
+    """BM25 over passage texts; ids are positions, which are the passage ids.
 
-    def __init__(self, retriever, lengths: np.ndarray | None = None):
+    `languages` counts the passages per language (None: an index built before languages, all English);
+    `folded` is the BM25 over folded keys (None in such an index), scored only by a question's keys in the
+    other script (`fold=True`)."""
+
+    def __init__(self, retriever, lengths: np.ndarray | None = None, languages: dict[str, int] | None = None,
+                 folded: KeywordIndex | None = None):
         self.retriever = retriever
         self.size = int(retriever.scores["num_docs"])
         self.lengths = lengths  # analysed tokens per passage (None in indexes built before it was stored)
+        self.languages = languages
+        self.folded = folded
+        self._plans: dict[tuple[str, bool], list[tuple[list[str], list[str]]]] = {}  # question → plan
 
     def __len__(self) -> int:
         return self.size
 
     @classmethod
-    def build(cls, texts: Sequence[str], k1: float = K1, b: float = B) -> KeywordIndex:
+    def build(cls, texts: Sequence[str], languages: Sequence[str] | None = None, k1: float = K1,
+              b: float = B) -> KeywordIndex:
+        """BM25 over `texts`, each analysed in its language (detected here when `languages` is None)."""
+        texts = list(texts)
+        languages = list(languages) if languages is not None else [detect(t) for t in texts]
+        index = cls._from_tokens(analysis.analyse(texts, languages), k1, b)
+        index.languages = analysis.language_counts(languages)
+        index.folded = cls._from_tokens(analysis.fold_keys(texts), k1, b)
+        return index
+
+    @classmethod
+    def _from_tokens(cls, tokens: list[list[str]], k1: float, b: float) -> KeywordIndex:
         retriever = _bm25s().BM25(k1=k1, b=b, method=METHOD)
-        tokens = analyse(texts)
         retriever.index(tokens, show_progress=False)
         return cls(retriever, np.fromiter((len(t) for t in tokens), dtype=np.int32, count=len(tokens)))
 
-    def updated(self, texts: Sequence[str], removed: Sequence[int] = ()) -> KeywordIndex:
+    def updated(self, texts: Sequence[str], removed: Sequence[int] = (),
+                languages: Sequence[str] | None = None) -> KeywordIndex:
+        """`_updated` on both indexes: `texts` analysed in their `languages` (detected when None). ValueError
+        for an index built before languages (the caller rebuilds it)."""
+        if self.languages is None or self.folded is None:
+            raise ValueError("this BM25 index predates per-language analysis: rebuild it")
+        texts = list(texts)
+        languages = list(languages) if languages is not None else [detect(t) for t in texts]
+        stemmed = self._updated(analysis.analyse(texts, languages), removed)
+        counts = dict(self.languages)
+        for language in languages:
+            counts[language] = counts.get(language, 0) + 1
+        stemmed.languages = counts  # removed passages still count: a removal does not re-read their language
+        stemmed.folded = self.folded._updated(analysis.fold_keys(texts), removed)
+        return stemmed
+
+    def _updated(self, new_tokens: list[list[str]], removed: Sequence[int] = ()) -> KeywordIndex:
         """A new index: `texts` appended as the next ids, the `removed` ids emptied; scored as a build over
         the same texts (an empty text for each removed id) would score them, without analysing the
         unchanged passages again.
@@ -89,7 +128,7 @@ class KeywordIndex:
         vocab = dict(r.vocab_dict)
         empty = vocab.pop("", None)
         new_terms, new_docs, new_freqs, new_lengths = [], [], [], []
-        for i, tokens in enumerate(analyse(texts)):
+        for i, tokens in enumerate(new_tokens):
             new_lengths.append(len(tokens))
             for token, count in Counter(tokens).items():
                 tid = vocab.get(token)
@@ -128,13 +167,22 @@ class KeywordIndex:
     def spec(self) -> dict:
         """The manifest's record of this index: the parameters it was actually built with."""
         r = self.retriever
-        return {"type": "bm25s", "k1": r.k1, "b": r.b, "method": r.method, "stemmer": STEMMER,
+        spec = {"type": "bm25s", "k1": r.k1, "b": r.b, "method": r.method, "stemmer": STEMMER,
                 "stopwords": STOPWORDS, "dir": KEYWORD_DIR}
+        if self.languages is not None:
+            spec.update(stemmer="per language", stopwords="per language", languages=self.languages,
+                        folded=f"{KEYWORD_DIR}/{FOLDED_DIR}")
+        return spec
 
-    def save(self, directory: Path) -> None:
-        self.retriever.save(str(Path(directory) / KEYWORD_DIR), show_progress=False)
+    def save(self, directory: Path, subdir: str = KEYWORD_DIR) -> None:
+        where = Path(directory) / subdir
+        self.retriever.save(str(where), show_progress=False)
         if self.lengths is not None:
-            np.save(Path(directory) / KEYWORD_DIR / LENGTHS_FILE, np.asarray(self.lengths, dtype=np.int32))
+            np.save(where / LENGTHS_FILE, np.asarray(self.lengths, dtype=np.int32))
+        if self.languages is not None:
+            (where / ANALYSIS_FILE).write_text(json.dumps({"languages": self.languages}, sort_keys=True))
+        if self.folded is not None:
+            self.folded.save(directory, f"{subdir}/{FOLDED_DIR}")
 
     @staticmethod
     def stored_params(directory: Path) -> tuple[float, float]:
@@ -143,41 +191,98 @@ class KeywordIndex:
         return float(params["k1"]), float(params["b"])
 
     @classmethod
-    def load(cls, directory: Path, mmap: bool = True) -> KeywordIndex:
-        lengths = Path(directory) / KEYWORD_DIR / LENGTHS_FILE
-        return cls(_bm25s().BM25.load(str(Path(directory) / KEYWORD_DIR), mmap=mmap, show_progress=False),
-                   np.load(lengths, mmap_mode="r" if mmap else None) if lengths.is_file() else None)
+    def load(cls, directory: Path, mmap: bool = True, subdir: str = KEYWORD_DIR) -> KeywordIndex:
+        where = Path(directory) / subdir
+        lengths = where / LENGTHS_FILE
+        languages = json.loads((where / ANALYSIS_FILE).read_text())["languages"] \
+            if (where / ANALYSIS_FILE).is_file() else None
+        folded = cls.load(directory, mmap, f"{subdir}/{FOLDED_DIR}") if (where / FOLDED_DIR).is_dir() else None
+        return cls(_bm25s().BM25.load(str(where), mmap=mmap, show_progress=False),
+                   np.load(lengths, mmap_mode="r" if mmap else None) if lengths.is_file() else None,
+                   languages, folded)
+
+    def question_languages(self, query: str) -> list[str]:
+        """The analyses a question gets here (index/analysis.question_languages); English in older indexes."""
+        if self.languages is None:
+            return ["en"]
+        return list(_question_languages(query, tuple(sorted(self.languages))))
+
+    def plan(self, query: str, fold: bool = True) -> list[tuple[list[str], list[str]]]:
+        """Per word of the question: (its analysed terms in the corpus, its folded keys in the corpus).
+
+        One word at a time, so the ideal score can count each word once, by the best of its alternatives;
+        an English question's terms are the same list, in the same order, as analysing it whole."""
+        key = (query, fold)
+        got = self._plans.get(key)
+        if got is not None:
+            return got
+        vocab = self.retriever.vocab_dict
+        folded = self.folded.retriever.vocab_dict if fold and self.folded is not None else None
+        languages = self.question_languages(query)
+        out = []
+        for word in analysis.TOKEN.findall(query):
+            if self.languages is None:
+                terms = analyse([word])[0]
+            else:
+                terms = analysis.analyse_question(word, languages)
+            keys = [k for k in analysis.word_crossing_keys(word.lower()) if k in folded] if folded else []
+            out.append(([t for t in terms if t and t in vocab], keys))
+        if len(self._plans) > 4096:
+            self._plans.clear()
+        self._plans[key] = out
+        return out
 
     def terms(self, query: str) -> list[str]:
         """The question's analysed terms that occur in the corpus (the only ones that can score)."""
-        return [t for t in analyse([query])[0] if t in self.retriever.vocab_dict]
+        return [t for terms, _ in self.plan(query, False) for t in terms]
 
-    def ideal_score(self, query: str) -> float:
-        """Upper bound of any passage's BM25 (Lucene variant) for `query`: the sum of its terms' IDFs.
+    def crossing_terms(self, query: str) -> list[str]:
+        """The question's folded keys that occur in the corpus (none without `folded`)."""
+        return [k for _, keys in self.plan(query) for k in keys]
+
+    def ideal_score(self, query: str, fold: bool = True) -> float:
+        """Upper bound of any passage's BM25 (Lucene variant) for `query`: per word, the IDF of its terms, or
+        with `fold` the larger of that and its folded keys' (a passage matches a word in one script).
 
         bm25s's Lucene term-frequency part tf / (tf + k1 * (...)) stays below 1, so a term adds at most
-        its IDF. Document frequencies are read off the column pointers of the stored score matrix.
-        """
+        its IDF. Document frequencies are read off the column pointers of the stored score matrix."""
+        total = 0.0
+        for terms, keys in self.plan(query, fold):
+            own = self._ideal(terms)
+            total += max(own, self.folded._ideal(keys)) if keys and self.folded is not None else own
+        return total
+
+    def _ideal(self, terms: list[str]) -> float:
+        """The sum of `terms`' IDFs."""
         indptr = self.retriever.scores["indptr"]
         n = float(self.size)
         total = 0.0
-        for t in self.terms(query):
+        for t in terms:
             col = self.retriever.vocab_dict[t]
             df = float(indptr[col + 1] - indptr[col])
             if df:  # a term only removed passages held (index.update) scores nothing
                 total += math.log(1 + (n - df + 0.5) / (df + 0.5))
         return total
 
-    def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every passage for `query` (zeros where no term matches)."""
-        tokens = self.terms(query)
+    def scores(self, query: str, fold: bool = True) -> np.ndarray:
+        """BM25 score of every passage for `query` (zeros where no term matches): its terms in its languages,
+        plus with `fold` its words' folded keys in the other script ("Durov" scoring "Дуров")."""
+        scores = self._scores(self.terms(query))
+        if fold and self.folded is not None:
+            crossing = list(dict.fromkeys(self.crossing_terms(query)))
+            if crossing:
+                scores = scores + self.folded._scores(crossing)
+        return scores
+
+    def _scores(self, tokens: list[str]) -> np.ndarray:
         if not tokens:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self.retriever.get_scores(tokens), dtype=np.float32)
 
-    def search(self, query: str, k: int, subset: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def search(self, query: str, k: int, subset: np.ndarray | None = None,
+               fold: bool = True) -> list[tuple[int, float]]:
         """Top-k (id, score) with a positive score, best first; `subset` restricts the candidate ids."""
-        return self.top(self.scores(query), k, subset)
+        return self.top(self.scores(query, fold), k, subset)
 
     @staticmethod
     def top(scores: np.ndarray, k: int, subset: np.ndarray | None = None) -> list[tuple[int, float]]:

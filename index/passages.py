@@ -1,9 +1,12 @@
 """Split a statement's text into paragraph passages that the model can see whole."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+from .language import SCRIPT_OF, UNDETERMINED, detect, main_script
 
 # A line that is only an attachment file name, or only a section number, is not a passage.
 _ATTACHMENT = re.compile(
@@ -56,6 +59,7 @@ class PassageDraft:
     paragraph: int  # 0-based source paragraph index within the statement
     part: int       # 0-based part when a long paragraph is split
     heading: str = ""  # the statement's statement_heading, indexed with the passage (not its sentences), never shown
+    language: str = UNDETERMINED  # its own detected language, else its statement's (index/language.py)
 
     @property
     def embed_text(self) -> str:
@@ -136,9 +140,30 @@ def split_long(text: str, limit: int, count: TokenCounter) -> list[tuple[int, in
     return chunks
 
 
-def split_statement(text: str, limit: int, count: TokenCounter, heading: str = "") -> list[PassageDraft]:
+def passage_language(text: str, statement: str, given: bool = False) -> str:
+    """A passage's language: the statement's when declared (`given`) or when the passage is written in the
+    statement's script (a detection per paragraph would cost a build milliseconds per passage for nothing in
+    a one-language statement; a German paragraph inside an English speech stays English); otherwise detected
+    on the passage, the statement's where the passage alone says nothing (too short, mixed scripts)."""
+    if given or (statement in SCRIPT_OF and main_script(text) == SCRIPT_OF[statement]):
+        return statement
+    found = detect(text)
+    return statement if found == UNDETERMINED else found
+
+
+def split_statement(text: str, limit: int, count: TokenCounter, heading: str = "",
+                    language: str | None = None, language_given: bool = False) -> list[PassageDraft]:
     """Paragraph passages of one statement body; offsets index into `text`. Each carries `heading`,
-    and the heading and lead-in context count against the model's `limit`."""
+    and the heading and lead-in context count against the model's `limit`. With `language` (the
+    statement's), each passage gets its language (`passage_language`)."""
+    drafts = _split_statement(text, limit, count, heading)
+    if language is None:
+        return drafts
+    return [dataclasses.replace(d, language=passage_language(indexed_text(d.context, d.text), language,
+                                                             language_given)) for d in drafts]
+
+
+def _split_statement(text: str, limit: int, count: TokenCounter, heading: str = "") -> list[PassageDraft]:
     drafts: list[PassageDraft] = []
     pending: list[str] = []  # lead-ins waiting for the paragraph they introduce
     pending_start: int | None = None

@@ -17,7 +17,8 @@ from .statements import Statement
 def split_statements(statements: list[Statement], embedder: Embedder) -> list[list[PassageDraft]]:
     """Each statement's passages, within the embedder's token limit, under the statement's heading."""
     return [split_statement(st.text, embedder.passage_limit, embedder.count_tokens,
-                            statement_heading(st.speaker, st.title, st.text)) for st in statements]
+                            statement_heading(st.speaker, st.title, st.text), st.language, st.language_given)
+            for st in statements]
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Rows:
     hashes: list[str] = field(default_factory=list)      # passage i's reuse key
     sentence_spans: list[tuple[int, int, int]] = field(default_factory=list)  # (i, start, end), grouped by i
     sentence_texts: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)   # passage i's language (index/language.py)
 
 
 def statement_rows(statements: list[Statement], drafts: list[list[PassageDraft]], embedder: Embedder,
@@ -39,13 +41,15 @@ def statement_rows(statements: list[Statement], drafts: list[list[PassageDraft]]
     rows = Rows()
     for st, ds in zip(statements, drafts):
         rows.documents.append((st.id, st.title, st.speaker, st.date, st.source,
-                               json.dumps(st.extra, ensure_ascii=False, sort_keys=True), st.path, st.text, len(ds)))
+                               json.dumps(st.extra, ensure_ascii=False, sort_keys=True), st.path, st.text, len(ds),
+                               st.language))
         for ordinal, d in enumerate(ds, 1):
             i = len(rows.texts)
             h = passage_hash(embedder.sha256, d.embed_text)
             rows.passages.append((first + i, st.id, ordinal, d.paragraph, d.part, d.start, d.end, d.context, d.text, h,
-                                  st.ocr_confidence(d.start, d.end)))
+                                  st.ocr_confidence(d.start, d.end), d.language))
             rows.texts.append(d.embed_text)
+            rows.languages.append(d.language)
             rows.hashes.append(h)
             spans = sentences.passage_sentences(d)
             rows.sentence_spans.extend((i, a, b) for a, b in spans)

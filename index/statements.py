@@ -12,6 +12,7 @@ from typing import Any
 
 from . import readers
 from .errors import CorpusError
+from .language import UNDETERMINED, detect, language_code
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ class Statement:
     extra: dict[str, Any] = field(default_factory=dict)
     path: str = ""
     ocr: list[tuple[int, int, float]] = field(default_factory=list)  # OCR'd spans of `text` (readers.ReadStatement)
+    language: str = UNDETERMINED  # ISO 639-1 code or `und` (index/language.py)
+    language_given: bool = False   # set by a `Language:` header or sidecar: its passages all take it
 
     def ocr_confidence(self, start: int, end: int) -> float | None:
         """The OCR confidence of text[start:end] (overlapping OCR'd spans, weighted by overlap); None when
@@ -93,7 +96,24 @@ def _statement(doc_id: str, text: str, meta: dict[str, Any], path: str,
         found = _DATE_IN_NAME.search(Path(path).name)
         date = found.group(1) if found else None
     known = {k: (str(meta.pop(k)) if k in meta else None) for k in ("title", "speaker", "source")}
-    return Statement(id=doc_id, text=text, date=date, extra=meta, path=path, ocr=list(ocr or []), **known)
+    language, given = statement_language(text, meta.pop("language", None), path)
+    return Statement(id=doc_id, text=text, date=date, extra=meta, path=path, ocr=list(ocr or []),
+                     language=language, language_given=given, **known)
+
+
+def statement_language(text: str, declared: Any, path: str) -> tuple[str, bool]:
+    """(language, whether declared): a `Language:` header or sidecar value wins; otherwise detected on the text.
+    A value that names no language is kept as metadata by the caller's warning and detection decides."""
+    if declared not in (None, ""):
+        code = language_code(declared)
+        if code is not None:
+            return code, True
+        log.warning("%s: language %r is not an ISO 639 code or language name; detected instead", path, declared)
+    language = detect(text)
+    if language == UNDETERMINED and sum(ch.isalpha() for ch in text[:2000]) >= 12:
+        log.warning("%s: no language could be detected (mixed scripts or too little text); marked %s",
+                    path, UNDETERMINED)
+    return language, False
 
 
 def read_text_statement(path: Path, doc_id: str, raw: str, overrides: dict[str, Any] | None = None) -> Statement:

@@ -18,7 +18,8 @@ CREATE TABLE documents (
     extra TEXT NOT NULL DEFAULT '{}',
     path TEXT NOT NULL,
     text TEXT NOT NULL,
-    passages INTEGER NOT NULL
+    passages INTEGER NOT NULL,
+    language TEXT NOT NULL DEFAULT 'und'   -- ISO 639-1 or und: declared (Language:) or detected
 );
 CREATE TABLE passages (
     id INTEGER PRIMARY KEY,            -- the FAISS id
@@ -30,17 +31,20 @@ CREATE TABLE passages (
     context TEXT NOT NULL,
     text TEXT NOT NULL,
     hash TEXT NOT NULL,                -- sha256 of model + embedded text: the reuse key
-    ocr REAL                           -- read by OCR: Tesseract's mean word confidence (0-100); NULL: text layer
+    ocr REAL,                          -- read by OCR: Tesseract's mean word confidence (0-100); NULL: text layer
+    language TEXT NOT NULL DEFAULT 'und'   -- ISO 639-1 or und (index/language.py)
 );
 CREATE INDEX passages_doc ON passages(doc_id, ordinal);
 CREATE INDEX passages_hash ON passages(hash);
 """
 
-DOC_COLUMNS = ("id", "title", "speaker", "date", "source", "extra", "path", "text", "passages")
-PASSAGE_COLUMNS = ("id", "doc_id", "ordinal", "paragraph", "part", "start", "end", "context", "text", "hash", "ocr")
+DOC_COLUMNS = ("id", "title", "speaker", "date", "source", "extra", "path", "text", "passages", "language")
+PASSAGE_COLUMNS = ("id", "doc_id", "ordinal", "paragraph", "part", "start", "end", "context", "text", "hash", "ocr",
+                   "language")
 # Columns added after the first schema: (name, declaration); a generation without them gets them when a live
 # update writes into its copy (`StoreWriter.write`) and reads as NULL until then (`PassageStore.has_column`).
-ADDED_PASSAGE_COLUMNS = (("ocr", "REAL"),)
+ADDED_PASSAGE_COLUMNS = (("ocr", "REAL"), ("language", "TEXT NOT NULL DEFAULT 'und'"))
+ADDED_DOCUMENT_COLUMNS = (("language", "TEXT NOT NULL DEFAULT 'und'"),)
 
 
 class StoreWriter:
@@ -72,11 +76,14 @@ class StoreWriter:
                 marks = ",".join("?" * len(chunk))
                 self._conn.execute(f"DELETE FROM passages WHERE doc_id IN ({marks})", chunk)
                 self._conn.execute(f"DELETE FROM documents WHERE id IN ({marks})", chunk)
-            self._conn.executemany(f"INSERT INTO documents VALUES ({','.join('?' * len(DOC_COLUMNS))})", documents)
-            have = {r[1] for r in self._conn.execute("PRAGMA table_info(passages)")}
-            for name, declaration in ADDED_PASSAGE_COLUMNS:  # a copy of a generation built before the column
-                if name not in have:
-                    self._conn.execute(f"ALTER TABLE passages ADD COLUMN {name} {declaration}")
+            for table, added in (("documents", ADDED_DOCUMENT_COLUMNS), ("passages", ADDED_PASSAGE_COLUMNS)):
+                have = {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
+                for name, declaration in added:  # a copy of a generation built before the column
+                    if name not in have:
+                        self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+            names = ",".join(f'"{c}"' for c in DOC_COLUMNS)
+            self._conn.executemany(f"INSERT INTO documents ({names}) VALUES ({','.join('?' * len(DOC_COLUMNS))})",
+                                   documents)
             columns = ",".join(f'"{c}"' for c in PASSAGE_COLUMNS)
             self._conn.executemany(f"INSERT INTO passages ({columns}) VALUES ({','.join('?' * len(PASSAGE_COLUMNS))})",
                                    passages)
@@ -190,6 +197,13 @@ class PassageStore:
     def document_metadata(self) -> list[tuple[str, str | None, str | None, str | None]]:
         """(id, speaker, date, source) of every statement, in insertion order."""
         return [tuple(r) for r in self.conn.execute("SELECT id, speaker, date, source FROM documents ORDER BY rowid")]
+
+    def passage_languages(self) -> list[tuple[int, str]]:
+        """(passage id, language) of every passage in id order; `und` throughout in an index built before
+        languages were stored."""
+        if not self.has_column("language"):
+            return [(r[0], "und") for r in self.conn.execute("SELECT id FROM passages ORDER BY id")]
+        return [tuple(r) for r in self.conn.execute("SELECT id, language FROM passages ORDER BY id")]
 
     def passage_documents(self) -> list[tuple[int, str]]:
         """(passage id, document id) of every passage, in id order."""

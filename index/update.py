@@ -354,7 +354,7 @@ def _update_keyword(live: Path, tmp: Path, new: _NewPassages, gone: list[int]) -
     rebuilt from the texts when the live index predates stored lengths."""
     texts = new.rows.texts
     try:
-        keyword = KeywordIndex.load(live).updated(texts, gone)
+        keyword = KeywordIndex.load(live).updated(texts, gone, new.rows.languages)
         how = f"updated ({len(texts)} new passage{'' if len(texts) == 1 else 's'} analysed)"
     except ValueError as exc:
         log.info("rebuilding BM25: %s", exc)

@@ -9,10 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from index.language import UNDETERMINED, language_code
+
 from .errors import SearchError
 from .types import Facet, Filters
 
 SORTS = ("relevance", "newest", "oldest")
+READABLE = ("en", UNDETERMINED)  # passage languages the English sentence model reads
 SORT_ALIASES = {"date": "newest", "date-desc": "newest", "date-asc": "oldest"}
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
 
@@ -55,10 +58,27 @@ def names(name: str, value: Any) -> tuple[str, ...]:
     return out
 
 
-def make_filters(speaker: Any = None, after: Any = None, before: Any = None, source: Any = None) -> Filters:
+def languages(value: Any) -> tuple[str, ...]:
+    """Language filter values (`ru`, `ru-RU`, `rus`, `Russian`, `und`) as ISO 639-1 codes; a well-formed code
+    lingua does not know is kept as it is (it matches no passage); SearchError for anything else."""
+    out = []
+    for v in names("language", value):
+        code = language_code(v)
+        if code is None and re.fullmatch(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})?", v):
+            code = re.split(r"[-_]", v)[0].lower()
+        if code is None:
+            raise SearchError(f"language must be an ISO 639-1 code such as en or ru (or und), got {v!r}",
+                              code="invalid_language")
+        out.append(code)
+    return tuple(dict.fromkeys(out))
+
+
+def make_filters(speaker: Any = None, after: Any = None, before: Any = None, source: Any = None,
+                 language: Any = None) -> Filters:
     """Validate raw filter values from any front end into Filters; SearchError on bad input."""
     filters = Filters(speakers=names("speaker", speaker), after=parse_date("after", after, end=False),
-                      before=parse_date("before", before, end=True), sources=names("source", source))
+                      before=parse_date("before", before, end=True), sources=names("source", source),
+                      languages=languages(language))
     if filters.after and filters.before and filters.after > filters.before:
         raise SearchError(f"after ({filters.after}) is later than before ({filters.before})",
                           code="invalid_date_range")
@@ -88,6 +108,9 @@ class DocumentTable:
         self.passage_doc = np.full(max((r[0] for r in rows), default=-1) + 1, -1, dtype=np.int64)
         for pid, doc in rows:
             self.passage_doc[pid] = position[doc]
+        self.language = np.full(len(self.passage_doc), UNDETERMINED, dtype=object)  # per passage id
+        for pid, language in store.passage_languages():
+            self.language[pid] = language
 
     def subset(self, filters: Filters) -> tuple[np.ndarray, int]:
         """(passage ids matching, number of undated statements a date filter left out)."""
@@ -108,22 +131,31 @@ class DocumentTable:
             if filters.before:
                 keep &= self.date <= filters.before
         # -1 (a passage id removed by an incremental update: a tombstone) picks the appended False
-        ids = np.nonzero(np.append(keep, False)[self.passage_doc])[0].astype(np.int64)
+        passages = np.append(keep, False)[self.passage_doc]
+        if filters.languages:
+            passages &= np.isin(self.language, list(filters.languages))
+        ids = np.nonzero(passages)[0].astype(np.int64)
         return ids, undated
 
     def facets(self, passage_ids: Iterable[int], size: int = 20) -> dict[str, tuple[Facet, ...]]:
-        """Speaker and year counts over `passage_ids`, most frequent first."""
+        """Speaker, year and language counts over `passage_ids`, most frequent first."""
+        passage_ids = list(passage_ids)
         docs = [self.passage_doc[p] for p in passage_ids]
+        languages = Counter(self.language[p] for p in passage_ids)
         speakers = Counter(self.speaker_label[d] for d in docs if self.speaker_label[d])
         years = Counter(self.date[d][:4] for d in docs if self.date[d])
-        return {"speaker": tuple(Facet(v, c) for v, c in sorted(speakers.items(), key=lambda x: (-x[1], x[0]))[:size]),
-                "year": tuple(Facet(v, c) for v, c in sorted(years.items(), key=lambda x: (-x[1], x[0]))[:size])}
+        return {name: tuple(Facet(v, c) for v, c in sorted(counts.items(), key=lambda x: (-x[1], x[0]))[:size])
+                for name, counts in (("speaker", speakers), ("year", years), ("language", languages))}
 
     def year_speakers(self, passage_ids: Iterable[int]) -> tuple[tuple[str, str | None, int], ...]:
         """(year, speaker, count) over the dated `passage_ids`, by year then speaker (the timeline's data)."""
         docs = [self.passage_doc[p] for p in passage_ids]
         counts = Counter((self.date[d][:4], self.speaker_label[d]) for d in docs if self.date[d])
         return tuple((y, s, n) for (y, s), n in sorted(counts.items(), key=lambda x: (x[0][0], x[0][1] or "")))
+
+    def vector_readable(self, passage_ids: Sequence[int]) -> list[bool]:
+        """Whether the (English) sentence model can read each passage: English, or no language detected."""
+        return [self.language[p] in READABLE if 0 <= p < len(self.language) else True for p in passage_ids]
 
     def dates(self, passage_ids: Sequence[int]) -> list[str]:
         return [self.date[self.passage_doc[p]] for p in passage_ids]

@@ -109,6 +109,35 @@ class Candidates:
     arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
+def keyword_decides(candidates: Candidates) -> list[tuple[int, float]]:
+    """The ranking of a question the sentence model cannot read (not English): by BM25 over the question's
+    ideal (its keyword coverage, 0..1), best first; the vector side's other candidates follow at 0 in their
+    cosine order, so a question no keyword matches still gets (weak) results."""
+    c = candidates
+    top = max((s for _, s in c.bm25), default=0.0)
+    scale = c.ideal if c.ideal > 0 else top
+    kw = {pid: s / scale for pid, s in c.bm25 if s > 0 and scale > 0}
+    ranked = sorted(kw.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ranked + [(pid, 0.0) for pid, _ in sorted(c.cosines, key=lambda kv: (-kv[1], kv[0])) if pid not in kw]
+
+
+def gate_unreadable(candidates: Candidates, readable: Sequence[bool]) -> Candidates:
+    """Candidates whose passages the sentence model cannot read (not English) score on their keywords alone:
+    their cosine (noise) is replaced by their BM25 over the question's ideal, so it neither lifts them
+    above good matches nor sinks a good keyword match of theirs. `readable` follows `candidates.cosines`."""
+    c = candidates
+    if all(readable):
+        return c
+    top = max((s for _, s in c.bm25), default=0.0)
+    scale = c.ideal if c.ideal > 0 else top
+    bm25 = dict(c.bm25)
+    cosines = [(pid, s if ok else (bm25.get(pid, 0.0) / scale if scale > 0 else 0.0))
+               for (pid, s), ok in zip(c.cosines, readable)]
+    unreadable = {pid for (pid, _), ok in zip(c.cosines, readable) if not ok}
+    vector = [(pid, s) for pid, s in c.vector if pid not in unreadable]
+    return Candidates(vector, c.keyword, cosines, c.bm25, c.ideal)
+
+
 def fuse(method: str, candidates: Candidates, weight: float,
          gate: tuple[float, float] = (0.0, 0.0)) -> list[tuple[int, float]]:
     """One ranking from both sides' candidates by the `fusion` setting's method.

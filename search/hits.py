@@ -29,5 +29,11 @@ def make_hits(store: PassageStore, sentences: SentenceTable, question: str, ques
         hits.append(SearchHit(id=pid, score=float(score), text=row["text"], context=row["context"],
                               highlight=span, document=document_info(row, id_key="doc_id"),
                               paragraph=row["ordinal"], of=row["n"], start=row["start"], end=row["end"],
-                              neighbours=near, ocr_confidence=row["ocr"] if has_ocr else None))
+                              neighbours=near, ocr_confidence=row["ocr"] if has_ocr else None,
+                              language=_language(row)))
     return hits
+
+
+def _language(row) -> str:
+    """The passage's stored language; `und` in an index built before languages were stored."""
+    return row["language"] if "language" in row.keys() else "und"

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fusion import Candidates, fuse
+from index.analysis import is_english
+
+from .fusion import Candidates, fuse, gate_unreadable, keyword_decides
 from .generation import Generation
 from .settings import Settings
 
@@ -42,10 +44,10 @@ class Ranker:
         return list(zip(ids[order].tolist(), scores[order].tolist()))
 
     def candidates(self, question: str, question_vector: np.ndarray, n: int,
-                   subset: np.ndarray | None = None) -> Candidates:
+                   subset: np.ndarray | None = None, fold: bool = True) -> Candidates:
         """Each side's top `n` within `subset`, and both exact scores for every id either side found."""
         vector = self.vector_top(question_vector, n, subset)
-        all_bm25 = self.gen.keyword.scores(question)  # once per question: ranks the keyword side and scores
+        all_bm25 = self.gen.keyword.scores(question, fold)  # once per question: ranks the keyword side and scores
         keyword = self.gen.keyword.top(all_bm25, n, subset)
         # Every id either side found with its exact cosine (the vector side's are computed already), in id
         # order, as arrays: at the facets' depth that is ~2,000 ids, too many for per-id Python work.
@@ -59,10 +61,15 @@ class Ranker:
         order = np.argsort(ids, kind="stable")
         ids, cosines = ids[order], cosines[order]
         bm25 = all_bm25[ids].astype(np.float64)
-        ideal = self.gen.keyword.ideal_score(question) if self.settings.fusion == "adaptive" else 0.0
+        ideal = self.gen.keyword.ideal_score(question, fold) if self.settings.fusion == "adaptive" else 0.0
         id_list = ids.tolist()
         return Candidates(vector, keyword, list(zip(id_list, cosines.tolist())), list(zip(id_list, bm25.tolist())),
                           ideal, (ids, cosines, bm25))
+
+    def reads(self, question: str) -> bool:
+        """Whether the sentence model can read `question`: English (always, in an older, English-only index)."""
+        languages = self.gen.keyword.languages
+        return languages is None or is_english(question, tuple(sorted(languages)))
 
     def rank(self, question: str, question_vector: np.ndarray, depth: int, mode: str,
              subset: np.ndarray | None = None) -> Ranking:
@@ -74,15 +81,23 @@ class Ranker:
         return self.rank_with_cosines(question, question_vector, depth, mode, subset)[0]
 
     def rank_with_cosines(self, question: str, question_vector: np.ndarray, depth: int, mode: str,
-                          subset: np.ndarray | None = None) -> tuple[Ranking, dict[int, float]]:
-        """`rank`, plus the vector scores it already computed (none in keyword mode), for the weak line."""
+                          subset: np.ndarray | None = None, fold: bool = True) -> tuple[Ranking, dict[int, float]]:
+        """`rank`, plus the vector scores it already computed (none in keyword mode), for the weak line.
+
+        The sentence model reads English only: in hybrid mode a question in another language is ranked by
+        its keywords (`keyword_decides`), and a passage in another language scores on its keywords alone
+        (`gate_unreadable`); `fold=False` (exact) leaves out the matches across scripts."""
         if subset is not None and len(subset) == 0:
             return [], {}
         if mode == "keyword":
-            return self.gen.keyword.search(question, depth, subset), {}
+            return self.gen.keyword.search(question, depth, subset, fold), {}
         if mode == "vector":
             top = self.vector_top(question_vector, depth, subset)
             return top, dict(top)
-        c = self.candidates(question, question_vector, max(depth, self.settings.candidates), subset)
-        ranking = fuse(self.settings.fusion, c, self.settings.hybrid_weight, self.settings.keyword_gate)[:depth]
+        c = self.candidates(question, question_vector, max(depth, self.settings.candidates), subset, fold)
+        if not self.reads(question):
+            return keyword_decides(c)[:depth], dict(c.cosines)
+        readable = self.gen.table.vector_readable([pid for pid, _ in c.cosines])
+        ranking = fuse(self.settings.fusion, gate_unreadable(c, readable), self.settings.hybrid_weight,
+                       self.settings.keyword_gate)[:depth]
         return ranking, dict(c.cosines)

@@ -102,10 +102,11 @@ class Searcher:
 
     def search(self, question: Any, k: Any = None, offset: Any = 0, neighbours: bool = False,
                mode: str | None = None, filters: Filters | None = None, sort: str = "relevance",
-               phrases: bool = True, deadline: Deadline | None = None) -> SearchResponse:
+               phrases: bool = True, deadline: Deadline | None = None, exact: bool = False) -> SearchResponse:
         """Ranked passages for `question`: hits offset..offset+k, best first (or by date among the relevant).
 
         `phrases=False` takes the question as plain text (no "phrase" or -word syntax): verify's use.
+        `exact=True` matches words only as written: no Cyrillic ↔ Latin folding ("Durov" no longer finds "Дуров").
         `deadline` (the request's time budget) is checked between the stages: TimeBudgetExceeded past it."""
         began = time.perf_counter()
         deadline = deadline or Deadline.never()
@@ -125,7 +126,7 @@ class Searcher:
         deadline.check("ranking")
         # Rank deep enough for facets and date sorting over all relevant matches, not just this page.
         ranked, cosines = self.ranker.rank_with_cosines(text, qvec, max(k + offset, self.settings.facet_depth),
-                                                        mode, subset)
+                                                        mode, subset, fold=not exact)
         if parsed:
             matcher = PhraseMatcher(parsed)
             rows = self.store.passages([pid for pid, _ in ranked])
@@ -133,7 +134,12 @@ class Searcher:
         deadline.check("duplicates")
         ranked, copies = collapse_duplicates(self.store, ranked, k + offset if sort == "relevance" else None,
                                              self.paragraphs)
+        keyword_only = self.keyword_only(text, ranked, mode)
         weak_ids = {pid for (pid, _), weak in zip(ranked, self.weak_flags(qvec, ranked, cosines)) if weak}
+        if keyword_only:  # the cosine says nothing there: strong is a keyword match of most of the question
+            coverage = self.keyword_coverage(text, list(keyword_only), fold=not exact)
+            weak_ids = (weak_ids - keyword_only) | {pid for pid in keyword_only
+                                                    if coverage[pid] < self.settings.weak_coverage}
         relevant = [(pid, score) for pid, score in ranked if pid not in weak_ids]
         if sort != "relevance":
             # Date order among the relevant matches; ties keep relevance order; undated go last.
@@ -143,6 +149,7 @@ class Searcher:
         page = ranked[offset:offset + k]
         deadline.check("hits")
         hits = [dataclasses.replace(h, weak=h.id in weak_ids, duplicates=copies.get(h.id, ()),
+                                    keyword_only=h.id in keyword_only,
                                     matches=tuple(keyword_spans(question, h.text, parsed)))
                 for h in make_hits(self.store, self.gen.sentences, text, qvec, page, neighbours)]
         deadline.check("facets")
@@ -151,6 +158,25 @@ class Searcher:
                               mode=mode, filters=filters, sort=sort,
                               facets=self.table.facets(pid for pid, _ in relevant), undated_excluded=undated,
                               timeline=self.table.year_speakers(pid for pid, _ in relevant))
+
+    def keyword_only(self, question: str, ranked: list[tuple[int, float]], mode: str) -> set[int]:
+        """The ranked passages whose cosine means nothing (search.ranking), so the keywords alone rank them and
+        say whether they are strong: every one for a question the English sentence model cannot read, else
+        those in another language; none in vector mode (which ranks by that cosine all the same)."""
+        if mode == "vector" or not ranked:
+            return set()
+        ids = [pid for pid, _ in ranked]
+        if not self.ranker.reads(question):
+            return set(ids)
+        return {pid for pid, ok in zip(ids, self.table.vector_readable(ids)) if not ok}
+
+    def keyword_coverage(self, question: str, ids: list[int], fold: bool = True) -> dict[int, float]:
+        """Each passage's BM25 over the question's ideal BM25 (0..1): how much of the question it matches."""
+        ideal = self.gen.keyword.ideal_score(question, fold)
+        if not ids or ideal <= 0:
+            return dict.fromkeys(ids, 0.0)
+        scores = self.gen.keyword.scores(question, fold)
+        return {pid: float(scores[pid]) / ideal for pid in ids}
 
     def weak_flags(self, question_vector: np.ndarray, ranked: list[tuple[int, float]],
                    known: dict[int, float] | None = None) -> list[bool]:

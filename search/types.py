@@ -39,9 +39,10 @@ class Filters:
     after: str | None = None         # YYYY-MM-DD inclusive
     before: str | None = None        # YYYY-MM-DD inclusive
     sources: tuple[str, ...] = ()    # substrings of the source (any of)
+    languages: tuple[str, ...] = ()  # passage languages, ISO 639-1 codes or und (any of)
 
     def __bool__(self) -> bool:
-        return bool(self.speakers or self.after or self.before or self.sources)
+        return bool(self.speakers or self.after or self.before or self.sources or self.languages)
 
 
 
@@ -70,6 +71,8 @@ class SearchHit:
     duplicates: tuple[DocumentInfo, ...] = ()  # other statements that carry the same paragraph
     matches: tuple[Span, ...] = ()  # keyword and phrase matches in `text` (search.phrases.keyword_spans)
     ocr_confidence: float | None = None  # read by OCR from a scan: Tesseract's mean word confidence (0-100)
+    language: str = "und"  # the passage's language (ISO 639-1 or und)
+    keyword_only: bool = False  # ranked by its keywords alone: the sentence model reads English only
 
 
 

@@ -63,6 +63,7 @@ class Pool:
     cosines: dict[int, float] = field(default_factory=dict)  # passage cosine to the quote (vector hits)
     quote_vector: np.ndarray | None = None      # the quote as the question encoder embeds it
     sentences: SentenceVectors | None = None    # (passage id, text) -> (sentence spans, unit vectors)
+    paraphrase: bool = True                     # the sentence model can read the quote (English): check meaning
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class VerifyResult:
     first_said: QuoteMatch | None
     took_ms: float
     filters: Filters = Filters()
+    paraphrase_checked: bool = True  # False: the quote is not English, so only its words were compared
 
 
 def validate_quote(quote: Any, max_chars: int) -> tuple[str, list[Token]]:
@@ -134,6 +136,9 @@ def pool_from_searcher(searcher: Any, quote: str, words: Sequence[str], filters:
     question_vector = searcher.embed_question(validate(searcher.settings, text, depth, 0)[0])
     order: dict[int, Candidate] = {}
     cosines: dict[int, float] = {}
+    # The sentence model reads English only: a quote in another language is compared word for word, and a
+    # passage in another language never counts as a paraphrase by its (meaningless) cosine.
+    readable = searcher.ranker.reads(text)
     halves = {mode: shallow_hits(searcher, text, question_vector, mode, depth, subset, deadline)
               for mode in ("vector", "keyword")}
     rows = searcher.store.passages(list(dict.fromkeys(pid for ranked in halves.values() for pid, _ in ranked)))
@@ -144,7 +149,7 @@ def pool_from_searcher(searcher: Any, quote: str, words: Sequence[str], filters:
             row = rows[pid]
             order.setdefault(pid, Candidate(pid, row["text"], document_info(row, id_key="doc_id"), row["ordinal"],
                                             row["n"]))
-            if mode == "vector":
+            if mode == "vector" and readable and searcher.table.vector_readable([pid])[0]:
                 cosines[pid] = float(score)
     if deadline is not None:
         deadline.check("the quote's word search")
@@ -162,7 +167,7 @@ def pool_from_searcher(searcher: Any, quote: str, words: Sequence[str], filters:
             doc = document_info(row, id_key="doc_id")
             order[pid] = Candidate(pid, row["text"], doc, row["ordinal"], row["n"])
     return Pool(list(order.values()), None, cosines, question_vector,
-                lambda pid, passage: stored_sentences(gen, pid, passage))
+                lambda pid, passage: stored_sentences(gen, pid, passage), readable)
 
 
 def shallow_hits(searcher: Any, text: str, question_vector: np.ndarray, mode: str, k: int,
@@ -197,7 +202,7 @@ def verify(searcher: Any, quote: Any, filters: Filters | None = None, lines: Ver
     pool = pool_from_searcher(searcher, quote, rare_words(toks, quote), filters, depth, deadline=deadline)
     verdict, matches = judge(quote, toks, pool, lines, deadline)
     return VerifyResult(quote, verdict, matches, first_said(verdict, matches),
-                        (time.perf_counter() - began) * 1000, filters or Filters())
+                        (time.perf_counter() - began) * 1000, filters or Filters(), pool.paraphrase)
 
 
 def judge(quote: str, toks: Sequence[Token], pool: Pool, lines: VerifyLines = VerifyLines(),
@@ -218,7 +223,7 @@ def judge(quote: str, toks: Sequence[Token], pool: Pool, lines: VerifyLines = Ve
         close.sort(key=lambda ca: -ca[1].similarity)  # stable: retrieval order breaks ties
         return "altered", _ordered([_match(c, a, "altered") for c, a in close], lines.max_matches)
     deadline.check("the paraphrase check")
-    said = paraphrases(quote, pool, lines.paraphrase)
+    said = paraphrases(quote, pool, lines.paraphrase) if pool.paraphrase else []
     if said:
         return "paraphrase", _ordered(said, lines.max_matches)
     return "not_found", ()

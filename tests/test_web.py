@@ -11,6 +11,7 @@ from html import unescape
 
 import jsonschema
 import pytest
+from conftest import SEED_CORPUS
 
 from search.settings import load_settings
 from search.types import DocumentInfo, Facet, SearchHit, SearchResponse, Span
@@ -19,8 +20,6 @@ from web.api import ROUTES
 from web.openapi import document as openapi_document
 from web.routes import Reply, RouteTable
 from web.schemas import SearchResults, dump
-
-from conftest import SEED_CORPUS
 
 XSS = """Title: <script>alert('title')</script> Notes
 Speaker: Mallory <b>Bold</b>
@@ -298,7 +297,7 @@ class StubSearcher:
         self.settings, self.response = settings, response
 
     def search(self, query, k=None, offset=0, neighbours=False, mode=None, filters=None, sort="relevance",
-               deadline=None):
+               deadline=None, exact=False):
         return self.response
 
 

@@ -239,12 +239,16 @@ def _update_settings(index, model, embedding_backend) -> Settings:
 @click.option("--offset", default=0, help="Skip this many results (for paging).")
 @setting_option("--mode", name="mode", type=click.Choice(MODES), default=None)
 @filter_options
+@click.option("--language", multiple=True, help="Only passages in this language (ISO 639-1 code: en, ru, uk, ...; "
+                                               "und: undetected; repeatable).")
+@click.option("--exact", is_flag=True, help="Match words only as written: no Cyrillic/Latin transliteration.")
 @click.option("--sort", default="relevance", type=click.Choice(SORTS + tuple(SORT_ALIASES)),
               help="Order: relevance, or newest/oldest first among the relevant results (date = newest).")
 @click.option("--context", is_flag=True, help="Also show the neighbouring paragraphs.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text (= --format json).")
 @click.option("--format", "fmt", default=None, help="text (default), json, csv or jsonl (one row per hit).")
-def query(text, index, model, k, offset, mode, speaker, after, before, source, sort, context, as_json, fmt) -> None:
+def query(text, index, model, k, offset, mode, speaker, after, before, source, language, exact, sort, context,
+          as_json, fmt) -> None:
     """Answer a question from the index: ranked paragraphs with the best sentence highlighted.
 
     "Quoted phrases" must appear in every result and -word or -"phrase" in none."""
@@ -261,6 +265,7 @@ def query(text, index, model, k, offset, mode, speaker, after, before, source, s
         # same service function; bad input fails before the index loads.
         pairs = [("q", text), ("offset", str(offset)), ("sort", sort), *filter_values(speaker, after, before, source)]
         pairs += [(name, value) for name, value in (("k", k), ("mode", mode)) if value is not None]
+        pairs += [("language", v) for v in language] + ([("exact", "true")] if exact else [])
         req = parse_request(query_string_values(MultiDict(pairs)))
         service.check_search_limits(settings, req)
         response = service.search(Searcher.load(settings), req, neighbours=context)
@@ -280,6 +285,8 @@ def query(text, index, model, k, offset, mode, speaker, after, before, source, s
         doc = hit.document
         who = " · ".join(x for x in (doc.speaker, doc.date, doc.title or doc.id) if x)
         scan = "" if hit.ocr_confidence is None else f" [OCR, confidence {hit.ocr_confidence:.0f}%]"
+        scan += "".join(f" · {m}" for m in (hit.language if hit.language != "und" else "",
+                                            "keywords only" if hit.keyword_only else "") if m)
         click.echo(click.style(f"{rank}. [{hit.score:.3f}] {who} — paragraph {hit.paragraph} of {hit.of}{scan}",
                                bold=True))
         if doc.source:
@@ -305,8 +312,9 @@ def _format(fmt: str | None, default: str, allowed: tuple[str, ...]) -> str:
 @index_option
 @model_option
 @filter_options
+@click.option("--language", multiple=True, help="Only passages in this language (ISO 639-1 code; repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON object instead of text.")
-def verify_command(quote, index, model, speaker, after, before, source, as_json) -> None:
+def verify_command(quote, index, model, speaker, after, before, source, language, as_json) -> None:
     """Check a quote: verbatim, altered (with the word diff), paraphrase or not found, and who said it first.
 
     "..." or "…" in QUOTE stands for omitted words."""
@@ -317,7 +325,8 @@ def verify_command(quote, index, model, speaker, after, before, source, as_json)
 
     try:
         settings = load_settings({"index": index, "model": model})
-        values = MultiDict([("quote", quote), *filter_values(speaker, after, before, source)])
+        values = MultiDict([("quote", quote), *filter_values(speaker, after, before, source),
+                            *(("language", v) for v in language)])
         req = parse_verify(query_string_values(values, fields=VERIFY_FIELDS, keep_blank="quote"))
         service.check_quote_limits(settings, req)  # bad input fails before the index loads
         searcher = Searcher.load(settings)
@@ -329,6 +338,9 @@ def verify_command(quote, index, model, speaker, after, before, source, as_json)
         click.echo(json.dumps(dump(body), ensure_ascii=False, indent=2))
         return
     click.echo(click.style(f"verdict: {result.verdict}", bold=True))
+    if not result.paraphrase_checked:
+        click.echo("note: compared word for word only; the sentence model reads English, so a paraphrase in "
+                   "this language is not recognised", err=True)
     for i, m in enumerate(result.matches):
         doc = m.document
         who = " · ".join(x for x in (doc.speaker, doc.date, doc.title or doc.id) if x)

@@ -15,7 +15,8 @@ from .timeline import render_timeline, series_of
 
 bp = Blueprint("pages", __name__)
 
-PAGE_KEYS = ("q", "k", "mode", "speaker", "after", "before", "source", "sort")  # what the page's links keep
+# what the page's links keep
+PAGE_KEYS = ("q", "k", "mode", "speaker", "after", "before", "source", "language", "exact", "sort")
 
 
 @bp.app_template_global()
@@ -87,6 +88,7 @@ def index():
         except StatementSearchError as exc:
             error, status = exc, http_status(exc)
     chips = [("speaker", v) for v in req.speaker] + [("source", v) for v in req.source]
+    chips += [("language", v) for v in getattr(req, "language", None) or []]
     chips += [(key, getattr(req, key)) for key in ("after", "before") if getattr(req, key)]
     next_url = prev_url = timeline = None
     downloads: list[tuple[str, str]] = []
@@ -111,7 +113,8 @@ def index():
 def verify_page():
     """Check a quote: the form, and with ?quote=... the verdict, the matches and their word diffs."""
     values = schemas.query_string_values(request.args, fields=schemas.VERIFY_FIELDS, keep_blank="quote")
-    req = schemas.VerifyRequest.model_construct(**{"quote": None, "speaker": [], "source": [], "after": None,
+    req = schemas.VerifyRequest.model_construct(**{"quote": None, "speaker": [], "source": [], "language": [],
+                                                   "after": None,
                                                    "before": None, **values})
     result = searcher = error = None
     status = 200

@@ -13,9 +13,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
-from pydantic import AliasPath, BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
+from pydantic import (
+    AliasPath,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 from pydantic_core import ErrorDetails
 
 from search.citation import Citation as LibraryCitation
@@ -41,6 +51,10 @@ _MONTH_DAY = (r"((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[
 # search.filters.parse_date accepts; no lookarounds, so every JSON Schema validator and generator reads it.
 DATE_PATTERN = (rf"^({_YEAR}(-(0[1-9]|1[0-2]))?|{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)$")
 Names = list[str]
+# An ISO 639-1 (or 639-3) code, optionally with a region (ru, ru-RU, rus); und: undetected. An unknown but
+# well-formed code is valid and simply matches no passage (search.filters.languages).
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})?$"
+LanguageCodes = list[Annotated[str, StringConstraints(pattern=LANGUAGE_PATTERN)]]
 
 
 class FilterFields(BaseModel):
@@ -54,13 +68,16 @@ class FilterFields(BaseModel):
     before: str | None = Field(None, pattern=DATE_PATTERN,
                                description="Only statements dated on or before (YYYY, YYYY-MM or YYYY-MM-DD).")
     source: Names = Field(default_factory=list, description="Only sources containing one of these texts.")
+    language: LanguageCodes = Field(default_factory=list, description="Only passages in these languages (ISO "
+                                                                      "639-1 codes such as en, ru, uk; und: "
+                                                                      "undetected).")
 
-    @field_validator("speaker", "source", mode="before")
+    @field_validator("speaker", "source", "language", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
-    @field_validator("speaker", "source", mode="after")
+    @field_validator("speaker", "source", "language", mode="after")
     @classmethod
     def _unicode(cls, value: Any, info: Any) -> Any:
         for text in value:
@@ -71,7 +88,7 @@ class FilterFields(BaseModel):
         from search.filters import make_filters
 
         return make_filters(speaker=self.speaker or None, after=self.after, before=self.before,
-                            source=self.source or None)
+                            source=self.source or None, language=self.language or None)
 
 
 class SearchRequest(FilterFields):
@@ -82,6 +99,8 @@ class SearchRequest(FilterFields):
     offset: StrictInt = Field(0, description="Results to skip (paging).")
     mode: Mode | None = Field(None, description="Retrieval mode.")
     context: StrictBool = Field(False, description="Include neighbouring paragraphs.")
+    exact: StrictBool = Field(False, description="Match words only as written: no Cyrillic/Latin "
+                                                 "transliteration (Durov no longer finds Дуров).")
     sort: Sort = Field("relevance", description="Order of the relevant results; date = newest first.")
     format: Literal["json", "csv", "jsonl"] = Field(
         "json", description="json: this object; csv or jsonl: the page of results as a download (one row per hit).")
@@ -100,7 +119,7 @@ class SearchRequest(FilterFields):
 
 
 FIELDS = tuple(SearchRequest.model_fields)
-LIST_FIELDS = ("speaker", "source")
+LIST_FIELDS = ("speaker", "source", "language")
 _INTEGER = re.compile(r"-?[0-9]+")
 _FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
@@ -121,7 +140,7 @@ def query_string_values(args: Any, fields: Iterable[str] | None = None, keep_bla
         value: Any = values if name in LIST_FIELDS else values[0]
         if name in ("k", "offset") and _INTEGER.fullmatch(value):
             value = int(value)
-        elif name == "context":
+        elif name in ("context", "exact"):
             value = _FLAGS.get(value.lower(), value)
         out[name] = value
     return out
@@ -294,6 +313,9 @@ class Hit(Result):
                                                          "text (keyword matches), in order.")
     citation: Citation | None = None
     ocr_confidence: float | None = Field(None, ge=0, le=100, description=OCR_CONFIDENCE)
+    language: str = Field("und", description="The passage's language (ISO 639-1, or und).")
+    keyword_only: bool = Field(False, description="Ranked by its keywords alone: the sentence model reads "
+                                                  "English only (a question or passage in another language).")
 
     @classmethod
     def of(cls, hit: SearchHit, neighbours: bool = False, generation: str | None = None) -> Hit:
@@ -311,7 +333,7 @@ class Hit(Result):
             extra["ocr_confidence"] = hit.ocr_confidence
         return cls(id=hit.id, score=float(hit.score), text=hit.text, highlight=Span.model_validate(hit.highlight),
                    document=Document.model_validate(hit.document), position=Position.model_validate(hit),
-                   weak=hit.weak, **extra)
+                   weak=hit.weak, language=hit.language, keyword_only=hit.keyword_only, **extra)
 
 
 class Facet(Result):
@@ -339,6 +361,7 @@ class AppliedFilters(Result):
     after: str | None
     before: str | None
     source: list[str] = Field(validation_alias="sources")
+    language: list[str] = Field(default_factory=list, validation_alias="languages")
 
 
 class IndexRef(Result):
@@ -439,6 +462,9 @@ class VerifyResponse(Result):
     first_said: FirstSaid | None = Field(description="The earliest dated statement with the best match's words "
                                                      "(verbatim or altered only).")
     took_ms: float = Field(ge=0)
+    paraphrase_checked: bool = Field(True, description="Whether the meaning was compared too: the sentence "
+                                                       "model reads English only, so a quote in another "
+                                                       "language is checked word for word alone.")
     filters: AppliedFilters | None = Field(None, exclude_if=lambda filters: filters is None)  # sent when filtered
     index: IndexRef
 

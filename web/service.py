@@ -28,7 +28,7 @@ def search(searcher: Any, req: SearchRequest, neighbours: bool | None = None,
     """One search request against one searcher (one index generation)."""
     return searcher.search(req.q, k=req.k, offset=req.offset,
                            neighbours=req.context if neighbours is None else neighbours,
-                           mode=req.mode, filters=req.filters(), sort=req.sort, deadline=deadline)
+                           mode=req.mode, filters=req.filters(), sort=req.sort, deadline=deadline, exact=req.exact)
 
 
 def check_quote(searcher: Any, req: VerifyRequest, deadline: Deadline | None = None) -> VerifyResult:
