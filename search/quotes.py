@@ -79,6 +79,21 @@ def tokens(text: str, segment: int = 0, offset: int = 0) -> list[Token]:
     return out
 
 
+def words(text: str) -> list[str]:
+    """The words of `tokens(text)` without their offsets: the same joins, no Token made (cheaper, for a
+    passage that may be skipped unaligned)."""
+    out: list[str] = []
+    for raw in _TOKEN.findall(text):
+        word = normalise_word(raw)
+        if not word:
+            continue
+        if out and (out[-1], word) in _JOINED:
+            out[-1] = _JOINED[(out[-1], word)]
+            continue
+        out.append(word)
+    return out
+
+
 def quote_tokens(quote: str) -> list[Token]:
     """Tokens of a quote; an ellipsis ("...", "…", "[...]") starts a new segment (omitted words)."""
     out: list[Token] = []

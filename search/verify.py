@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from .duplicates import collapse_duplicates
 from .errors import SearchError
 from .highlight import STOPWORDS
 from .quotes import Alignment, DiffOp, Token, align, quote_tokens, tokens
+from .quotes import words as passage_words
 from .request import validate
 from .types import DocumentInfo, Filters, Span
 
@@ -212,9 +213,8 @@ def judge(quote: str, toks: Sequence[Token], pool: Pool, lines: VerifyLines = Ve
     aligned = []
     for c in pool.candidates:  # up to a few hundred alignments: the budget is checked between them
         deadline.check("the word-for-word comparison")
-        passage = tokens(c.text)
-        if could_match(toks, passage, lines):
-            aligned.append((c, align(quote, toks, c.text, passage)))
+        if could_match(toks, set(passage_words(c.text)), lines):
+            aligned.append((c, align(quote, toks, c.text, tokens(c.text))))
     exact = [(c, a) for c, a in aligned if a.verbatim]
     if exact:
         return "verbatim", _ordered([_match(c, a, "verbatim") for c, a in exact], lines.max_matches)
@@ -229,14 +229,13 @@ def judge(quote: str, toks: Sequence[Token], pool: Pool, lines: VerifyLines = Ve
     return "not_found", ()
 
 
-def could_match(quote: Sequence[Token], passage: Sequence[Token], lines: VerifyLines) -> bool:
+def could_match(quote: Sequence[Token], passage_words: Collection[str], lines: VerifyLines) -> bool:
     """False when no alignment of `quote` in `passage` can be verbatim or altered, so aligning is skipped.
 
     An alignment's similarity and coverage each count quote words found in the passage over at least
     the quote's length, so neither exceeds the share of quote words the passage holds at all; verbatim
     needs all of them, altered at least the lower of its two similarity lines (and `min_words`)."""
-    words = {t.word for t in passage}
-    held = sum(t.word in words for t in quote)
+    held = sum(t.word in passage_words for t in quote)
     if held == len(quote):
         return True
     return len(quote) >= lines.min_words and held / len(quote) >= min(lines.altered, lines.reordered)
