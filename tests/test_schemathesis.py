@@ -8,6 +8,9 @@ import os
 
 import pytest
 import schemathesis
+import schemathesis.specs.openapi.schemas  # noqa: F401  imported at collection: pytest rewrites schemathesis's
+# modules (a pytest plugin); parsing them lazily, deep in a fixture's stack after the hypothesis suites, hit
+# CPython 3.11's "AST constructor recursion depth mismatch" SystemError once in a full run.
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 

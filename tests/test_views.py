@@ -51,7 +51,8 @@ def test_api_serves_the_views_as_before(fake_searcher):
     body = client.get(f"/api/documents/{doc_id}").get_json()
     assert set(body) == {"document", "text", "passages", "index"}
     assert set(body["document"]) == {"id", "title", "speaker", "date", "source", "extra"}
-    assert set(body["passages"][0]) == {"id", "paragraph", "start", "end", "context", "text"}
+    assert set(body["passages"][0]) == {"id", "paragraph", "start", "end", "context", "text",
+                                       "ocr_confidence"}  # null unless read by OCR (docs/formats.md)
     assert body["index"]["passages"] == 13 and len(body["passages"]) == 13
     stats = client.get("/api/stats").get_json()
     assert set(stats) == {"generation", "documents", "passages", "model", "dimension", "index", "built_at", "weak_line"}

@@ -59,14 +59,16 @@ def component_schemas(settings: Settings, routes: RouteTable) -> dict[str, Any]:
     defs = top["$defs"]
     if "SearchRequest" in defs:
         fields = defs["SearchRequest"]["properties"]
-        fields["q"].update(minLength=1, maxLength=settings.max_query_chars)
+        # pattern: at least one non-space character (a blank q is refused as empty, 400 invalid_query)
+        fields["q"].update(minLength=1, maxLength=settings.max_query_chars, pattern=r"\S")
         fields["k"] = {"type": "integer", "minimum": 1, "maximum": settings.max_k, "default": settings.default_k,
                        "description": fields["k"].get("description", "")}
         fields["offset"].update(minimum=0, maximum=settings.max_offset)
     if "VerifyRequest" in defs:
         defs["VerifyRequest"]["properties"]["quote"].update(minLength=1, maxLength=settings.max_query_chars)
     if "WatchlistCreate" in defs:
-        defs["WatchlistCreate"]["properties"]["q"].update(minLength=1, maxLength=settings.max_query_chars)
+        defs["WatchlistCreate"]["properties"]["q"].update(minLength=1, maxLength=settings.max_query_chars,
+                                                          pattern=r"\S")
     return defs
 
 
