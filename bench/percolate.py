@@ -97,10 +97,10 @@ def _rows(drafts, start: int, count: int, per_doc: int = 20, prefix: str = "doc"
     for i in range(start, start + count):
         doc = f"{prefix}-{i // per_doc}"
         if i % per_doc == 0 or i == start:
-            docs.append((doc, f"Title {doc}", "Speaker", "1900-01-01", None, "{}", f"{doc}.txt", "", per_doc))
+            docs.append((doc, f"Title {doc}", "Speaker", "1900-01-01", None, "{}", f"{doc}.txt", "", per_doc, "en"))
         text = drafts[i % len(drafts)][2]
         passages.append((i, doc, i % per_doc + 1, i % per_doc, 0, 0, len(text), "", text,
-                         hashlib.sha256(f"{i}".encode()).hexdigest(), None))
+                         hashlib.sha256(f"{i}".encode()).hexdigest(), None, "en"))
     return docs, passages
 
 
@@ -131,10 +131,10 @@ def write_generations(n: int, new, drafts, model, dimension: int) -> tuple[Path,
 
     current.mkdir()
     writer = StoreWriter.copy_of(previous / DB_FILE, current / DB_FILE)
-    docs = [(f"new-{i}", f"New {i}", "New Speaker", "2026-01-01", None, "{}", f"new-{i}.txt", "", 1)
+    docs = [(f"new-{i}", f"New {i}", "New Speaker", "2026-01-01", None, "{}", f"new-{i}.txt", "", 1, "en")
             for i in range(len(picked))]
     writer.write(docs, [(n + i, f"new-{i}", 1, 0, 0, 0, len(p[2]), "", p[2], hashlib.sha256(p[2].encode()).hexdigest(),
-                         None) for i, p in enumerate(picked)])
+                         None, "en") for i, p in enumerate(picked)])
     writer.close()
     out = np.lib.format.open_memmap(current / VECTORS_FILE, mode="w+", dtype=np.float32,
                                     shape=(n + len(picked), dimension))

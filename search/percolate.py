@@ -115,9 +115,11 @@ def _pairs(store: PassageStore, hashes: list[str]) -> set[tuple[str, str]]:
     return out
 
 
-def _accepts(f: Filters, speaker: str | None, date: str | None, source: str | None) -> bool:
-    """search.filters.DocumentTable.subset's rule for one statement (speaker exact, source contains,
-    dates inclusive, undated left out by a date filter), all case-insensitive."""
+def _accepts(f: Filters, speaker: str | None, date: str | None, source: str | None, language: str = "und") -> bool:
+    """search.filters.DocumentTable.subset's rule for one passage (speaker exact, source contains, dates
+    inclusive, undated left out by a date filter, speaker and source case-insensitive; language one of)."""
+    if f.languages and language not in f.languages:
+        return False
     if f.speakers and (speaker or "").casefold() not in {s.casefold() for s in f.speakers}:
         return False
     if f.sources and not any(s.casefold() in (source or "").casefold() for s in f.sources):
@@ -139,7 +141,8 @@ class _Rule:
         self.terms = terms(self.text) if saved.mode == "keyword" else None
 
     def accepts(self, row) -> bool:
-        if not _accepts(self.saved.filters, row["speaker"], row["date"], row["source"]):
+        language = row["language"] if "language" in row.keys() else "und"  # generations before languages
+        if not _accepts(self.saved.filters, row["speaker"], row["date"], row["source"], language or "und"):
             return False
         if self.matcher is not None and not self.matcher.matches(row["text"]):
             return False

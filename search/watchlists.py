@@ -109,7 +109,8 @@ class SavedSearch:
 
     def filter_values(self) -> dict[str, Any]:
         f = self.filters
-        return {"speaker": list(f.speakers), "after": f.after, "before": f.before, "source": list(f.sources)}
+        return {"speaker": list(f.speakers), "after": f.after, "before": f.before, "source": list(f.sources),
+                "language": list(f.languages)}
 
 
 @dataclass(frozen=True)
@@ -179,24 +180,26 @@ def check_name(name: Any) -> str:
 
 
 def make_saved_search(settings: Settings, name: Any, question: Any, mode: Any = None, speaker: Any = None,
-                      after: Any = None, before: Any = None, source: Any = None) -> tuple[str, str, str, Filters]:
+                      after: Any = None, before: Any = None, source: Any = None,
+                      language: Any = None) -> tuple[str, str, str, Filters]:
     """(name, question, mode, filters) validated the way a search validates them; SearchError otherwise."""
     name = check_name(name)
     question, _, _ = validate(settings, question, 1, 0)
     parse_question(question)  # a phrase of stopwords alone is refused here, as in a search
     mode = validate_mode(mode or settings.mode)
-    filters = make_filters(speaker=speaker, after=after, before=before, source=source)
+    filters = make_filters(speaker=speaker, after=after, before=before, source=source, language=language)
     return name, question, mode, filters
 
 
 def _filters_json(f: Filters) -> str:
-    return json.dumps({"speaker": list(f.speakers), "after": f.after, "before": f.before, "source": list(f.sources)})
+    return json.dumps({"speaker": list(f.speakers), "after": f.after, "before": f.before, "source": list(f.sources),
+                       "language": list(f.languages)})
 
 
 def _filters_of(text: str) -> Filters:
     d = json.loads(text)
     return Filters(speakers=tuple(d.get("speaker") or ()), after=d.get("after"), before=d.get("before"),
-                   sources=tuple(d.get("source") or ()))
+                   sources=tuple(d.get("source") or ()), languages=tuple(d.get("language") or ()))
 
 
 class WatchlistStore:

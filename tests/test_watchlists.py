@@ -86,6 +86,8 @@ def test_add_records_a_new_match_once_and_remove_records_nothing(built, embedder
     save(store, settings, "puffins", QUESTION)
     save(store, settings, "elsewhere", QUESTION, speaker=["Somebody Else"])  # filtered out
     save(store, settings, "phrase", '"fog horn" -puffins')                   # phrase + exclusion
+    save(store, settings, "russian", QUESTION, language=["ru"])               # another language: filtered out
+    save(store, settings, "english", QUESTION, language=["en"])
     new = tmp_path / "lighthouse.txt"
     new.write_text(NEW_TEXT)
 
@@ -94,7 +96,7 @@ def test_add_records_a_new_match_once_and_remove_records_nothing(built, embedder
     current = report.path
     assert len(new_passage_ids(before, current)) == report.passages_added == 2
     result = percolate(store, current, before, settings, embedder)
-    assert result.new_passages == 2 and result.searches == 3
+    assert result.new_passages == 2 and result.searches == 5
     puffins = sorted(store.matches("puffins"), key=lambda m: -m.score)
     assert {m.doc_id for m in puffins} == {"lighthouse"} and "417 puffins" in puffins[0].text
     assert puffins[0].new and puffins[0].paragraph == 1 and puffins[0].speaker == "Keeper Anwen"
@@ -102,7 +104,8 @@ def test_add_records_a_new_match_once_and_remove_records_nothing(built, embedder
     shown = Searcher(index, settings, embedder).search(QUESTION, k=20)
     assert {m.paragraph for m in puffins} == {h.paragraph for h in shown.hits
                                               if h.document.id == "lighthouse" and not h.weak}
-    assert store.matches("elsewhere") == []
+    assert store.matches("elsewhere") == [] and store.matches("russian") == []
+    assert {m.paragraph for m in store.matches("english")} == {m.paragraph for m in puffins}
     fog = store.matches("phrase")
     assert [m.paragraph for m in fog] == [2]
     assert store.get("puffins").new == len(puffins)

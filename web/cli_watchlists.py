@@ -70,16 +70,19 @@ def watchlist() -> None:
 @click.argument("question")
 @click.option("--mode", type=click.Choice(MODES), default=None, help=HELP["mode"])
 @filter_options
+@click.option("--language", multiple=True, help="Only passages in this language (ISO 639-1 code such as en or "
+              "ru, or und; repeatable; any of).")
 @click.option("--webhook", help="POST each new match to this http(s) URL (signed; docs/factcheck.md).")
 @click.option("--secret", help="The webhook's HMAC secret (16-256 characters); default: a random one, printed once.")
 @_INDEX
 @_FILE
-def add_command(name, question, mode, speaker, after, before, source, webhook, secret, index, watchlists) -> None:
+def add_command(name, question, mode, speaker, after, before, source, language, webhook, secret, index,
+                watchlists) -> None:
     """Save QUESTION (with its "phrases" and -exclusions, mode and filters) under NAME."""
     settings = _settings(index=index, watchlists=str(watchlists) if watchlists else None)
     try:
         name, question, mode, filters = make_saved_search(settings, name, question, mode, list(speaker), after,
-                                                          before, list(source))
+                                                          before, list(source), list(language))
         url = check_url(webhook, settings.webhook_allow_private)[0] if webhook is not None else None
         live = layout.current_generation(settings.index)
         saved = open_store(settings).add(name, question, mode, filters, url, secret,

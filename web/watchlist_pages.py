@@ -31,7 +31,7 @@ def _same_origin() -> None:
 
 def _form_values() -> dict[str, Any]:
     values: dict[str, Any] = {k: request.form[k] for k in FORM_KEYS if request.form.get(k, "") != ""}
-    for key in ("speaker", "source"):
+    for key in ("speaker", "source", "language"):
         listed = [v for v in request.form.getlist(key) if v.strip()]
         if listed:
             values[key] = listed

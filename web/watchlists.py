@@ -60,7 +60,8 @@ def create(values: Any) -> SavedSearch:
     req = parse_create(values)
     settings = live_searcher().settings
     name, question, mode, filters = make_saved_search(settings, req.name, req.q, req.mode, req.speaker or None,
-                                                      req.after, req.before, req.source or None)
+                                                      req.after, req.before, req.source or None,
+                                                      req.language or None)
     url = check_url(req.webhook, settings.webhook_allow_private)[0] if req.webhook is not None else None
     if req.secret is not None and url is None:
         raise SearchError("a secret signs webhook calls: give a webhook URL too", code="invalid_secret")
