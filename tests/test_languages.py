@@ -196,3 +196,17 @@ def test_language_filter_facet_and_exact_through_the_api(searcher, embedder):
     assert "keywords only" in page and 'lang="ru"' in page and "checked" in page
     quote = client.post("/api/verify", json={"quote": "Модераторы Телеграма удаляют миллионы вредных публикаций"})
     assert quote.get_json()["verdict"] == "verbatim" and quote.get_json()["paraphrase_checked"] is False
+
+
+def test_a_malformed_language_code_is_explained_as_one(seed_index, embedder):
+    """Not the date pattern's message (every pattern mismatch used to read "must be a date")."""
+    from search.live import LiveSearcher
+    from search.settings import load_settings
+    from web import create_app
+
+    config = load_settings({"index": seed_index, "reload_interval": -1}, environ={})
+    client = create_app({"SETTINGS": config, "LIVE_SEARCHER": LiveSearcher(config, embedder).load()}).test_client()
+    answer = client.get("/api/search", query_string={"q": "Telegram", "language": "12x"})
+    assert answer.status_code == 400
+    error = answer.get_json()["error"]
+    assert error["code"] == "invalid_language" and "language code" in error["message"], error

@@ -189,6 +189,8 @@ def _explain(field: str, err: ErrorDetails) -> str:
         return "must be one of " + err.get("ctx", {}).get("expected", "").replace("'", "").replace(" or ", ", ")
     if kind == "list_type" or (len(err["loc"]) > 1 and kind == "string_type"):
         return "must be a string or a list of strings"
+    if kind == "string_pattern_mismatch" and field == "language":
+        return "must be a language code such as en, ru or uk (ISO 639-1 or 639-3, or und)"
     if kind == "string_pattern_mismatch":
         return "must be a date as YYYY-MM-DD (or YYYY-MM, YYYY)"
     if kind == "string_type":
