@@ -11,6 +11,7 @@ the library (search.request) and written into the published schema from the live
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
@@ -30,7 +31,7 @@ from pydantic_core import ErrorDetails
 
 from search.citation import Citation as LibraryCitation
 from search.errors import SearchError
-from search.filters import SORT_ALIASES, SORTS
+from search.filters import SORT_ALIASES, SORTS, parse_checked
 from search.request import check_text
 from search.settings import Mode
 from search.types import Filters, SearchHit, SearchResponse
@@ -109,10 +110,8 @@ class SearchRequest(FilterFields):
         None, description="yes: only passages with a published fact-check (ClaimReview); no: only those without.")
 
     def filters(self) -> Filters:
-        from search.filters import make_filters
-
-        return make_filters(speaker=self.speaker or None, after=self.after, before=self.before,
-                            source=self.source or None, checked=self.checked)
+        """The shared filters plus `checked` (a search's own: a quote check has no such filter)."""
+        return dataclasses.replace(super().filters(), checked=parse_checked(self.checked))
 
     @field_validator("k", "offset", mode="before")
     @classmethod
