@@ -4,7 +4,7 @@ from __future__ import annotations
 from index.errors import CorpusError, IndexUnavailable, SettingError, StatementSearchError
 
 __all__ = ["StatementSearchError", "SearchError", "NotFound", "IndexUnavailable", "CorpusError", "SettingError",
-           "TimeBudgetExceeded", "Conflict"]
+           "TimeBudgetExceeded", "Conflict", "TooLarge", "NotReady"]
 
 
 class SearchError(StatementSearchError):
@@ -29,3 +29,15 @@ class Conflict(SearchError):
     """A request that clashes with what is stored (a saved search name already taken)."""
 
     code = "conflict"
+
+
+class TooLarge(SearchError):
+    """An upload over a size or row limit (a batch of quotes, a file of fact-checks)."""
+
+    code = "too_large"
+
+
+class NotReady(SearchError):
+    """Something asked for before it exists: the results of a batch job that is still running."""
+
+    code = "not_ready"

@@ -73,12 +73,26 @@ def languages(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+CHECKED = {"yes": True, "no": False, "any": None}
+
+
+def parse_checked(value: Any) -> bool | None:
+    """checked=yes|no (or true/false): only passages with / without a published fact-check; any or None: all."""
+    if value is None or value == "" or isinstance(value, bool):
+        return value if isinstance(value, bool) else None
+    key = str(value).strip().lower()
+    key = {"true": "yes", "false": "no"}.get(key, key)
+    if key not in CHECKED:
+        raise SearchError(f"checked must be yes, no or any, got {value!r}", code="invalid_checked")
+    return CHECKED[key]
+
+
 def make_filters(speaker: Any = None, after: Any = None, before: Any = None, source: Any = None,
-                 language: Any = None) -> Filters:
+                 language: Any = None, checked: Any = None) -> Filters:
     """Validate raw filter values from any front end into Filters; SearchError on bad input."""
     filters = Filters(speakers=names("speaker", speaker), after=parse_date("after", after, end=False),
                       before=parse_date("before", before, end=True), sources=names("source", source),
-                      languages=languages(language))
+                      languages=languages(language), checked=parse_checked(checked))
     if filters.after and filters.before and filters.after > filters.before:
         raise SearchError(f"after ({filters.after}) is later than before ({filters.before})",
                           code="invalid_date_range")

@@ -19,19 +19,26 @@ import numpy as np
 
 from index.embedder import Embedder
 
-from .citation import Citation
+from .citation import Citation, passage_sha256
 from .deadline import Deadline
 from .documents import DocumentView, StatsView, document_info, document_view, stats_view
 from .duplicates import ParagraphKeys, collapse_duplicates
 from .errors import NotFound
+from .factchecks import FactCheckStore, checked_ids
 from .filters import validate_sort
 from .generation import Generation
 from .hits import make_hits
-from .phrases import ParsedQuestion, PhraseMatcher, candidate_ids, keyword_spans, parse_question
+from .phrases import (
+    ParsedQuestion,
+    PhraseMatcher,
+    candidate_ids,
+    keyword_spans,
+    parse_question,
+)
 from .ranking import Ranker
 from .request import validate, validate_mode
 from .settings import Settings
-from .types import Filters, SearchResponse
+from .types import FactCheck, Filters, SearchResponse
 from .weak import weak_line
 
 
@@ -68,6 +75,8 @@ class Searcher:
         self.weak_line = self._weak_line()
         self.cache = QueryCache()
         self.paragraphs = ParagraphKeys(self.store)  # duplicate keys, computed once per passage
+        self._fact_checks: FactCheckStore | None = None
+        self._checked: tuple[Any, np.ndarray] | None = None  # (store version, linked passage ids)
 
     def with_settings(self, **changes: Any) -> Searcher:
         """The same loaded generation and embedder under other (ranking, limit) settings."""
@@ -115,6 +124,8 @@ class Searcher:
         sort = validate_sort(sort)
         filters = filters or Filters()
         subset, undated = self.table.subset(filters) if filters else (None, 0)
+        if filters.checked is not None:
+            subset = self._checked_subset(filters.checked, subset)
         # "Quoted phrases" must appear and -words must not (search/phrases.py): the ranking sees the rest
         # plus the phrases' words, within the passages that hold the phrases' words, and only passages the
         # matcher accepts are kept, in every mode, before paging.
@@ -152,6 +163,8 @@ class Searcher:
                                     keyword_only=h.id in keyword_only,
                                     matches=tuple(keyword_spans(question, h.text, parsed)))
                 for h in make_hits(self.store, self.gen.sentences, text, qvec, page, neighbours)]
+        checks = self.fact_checks_for([(h.document.id, h.text) for h in hits])
+        hits = [dataclasses.replace(h, fact_checks=c) if c else h for h, c in zip(hits, checks)]
         deadline.check("facets")
         return SearchResponse(query=question, hits=tuple(hits), took_ms=(time.perf_counter() - began) * 1000,
                               generation=self.generation, passages=self.passages, k=k, offset=offset,
@@ -177,6 +190,33 @@ class Searcher:
             return dict.fromkeys(ids, 0.0)
         scores = self.gen.keyword.scores(question, fold)
         return {pid: float(scores[pid]) / ideal for pid in ids}
+
+    def fact_check_store(self) -> FactCheckStore | None:
+        """The fact-checks kept beside the index (search/factchecks.py), once one exists."""
+        if self._fact_checks is None:
+            self._fact_checks = FactCheckStore.beside(self.settings.index)
+        return self._fact_checks
+
+    def fact_checks_for(self, passages: list[tuple[str, str]]) -> list[tuple[FactCheck, ...]]:
+        """The published fact-checks linked to each (statement id, passage text), newest first."""
+        store = self.fact_check_store()
+        if store is None or not passages:
+            return [() for _ in passages]
+        keys = [(doc_id, passage_sha256(text)) for doc_id, text in passages]
+        found = store.for_passages(keys)
+        return [tuple(found.get(k, ())) for k in keys]
+
+    def _checked_subset(self, checked: bool, subset: np.ndarray | None) -> np.ndarray:
+        """`subset` (or every passage) narrowed to the passages with (or without) a linked fact-check."""
+        store = self.fact_check_store()
+        linked = np.array([], dtype=np.int64)
+        if store is not None:
+            version = store.version()
+            if self._checked is None or self._checked[0] != version:
+                self._checked = (version, checked_ids(self, store))
+            linked = self._checked[1]
+        base = subset if subset is not None else self.table.subset(Filters())[0]
+        return np.intersect1d(base, linked) if checked else np.setdiff1d(base, linked)
 
     def weak_flags(self, question_vector: np.ndarray, ranked: list[tuple[int, float]],
                    known: dict[int, float] | None = None) -> list[bool]:

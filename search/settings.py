@@ -115,6 +115,14 @@ class Settings(BaseModel):
     request_budget: float = _f(0.0, "Seconds a search or quote check may run; past it the request ends with 503 "
                                     "time_budget, checked between the search's stages (search/deadline.py). "
                                     "0: no budget (gunicorn's 120 s worker timeout still applies).", ge=0)
+    max_batch_rows: int = _f(10_000, "Most quotes in one batch check (verify --batch, POST /api/verify/batch).", ge=1)
+    max_batch_bytes: int = _f(4 * 1024 * 1024, "Largest batch file (or fact-check file) accepted, in bytes.", ge=1)
+    batch_rate_limit: str = _f("10/minute;100/day", "Batch uploads per client address (POST /api/verify/batch "
+                                                    "and the batch page), flask-limiter syntax; empty: no limit.")
+    batch_keep_days: float = _f(30.0, "Days a finished batch job's results are kept; older ones are deleted when a "
+                                      "new job is stored.", gt=0)
+    batch_lease: float = _f(60.0, "Seconds a worker's claim on a batch job lasts without renewal; a job whose "
+                                  "worker died is taken over by another after this (search/jobs.py).", gt=0)
     reload_interval: float = _f(2.0, "Seconds between checks for a newly built index generation.")
     ocr_languages: str = _f(OCR_LANGUAGES, "Tesseract languages for scanned PDF pages and images, joined by + "
                                            "(e.g. eng+rus); a file's sidecar `language` overrides it. Each needs "

@@ -40,9 +40,11 @@ class Filters:
     before: str | None = None        # YYYY-MM-DD inclusive
     sources: tuple[str, ...] = ()    # substrings of the source (any of)
     languages: tuple[str, ...] = ()  # passage languages, ISO 639-1 codes or und (any of)
+    checked: bool | None = None      # only passages with (True) or without (False) a published fact-check
 
     def __bool__(self) -> bool:
-        return bool(self.speakers or self.after or self.before or self.sources or self.languages)
+        return bool(self.speakers or self.after or self.before or self.sources or self.languages
+                    or self.checked is not None)
 
 
 
@@ -50,6 +52,29 @@ class Filters:
 class Facet:
     value: str
     count: int
+
+
+@dataclass(frozen=True)
+class FactCheck:
+    """A published fact-check (schema.org ClaimReview) of a claim, as kept beside the index."""
+
+    id: int
+    claim: str                      # claimReviewed
+    author: str                     # the organisation that published the review
+    url: str                        # the review's address
+    date: str | None = None         # datePublished (YYYY-MM-DD)
+    rating: str | None = None       # reviewRating.alternateName, else ratingValue (of bestRating)
+    claimant: str | None = None     # itemReviewed.author.name: who made the claim
+    claim_date: str | None = None   # itemReviewed.datePublished
+    rating_value: str | None = None
+    best_rating: str | None = None
+    worst_rating: str | None = None
+
+    @property
+    def label(self) -> str:
+        """What a hit shows: checked by X on DATE: RATING."""
+        return (f"checked by {self.author}" + (f" on {self.date}" if self.date else "")
+                + (f": {self.rating}" if self.rating else ""))
 
 
 @dataclass(frozen=True)
@@ -73,6 +98,7 @@ class SearchHit:
     ocr_confidence: float | None = None  # read by OCR from a scan: Tesseract's mean word confidence (0-100)
     language: str = "und"  # the passage's language (ISO 639-1 or und)
     keyword_only: bool = False  # ranked by its keywords alone: the sentence model reads English only
+    fact_checks: tuple[FactCheck, ...] = ()  # published fact-checks linked to this passage (search/factchecks.py)
 
 
 

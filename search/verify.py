@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ from .highlight import STOPWORDS
 from .quotes import Alignment, DiffOp, Token, align, quote_tokens, tokens
 from .quotes import words as passage_words
 from .request import validate
-from .types import DocumentInfo, Filters, Span
+from .types import DocumentInfo, FactCheck, Filters, Span
 
 VERDICTS = ("verbatim", "altered", "paraphrase", "not_found")
 
@@ -80,6 +80,7 @@ class QuoteMatch:
     verdict: str
     paragraph: int = 0
     of: int = 0
+    fact_checks: tuple[FactCheck, ...] = ()  # published fact-checks linked to this passage
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,10 @@ def verify(searcher: Any, quote: Any, filters: Filters | None = None, lines: Ver
     quote, toks = validate_quote(quote, limit)
     pool = pool_from_searcher(searcher, quote, rare_words(toks, quote), filters, depth, deadline=deadline)
     verdict, matches = judge(quote, toks, pool, lines, deadline)
+    lookup = getattr(searcher, "fact_checks_for", None)  # a Searcher; hand-made test doubles have none
+    if lookup is not None and matches:
+        checks = lookup([(m.document.id, m.text) for m in matches])
+        matches = tuple(replace(m, fact_checks=c) if c else m for m, c in zip(matches, checks))
     return VerifyResult(quote, verdict, matches, first_said(verdict, matches),
                         (time.perf_counter() - began) * 1000, filters or Filters(), pool.paraphrase)
 

@@ -8,7 +8,21 @@ from flask import Flask
 
 from search.settings import MODES, Settings, load_settings
 
-from . import api, errors, extension, limits, metrics, pages, security, watchlist_pages, watchlists
+# batch and factchecks add their routes to api.ROUTES when imported
+from . import (  # noqa: F401
+    api,
+    batch,
+    batch_pages,
+    errors,
+    extension,
+    factchecks,
+    limits,
+    metrics,
+    pages,
+    security,
+    watchlist_pages,
+    watchlists,
+)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -38,9 +52,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     metrics.init_app(app, live)
     errors.init_app(app)
     security.init_app(app)
-    limits.init_app(app, settings, open_paths=api.ROUTES.public_paths())
+    batch.init_app(app, settings, live)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(batch_pages.bp)
     app.register_blueprint(api.ROUTES.blueprint("api", api.__name__), url_prefix=api.ROUTES.prefix)
     watchlists.init_app(app)
     app.register_blueprint(watchlist_pages.bp)
+    # after the routes: it puts settings.batch_rate_limit on the upload routes
+    limits.init_app(app, settings, open_paths=api.ROUTES.public_paths())
     return app

@@ -5,16 +5,19 @@ and writes its OpenAPI operation, so adding a route here is the whole change.
 """
 from __future__ import annotations
 
+import json
+
 from flask import Response, request
 
 from search import export
 from search.citation import FORMATS as CITE_FORMATS
+from search.claimreview import claim_review
 from search.errors import SearchError, StatementSearchError
 
 from . import openapi, schemas, security, service
 from .errors import public_message
 from .extension import live_searcher
-from .openapi import ANY_OBJECT, CITATIONS, DOWNLOADS
+from .openapi import ANY_OBJECT, CITATIONS, CLAIM_REVIEW, DOWNLOADS
 from .routes import Reply, RouteTable
 
 ROUTES = RouteTable(prefix="/api")
@@ -56,10 +59,15 @@ def search():
 
 @ROUTES.post("/verify", "verify", "Check a quote: verbatim, altered, paraphrase or not found",
              body=schemas.VerifyRequest,
-             responses={"200": Reply("The verdict, the matches with their word diffs, and who said it first.",
-                                     schemas.VerifyResponse)})
+             responses={"200": Reply("The verdict, the matches with their word diffs, and who said it first "
+                                     "(format=json), or the verdict as schema.org ClaimReview JSON-LD "
+                                     "(format=claimreview).", schemas.VerifyResponse, CLAIM_REVIEW)})
 def verify():
-    searcher, result = service.run_verify(schemas.parse_verify(_json_body("/api/verify")))
+    req = schemas.parse_verify(_json_body("/api/verify"))
+    searcher, result = service.run_verify(req)
+    if req.format == "claimreview":
+        body = claim_review(result, searcher.generation)
+        return Response(json.dumps(body, ensure_ascii=False), content_type="application/ld+json")
     return schemas.dump(schemas.VerifyResponse.of(result, searcher.generation, searcher.passages))
 
 

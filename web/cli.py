@@ -33,6 +33,7 @@ from .cli_options import (
 )
 from .cli_watchlists import after_generation, watchlist
 from .errors import exit_code
+from .factchecks_cli import factchecks
 
 
 def _fail(exc: StatementSearchError) -> NoReturn:
@@ -244,11 +245,13 @@ def _update_settings(index, model, embedding_backend) -> Settings:
 @click.option("--exact", is_flag=True, help="Match words only as written: no Cyrillic/Latin transliteration.")
 @click.option("--sort", default="relevance", type=click.Choice(SORTS + tuple(SORT_ALIASES)),
               help="Order: relevance, or newest/oldest first among the relevant results (date = newest).")
+@click.option("--checked", type=click.Choice(("yes", "no", "any")), default=None,
+              help="yes: only passages with a published fact-check (factchecks add); no: only those without.")
 @click.option("--context", is_flag=True, help="Also show the neighbouring paragraphs.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text (= --format json).")
 @click.option("--format", "fmt", default=None, help="text (default), json, csv or jsonl (one row per hit).")
-def query(text, index, model, k, offset, mode, speaker, after, before, source, language, exact, sort, context,
-          as_json, fmt) -> None:
+def query(text, index, model, k, offset, mode, speaker, after, before, source, language, exact, sort, checked,
+          context, as_json, fmt) -> None:
     """Answer a question from the index: ranked paragraphs with the best sentence highlighted.
 
     "Quoted phrases" must appear in every result and -word or -"phrase" in none."""
@@ -264,7 +267,8 @@ def query(text, index, model, k, offset, mode, speaker, after, before, source, l
         # The options read as the API reads a query string, parsed by the same schema, answered by the
         # same service function; bad input fails before the index loads.
         pairs = [("q", text), ("offset", str(offset)), ("sort", sort), *filter_values(speaker, after, before, source)]
-        pairs += [(name, value) for name, value in (("k", k), ("mode", mode)) if value is not None]
+        pairs += [(name, value) for name, value in (("k", k), ("mode", mode), ("checked", checked))
+                  if value is not None]
         pairs += [("language", v) for v in language] + ([("exact", "true")] if exact else [])
         req = parse_request(query_string_values(MultiDict(pairs)))
         service.check_search_limits(settings, req)
@@ -293,6 +297,8 @@ def query(text, index, model, k, offset, mode, speaker, after, before, source, l
             click.echo(f"   source: {doc.source}")
         a, b = hit.highlight.start, hit.highlight.end
         click.echo("   " + hit.text[:a] + click.style(hit.text[a:b], fg="yellow", bold=True) + hit.text[b:])
+        for fc in hit.fact_checks:
+            click.echo(click.style(f"   {fc.label} <{fc.url}>", fg="magenta"))
         for n in hit.neighbours:
             click.echo(click.style(f"   · paragraph {n.paragraph}: ", dim=True) + n.text[:200])
         click.echo()
@@ -308,22 +314,44 @@ def _format(fmt: str | None, default: str, allowed: tuple[str, ...]) -> str:
 
 
 @main.command("verify")
-@click.argument("quote")
+@click.argument("quote", required=False)
 @index_option
 @model_option
 @filter_options
 @click.option("--language", multiple=True, help="Only passages in this language (ISO 639-1 code; repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON object instead of text.")
-def verify_command(quote, index, model, speaker, after, before, source, language, as_json) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON object instead of text (= --format json).")
+@click.option("--format", "fmt", default=None,
+              help="One quote: text (default), json or claimreview (schema.org ClaimReview JSON-LD). "
+                   "--batch: csv or jsonl (default: from --out's extension, else csv).")
+@click.option("--batch", "batch", type=click.Path(path_type=Path, dir_okay=False),
+              help="Check every quote of a CSV or JSON Lines file (a quote column; optional id, speaker, "
+                   "after, before, source columns) as a job stored beside the index.")
+@click.option("--resume", "resume", metavar="JOB", help="Finish an interrupted --batch job (its id).")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="--batch: write the results here instead of to standard output.")
+@click.option("--quiet", is_flag=True, help="--batch: no progress bar.")
+def verify_command(quote, index, model, speaker, after, before, source, language, as_json, fmt, batch, resume,
+                   out, quiet) -> None:
     """Check a quote: verbatim, altered (with the word diff), paraphrase or not found, and who said it first.
 
-    "..." or "…" in QUOTE stands for omitted words."""
+    "..." or "…" in QUOTE stands for omitted words. With --batch FILE, check every quote of the file:
+    one row of results per quote (verdict, best match, citation, first said) as CSV or JSON Lines."""
+    if batch is not None or resume is not None:
+        if quote is not None:
+            _fail(SearchError("give either QUOTE or --batch/--resume, not both", code="invalid_request"))
+        from .batch_cli import run_batch
+
+        run_batch(batch, resume, index, model, fmt, out, quiet)
+        return
+    if quote is None:
+        _fail(SearchError("give a QUOTE to check, or --batch FILE", code="invalid_quote"))
     from search.searcher import Searcher
 
     from . import service
     from .schemas import VERIFY_FIELDS, VerifyResponse, dump, parse_verify, query_string_values
 
     try:
+        fmt = _format(fmt, "json" if as_json else "text", ("text", "json", "claimreview"))
         settings = load_settings({"index": index, "model": model})
         values = MultiDict([("quote", quote), *filter_values(speaker, after, before, source),
                             *(("language", v) for v in language)])
@@ -333,9 +361,14 @@ def verify_command(quote, index, model, speaker, after, before, source, language
         result = service.check_quote(searcher, req)
     except StatementSearchError as exc:
         _fail(exc)
-    if as_json:
+    if fmt == "json":
         body = VerifyResponse.of(result, searcher.generation, searcher.passages)
         click.echo(json.dumps(dump(body), ensure_ascii=False, indent=2))
+        return
+    if fmt == "claimreview":
+        from search.claimreview import claim_review
+
+        click.echo(json.dumps(claim_review(result, searcher.generation), ensure_ascii=False, indent=2))
         return
     click.echo(click.style(f"verdict: {result.verdict}", bold=True))
     if not result.paraphrase_checked:
@@ -348,6 +381,8 @@ def verify_command(quote, index, model, speaker, after, before, source, language
         click.echo(f"{label}: {who} — paragraph {m.paragraph} of {m.of} ({m.verdict}, {m.similarity:.2f})")
         a, b = m.span.start, m.span.end
         click.echo("   " + m.text[:a] + click.style(m.text[a:b], fg="yellow", bold=True) + m.text[b:])
+        for fc in m.fact_checks:
+            click.echo(click.style(f"   {fc.label} <{fc.url}> (“{fc.claim}”)", fg="magenta"))
         changes = [d for d in m.diff if d.op != "equal"]
         for d in changes:
             if d.elided:
@@ -458,6 +493,7 @@ def settings_table() -> str:
 
 
 main.add_command(watchlist)
+main.add_command(factchecks)
 
 if __name__ == "__main__":
     main()

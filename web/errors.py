@@ -11,19 +11,30 @@ import re
 from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from search.errors import Conflict, IndexUnavailable, NotFound, StatementSearchError, TimeBudgetExceeded
+from search.errors import (
+    Conflict,
+    IndexUnavailable,
+    NotFound,
+    NotReady,
+    StatementSearchError,
+    TimeBudgetExceeded,
+    TooLarge,
+)
 
 log = logging.getLogger(__name__)
 
 
 def http_status(exc: StatementSearchError) -> int:
     """503 when no usable index is there or the request ran past its time budget, 404 for an unknown id,
-    409 for a name already taken (a saved search), 400 for anything the client asked wrong."""
+    413 for an upload over its limits, 409 for a name already taken (a saved search) or results asked for
+    before they exist, 400 for anything the client asked wrong."""
     if isinstance(exc, (IndexUnavailable, TimeBudgetExceeded)):
         return 503
     if isinstance(exc, NotFound):
         return 404
-    if isinstance(exc, Conflict):
+    if isinstance(exc, TooLarge):
+        return 413
+    if isinstance(exc, (Conflict, NotReady)):
         return 409
     return 400
 

@@ -31,6 +31,7 @@ import logging
 import re
 import secrets
 import time
+from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -41,6 +42,7 @@ from .errors import error_response, wants_json
 
 access_log = logging.getLogger("statement_search.access")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+UPLOAD_ENDPOINTS = ("api.batch_submit", "batch_pages.submit")  # limited by settings.batch_rate_limit
 
 
 def allowed_origins(settings: Settings) -> set[str]:
@@ -105,20 +107,34 @@ def _key_matches(expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def init_rate_limit(app: Flask, settings: Settings):
-    """A flask-limiter Limiter for settings.rate_limit on `app`, or None when the setting is empty."""
-    if not settings.rate_limit.strip():
-        return None
-    from flask_limiter import Limiter
-    from flask_limiter.util import get_remote_address
+def _checked(name: str, value: str) -> str:
     from limits import parse_many
 
     try:
-        parse_many(settings.rate_limit)
+        parse_many(value)
     except ValueError as exc:
-        raise SettingError(f"setting rate_limit must look like '60/minute;1000/hour', got "
-                           f"{settings.rate_limit!r} ({exc})") from None
-    return Limiter(get_remote_address, app=app, default_limits=[settings.rate_limit],
-                   storage_uri=settings.rate_limit_storage, headers_enabled=True,
-                   default_limits_exempt_when=lambda: request.path == "/api/health"
-                   or request.path.startswith("/static/"))
+        raise SettingError(f"setting {name} must look like '60/minute;1000/hour', got {value!r} ({exc})") from None
+    return value
+
+
+def init_rate_limit(app: Flask, settings: Settings):
+    """A flask-limiter Limiter for settings.rate_limit on `app` and settings.batch_rate_limit on the batch
+    uploads (a batch costs a thousand searches), or None when both are empty. Call after the routes exist."""
+    if not settings.rate_limit.strip() and not settings.batch_rate_limit.strip():
+        return None
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+
+    defaults: list[Any] = [_checked("rate_limit", settings.rate_limit)] if settings.rate_limit.strip() else []
+    limiter = Limiter(get_remote_address, app=app, default_limits=defaults,
+                      storage_uri=settings.rate_limit_storage, headers_enabled=True,
+                      default_limits_exempt_when=lambda: request.path == "/api/health"
+                      or request.path.startswith("/static/"))
+    if settings.batch_rate_limit.strip():
+        batch_limit = _checked("batch_rate_limit", settings.batch_rate_limit)
+        for endpoint in UPLOAD_ENDPOINTS:
+            if endpoint in app.view_functions:
+                # per client address and per route, on top of the default limits
+                limited: Any = limiter.limit(batch_limit, methods=["POST"])(app.view_functions[endpoint])
+                app.view_functions[endpoint] = limited
+    return limiter

@@ -35,7 +35,8 @@ ERRORS = {
     "401": _json("Error", "API key missing or wrong (only when the server is configured with api_key)."),
     "404": _json("Error", "Unknown route, document or passage."),
     "405": _json("Error", "Method not allowed."),
-    "413": _json("Error", "Request body too large."),
+    "409": _json("Error", "Not ready yet: the results of a batch job that is still running."),
+    "413": _json("Error", "Request body too large, or an upload over its size or row limits."),
     "429": _json("Error", "Too many requests from this client (only when the server has a rate_limit)."),
     "503": _json("Error", "No index is loaded, or the request ran past the server's time budget "
                           "(code time_budget; only when the server has a request_budget)."),
@@ -48,6 +49,7 @@ CITATIONS: MediaTypes = {"text/plain": {"schema": {"type": "string"}},
              "application/vnd.citationstyles.csl+json": {"schema": {"type": "array", "items": {"type": "object"}}},
              "application/x-bibtex": {"schema": {"type": "string"}}}
 ANY_OBJECT: MediaTypes = {"application/json": {"schema": {"type": "object"}}}
+CLAIM_REVIEW: MediaTypes = {"application/ld+json": {"schema": {"type": "object", "required": ["@context", "@type"]}}}
 
 
 def component_schemas(settings: Settings, routes: RouteTable) -> dict[str, Any]:
@@ -105,6 +107,8 @@ def operation(e: Endpoint, defs: dict[str, Any]) -> dict[str, Any]:
         op["parameters"] = parameters
     if e.body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(e.body.__name__)}}}
+    elif e.upload is not None:
+        op["requestBody"] = {"required": True, "content": dict(e.upload)}
     op["responses"] = {status: _reply(r) for status, r in e.responses.items()}
     if e.errors:
         op["responses"].update({s: r for s, r in ERRORS.items() if s not in op["responses"]})

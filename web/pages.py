@@ -16,7 +16,7 @@ from .timeline import render_timeline, series_of
 bp = Blueprint("pages", __name__)
 
 # what the page's links keep
-PAGE_KEYS = ("q", "k", "mode", "speaker", "after", "before", "source", "language", "exact", "sort")
+PAGE_KEYS = ("q", "k", "mode", "speaker", "after", "before", "source", "language", "exact", "sort", "checked")
 
 
 @bp.app_template_global()
@@ -90,6 +90,8 @@ def index():
     chips = [("speaker", v) for v in req.speaker] + [("source", v) for v in req.source]
     chips += [("language", v) for v in getattr(req, "language", None) or []]
     chips += [(key, getattr(req, key)) for key in ("after", "before") if getattr(req, key)]
+    if req.checked in ("yes", "no"):
+        chips.append(("checked", req.checked))
     next_url = prev_url = timeline = None
     downloads: list[tuple[str, str]] = []
     if response is not None:

@@ -52,6 +52,7 @@ class Endpoint:
     responses: Mapping[str, Reply]
     query: type[BaseModel] | None = None      # its fields are the query parameters
     body: type[BaseModel] | None = None       # the JSON request body
+    upload: Mapping[str, dict[str, Any]] | None = None  # or a file: media type -> OpenAPI media object
     parameters: tuple[dict[str, Any], ...] = ()  # other query parameters, as OpenAPI parameter objects
     errors: bool = True           # also document the usual error replies (web/openapi.ERRORS)
     public: bool = False          # open without the API key (settings.api_key; web/limits.py)

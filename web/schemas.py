@@ -11,6 +11,7 @@ the library (search.request) and written into the published schema from the live
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
@@ -30,13 +31,14 @@ from pydantic_core import ErrorDetails
 
 from search.citation import Citation as LibraryCitation
 from search.errors import SearchError
-from search.filters import SORT_ALIASES, SORTS
+from search.filters import SORT_ALIASES, SORTS, parse_checked
 from search.request import check_text
 from search.settings import Mode
 from search.types import Filters, SearchHit, SearchResponse
 from search.verify import QuoteMatch as LibraryQuoteMatch
 from search.verify import VerifyResult
 
+from .batch_schemas import FactCheckBody
 from .timeline import series_of
 
 if TYPE_CHECKING:  # a Literal built from a tuple is not a type to mypy; pydantic checks the values
@@ -104,6 +106,12 @@ class SearchRequest(FilterFields):
     sort: Sort = Field("relevance", description="Order of the relevant results; date = newest first.")
     format: Literal["json", "csv", "jsonl"] = Field(
         "json", description="json: this object; csv or jsonl: the page of results as a download (one row per hit).")
+    checked: Literal["yes", "no", "any"] | None = Field(
+        None, description="yes: only passages with a published fact-check (ClaimReview); no: only those without.")
+
+    def filters(self) -> Filters:
+        """The shared filters plus `checked` (a search's own: a quote check has no such filter)."""
+        return dataclasses.replace(super().filters(), checked=parse_checked(self.checked))
 
     @field_validator("k", "offset", mode="before")
     @classmethod
@@ -202,6 +210,9 @@ class VerifyRequest(FilterFields):
     """Check a quote (POST /api/verify): the words, and the search filters. Unknown fields are refused."""
 
     quote: str = Field(description="The words to check; ... or … stands for omitted words.")
+    format: Literal["json", "claimreview"] = Field(
+        "json", description="json: the VerifyResponse; claimreview: the verdict as schema.org ClaimReview JSON-LD "
+                            "(application/ld+json).")
 
     @field_validator("quote", mode="after")
     @classmethod
@@ -318,11 +329,15 @@ class Hit(Result):
     language: str = Field("und", description="The passage's language (ISO 639-1, or und).")
     keyword_only: bool = Field(False, description="Ranked by its keywords alone: the sentence model reads "
                                                   "English only (a question or passage in another language).")
+    fact_checks: list[FactCheckBody] | None = Field(None, description="Published fact-checks (ClaimReview) "
+                                                                      "of this paragraph, newest first.")
 
     @classmethod
     def of(cls, hit: SearchHit, neighbours: bool = False, generation: str | None = None) -> Hit:
         # Optional parts are only set when present (dump leaves unset fields out), so this one is built by hand.
         extra: dict[str, Any] = {"matches": [Span.model_validate(m) for m in hit.matches]}
+        if hit.fact_checks:
+            extra["fact_checks"] = [FactCheckBody.model_validate(fc) for fc in hit.fact_checks]
         if generation is not None:
             extra["citation"] = Citation.from_hit(hit, generation)
         if hit.duplicates:
@@ -364,6 +379,14 @@ class AppliedFilters(Result):
     before: str | None
     source: list[str] = Field(validation_alias="sources")
     language: list[str] = Field(default_factory=list, validation_alias="languages")
+    checked: Literal["yes", "no"] | None = Field(None, exclude_if=lambda checked: checked is None,
+                                                 description="Only passages with (yes) or without (no) a "
+                                                             "published fact-check; sent when asked.")
+
+    @field_validator("checked", mode="before")
+    @classmethod
+    def _yes_no(cls, value: Any) -> Any:
+        return {True: "yes", False: "no"}.get(value, value) if isinstance(value, bool) else value
 
 
 class IndexRef(Result):
@@ -438,6 +461,8 @@ class QuoteMatch(Result):
     document: Document
     position: Position
     citation: Citation
+    fact_checks: list[FactCheckBody] | None = Field(None, exclude_if=lambda checks: not checks,
+                                                    description="Published fact-checks of this paragraph.")
 
     @field_validator("similarity", mode="before")
     @classmethod
@@ -468,12 +493,17 @@ class VerifyResponse(Result):
                                                        "model reads English only, so a quote in another "
                                                        "language is checked word for word alone.")
     filters: AppliedFilters | None = Field(None, exclude_if=lambda filters: filters is None)  # sent when filtered
+    fact_checks: list[FactCheckBody] | None = Field(None, exclude_if=lambda checks: not checks,
+                                                    description="Published fact-checks (ClaimReview) of the "
+                                                                "matching paragraphs.")
     index: IndexRef
 
     @classmethod
     def of(cls, r: VerifyResult, generation: str, passages: int) -> VerifyResponse:
+        checks = {fc.id: fc for m in r.matches for fc in m.fact_checks}
         return cls.model_validate(_With(r, matches=[QuoteMatch.of(m, generation) for m in r.matches],
                                         took_ms=round(r.took_ms, 2), filters=r.filters or None,
+                                        fact_checks=list(checks.values()) or None,
                                         index=IndexRef(generation=generation, passages=passages)))
 
 

@@ -52,6 +52,7 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
     from gunicorn.app.base import BaseApplication
 
     from . import create_app
+    from .batch import batch_service_of
 
     workers = workers or settings.workers
     threads = threads_per_worker(settings, workers)
@@ -86,6 +87,10 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
                 live.searcher.embed_question("warm-up")
         except Exception:
             log.exception("worker %s: cannot load or warm up the index; it answers 503 until one loads", worker.pid)
+        try:  # resume unfinished batch jobs (the lease keeps the other workers off a job this one takes)
+            batch_service_of(app).start()
+        except Exception:
+            log.exception("worker %s: cannot start the batch runner", worker.pid)
 
     def child_exit(server: Any, worker: Any) -> None:
         from .metrics import worker_exited
