@@ -237,7 +237,8 @@ class Searcher:
 
     def citation(self, passage_id: int) -> Citation:
         """The citation of one passage (search/citation.py); NotFound for an id the index does not hold."""
-        row = self.store.passages([passage_id]).get(passage_id) if passage_id >= 0 else None
+        # SQLite integers are 64-bit: a larger id (a URL can carry any) is simply not there.
+        row = self.store.passages([passage_id]).get(passage_id) if 0 <= passage_id < 2**63 else None
         if row is None:
             raise NotFound(f"no passage with id {passage_id}", code="passage_not_found")
         return Citation.of_passage(passage_id, row["text"], document_info(row, id_key="doc_id"), row["ordinal"],

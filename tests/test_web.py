@@ -538,6 +538,7 @@ def test_factcheck_bad_input_is_400(client, method, url, kwargs, code):
 
 def test_unknown_passage_is_404(client):
     assert_error(client.get("/api/passages/99999/cite"), 404, "passage_not_found")
+    assert_error(client.get(f"/api/passages/{2**100}/cite"), 404, "passage_not_found")  # past SQLite's 64 bits
 
 
 def test_page_marks_keywords_links_citations_downloads_and_timeline(client):
