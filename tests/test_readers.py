@@ -67,7 +67,8 @@ def test_telegram_reply_link_and_photo_with_caption(tg):
     assert reply.extra["reply_to_message_id"] == 4
     assert reply.source == "https://t.me/harbourcouncil/7"  # username from result.json.meta.json
     assert caption.text.startswith("The storm has passed.")
-    assert caption.extra["language"] == "en"  # other sidecar keys are kept as metadata
+    # the sidecar's language is the statement's language now (index/language.py), not extra metadata
+    assert caption.language == "en" and caption.language_given and "language" not in caption.extra
 
 
 def test_telegram_without_username_names_the_chat(tmp_path):
