@@ -232,6 +232,17 @@ class KeywordIndex:
         self._plans[key] = out
         return out
 
+    def known_share(self, query: str, fold: bool = True) -> float:
+        """The share of the question's content words (those with any analysed term, stopwords left out) that
+        the corpus holds in some form: an off-topic question whose one known word matches is not a strong
+        keyword match just because that word is all the ideal score counts."""
+        content = [w for w in analysis.TOKEN.findall(query)
+                   if any(t for t in (analyse([w])[0] if self.languages is None else
+                                      analysis.analyse_question(w, self.question_languages(query))))]
+        if not content:
+            return 0.0
+        return sum(1 for terms, keys in self.plan(query, fold) if terms or keys) / len(content)
+
     def terms(self, query: str) -> list[str]:
         """The question's analysed terms that occur in the corpus (the only ones that can score)."""
         return [t for terms, _ in self.plan(query, False) for t in terms]
@@ -240,16 +251,19 @@ class KeywordIndex:
         """The question's folded keys that occur in the corpus (none without `folded`)."""
         return [k for _, keys in self.plan(query) for k in keys]
 
-    def ideal_score(self, query: str, fold: bool = True) -> float:
-        """Upper bound of any passage's BM25 (Lucene variant) for `query`: per word, the IDF of its terms, or
-        with `fold` the larger of that and its folded keys' (a passage matches a word in one script).
+    def ideal_score(self, query: str, fold: bool = True, either: bool = False) -> float:
+        """What a passage matching all of `query` scores at most (Lucene BM25): per word, the IDF of its terms,
+        or with `fold` the larger of that and its folded keys' where it has both (a passage matches a word in
+        one script). `either`: the smaller instead, so that matching the word in either script counts as
+        matching it in full (the keyword-only weak line, search.searcher.keyword_coverage).
 
         bm25s's Lucene term-frequency part tf / (tf + k1 * (...)) stays below 1, so a term adds at most
         its IDF. Document frequencies are read off the column pointers of the stored score matrix."""
         total = 0.0
         for terms, keys in self.plan(query, fold):
             own = self._ideal(terms)
-            total += max(own, self.folded._ideal(keys)) if keys and self.folded is not None else own
+            other = self.folded._ideal(keys) if keys and self.folded is not None else 0.0
+            total += (min(own, other) if either else max(own, other)) if own and other else own or other
         return total
 
     def _ideal(self, terms: list[str]) -> float:

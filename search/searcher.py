@@ -184,12 +184,15 @@ class Searcher:
         return {pid for pid, ok in zip(ids, self.table.vector_readable(ids)) if not ok}
 
     def keyword_coverage(self, question: str, ids: list[int], fold: bool = True) -> dict[int, float]:
-        """Each passage's BM25 over the question's ideal BM25 (0..1): how much of the question it matches."""
-        ideal = self.gen.keyword.ideal_score(question, fold)
+        """How much of the question each passage matches: its BM25 over the question's ideal BM25, times the
+        share of the question's content words the corpus holds at all (the ideal counts only those)."""
+        keyword = self.gen.keyword
+        ideal = keyword.ideal_score(question, fold, either=True)
         if not ids or ideal <= 0:
             return dict.fromkeys(ids, 0.0)
-        scores = self.gen.keyword.scores(question, fold)
-        return {pid: float(scores[pid]) / ideal for pid in ids}
+        scores = keyword.scores(question, fold)
+        share = keyword.known_share(question, fold)
+        return {pid: float(scores[pid]) / ideal * share for pid in ids}
 
     def fact_check_store(self) -> FactCheckStore | None:
         """The fact-checks kept beside the index (search/factchecks.py), once one exists."""

@@ -87,7 +87,7 @@ class Settings(BaseModel):
     weak_quantile: float = _f(0.9, "The line is also at least this quantile of the best cosines the index's "
                                    "off-topic probe questions reach (measured at build time); 0: the floor only.",
                               ge=0, le=1)
-    weak_coverage: float = _f(0.3, "For results ranked by keywords alone (a question or passage not in English, "
+    weak_coverage: float = _f(0.5, "For results ranked by keywords alone (a question or passage not in English, "
                                    "which the sentence model cannot read): weak below this share of the "
                                    "question's ideal BM25; calibrated in docs/quality.md.", ge=0, le=1)
     facet_depth: int = _f(1000, "Ranked candidates over which facets and date sorting are computed.", ge=1)
