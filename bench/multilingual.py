@@ -24,8 +24,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 from _common import header  # noqa: E402
 
 from index.build import build_index  # noqa: E402
-from index.manifest import read_manifest  # noqa: E402
-from index.statements import scan_corpus  # noqa: E402
 from search.settings import load_settings  # noqa: E402
 
 QUESTIONS = ROOT / "bench" / "multilingual_questions.jsonl"
@@ -42,15 +40,8 @@ def load_questions(path: Path = QUESTIONS) -> list[dict]:
 
 
 def prepare_index(index: Path, corpus: Path, embedder) -> tuple[Path, list[tuple[str, str]]]:
-    """Build the index unless it already holds this corpus (same fingerprint); (index, skipped files)."""
-    scan = scan_corpus(corpus)
-    if index.exists():
-        try:
-            manifest = read_manifest(index.resolve())
-            if manifest.corpus.get("fingerprint") == scan.fingerprint:
-                return index, scan.skipped
-        except Exception:
-            pass
+    """Build the index (a new generation every run, so it is always analysed by the code under test; the
+    vectors of unchanged passages are reused from the previous one); (index, skipped files)."""
     report = build_index(corpus, index, embedder)
     return index, report.skipped
 
