@@ -332,3 +332,28 @@ def test_relink_checks_every_claim_again(fc_index, added):
     assert result.exit_code == 0, result.output
     assert "5 fact-checks, 4 linked" in result.stdout
     assert {fc.id: n for fc, n in store.all()[0]} == before
+
+
+def test_a_statement_added_later_is_linked_to_a_kept_claim(tmp_path):
+    """Every new generation (here `add`) links the kept fact-checks again: a claim no statement made when it
+    was added is shown on the statement that makes it later, without `factchecks relink`."""
+    from conftest import SEED_CORPUS
+
+    from web.cli import main
+
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(SEED_CORPUS, corpus)
+    runner = CliRunner()
+    assert runner.invoke(main, ["rebuild-index", "--corpus", str(corpus), "--index", str(index), "--quiet"]).exit_code == 0
+    result = runner.invoke(main, ["factchecks", "add", str(FIXTURES / "records.jsonl"), "--index", str(index)])
+    assert result.exit_code == 0, result.output
+    store = FactCheckStore.beside(index)
+    moved = next(fc for fc, _ in store.all()[0] if "headquarters" in fc.claim)
+    assert dict((fc.id, n) for fc, n in store.all()[0])[moved.id] == 0  # nobody said it yet
+    later = tmp_path / "later.txt"
+    later.write_text("Speaker: Someone\nTitle: Plans\nDate: 2024-10-01\n\n"
+                     "Telegram plans to move its headquarters from Dubai to Paris next year.\n")
+    result = runner.invoke(main, ["add", str(later), "--index", str(index), "--corpus", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "fact-checks: 2 checked again" in result.output
+    assert dict((fc.id, n) for fc, n in store.all()[0])[moved.id] == 1

@@ -31,9 +31,10 @@ from .cli_options import (
     quiet_option,
     setting_option,
 )
-from .cli_watchlists import after_generation, watchlist
+from .cli_watchlists import after_generation as percolate_after
+from .cli_watchlists import watchlist
 from .errors import exit_code
-from .factchecks_cli import factchecks
+from .factchecks_cli import factchecks, relink_after_generation
 
 
 def _fail(exc: StatementSearchError) -> NoReturn:
@@ -175,6 +176,14 @@ def _guarded(settings, action):
         if not _is_write_failure(exc):
             raise
         _write_failed(settings.index, exc)
+
+
+def after_generation(settings, report, embedder=None) -> None:
+    """What follows every published generation: saved searches checked against its new passages
+    (web/cli_watchlists), kept fact-checks linked to it again (web/factchecks_cli)."""
+    percolate_after(settings, report, embedder)
+    if report.path is not None:
+        relink_after_generation(settings, embedder)
 
 
 def _run_update(settings, action, embedder=None) -> None:

@@ -101,3 +101,32 @@ def relink_command(index, model) -> None:
         _fail(exc)
     click.echo(f"{len(linked)} fact-checks, {sum(1 for n in linked.values() if n)} linked to "
                f"{sum(linked.values())} passages")
+
+
+def relink_after_generation(settings: Settings, embedder=None, echo=click.echo) -> None:
+    """Link every kept fact-check again against the generation a build or an update just published, so a
+    statement added later that carries a reviewed claim shows the check (one quote check per claim). A
+    failure is reported and never undoes the generation; `factchecks relink` does the same by hand."""
+    import logging
+
+    from search.factchecks import FactCheckStore, link
+    from search.searcher import Searcher
+
+    store = FactCheckStore.beside(settings.index)
+    if store is None:
+        return
+    try:
+        items, _ = store.all(1_000_000)
+        if not items:
+            return
+        searcher = Searcher.load(settings, embedder)
+        try:
+            linked = link(searcher, store, [fc for fc, _ in items])
+        finally:
+            searcher.close()
+        echo(f"fact-checks: {len(linked)} checked again, {sum(1 for n in linked.values() if n)} linked to "
+             f"{sum(linked.values())} passages")
+    except Exception as exc:  # the new generation stands; say why the links are stale
+        logging.getLogger(__name__).exception("relinking fact-checks failed")
+        echo(f"warning: fact-checks were not linked to this generation: {exc}; run statement-search factchecks "
+             "relink", err=True)
