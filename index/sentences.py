@@ -68,12 +68,14 @@ class SentenceTable:
         return ([(a, b) for _, a, b in self.spans[rows].tolist()],
                 np.asarray(self.vectors[rows], dtype=np.float32))
 
-    def best_cosines(self, pids: np.ndarray, question_vector: np.ndarray) -> np.ndarray:
-        """Each passage's best sentence cosine to the question; -inf for a passage without sentence rows."""
+    def best_cosines(self, pids: np.ndarray, questions: np.ndarray) -> np.ndarray:
+        """Each passage's best sentence cosine to the question, -inf for a passage without sentence rows; for
+        a (searches × dimension) matrix of questions, a (passages × searches) matrix (saved searches)."""
         pids = np.asarray(pids, dtype=np.int64)
+        questions = np.asarray(questions, dtype=np.float32)
         starts, ends = self.offsets[pids], self.offsets[pids + 1]
         counts = ends - starts
-        out = np.full(len(pids), -np.inf, dtype=np.float32)
+        out = np.full((len(pids), *questions.shape[:-1]), -np.inf, dtype=np.float32)
         has = counts > 0
         if not has.any():
             return out
@@ -81,8 +83,8 @@ class SentenceTable:
         # row indices of every sentence of every passage, passage by passage
         first = np.repeat(starts - np.cumsum(counts) + counts, counts)
         rows = first + np.arange(int(counts.sum()))
-        sims = np.asarray(self.vectors[rows], dtype=np.float32) @ np.asarray(question_vector, dtype=np.float32)
-        out[has] = np.maximum.reduceat(sims, np.concatenate(([0], np.cumsum(counts)[:-1])))
+        sims = np.asarray(self.vectors[rows], dtype=np.float32) @ questions.T
+        out[has] = np.maximum.reduceat(sims, np.concatenate(([0], np.cumsum(counts)[:-1])), axis=0)
         return out
 
 

@@ -222,7 +222,7 @@ def _match(store: WatchlistStore, saved: list[SavedSearch], ids: np.ndarray, cur
         chunk = ids[start:start + CHUNK]
         scores = np.asarray(vectors[chunk], dtype=np.float32) @ questions.T  # (passages, searches)
         if sentences is not None:
-            np.maximum(scores, _best_sentences(sentences, chunk, questions), out=scores)
+            np.maximum(scores, sentences.best_cosines(chunk, questions), out=scores)
         rows, cols = np.nonzero(scores >= line)
         hits.extend(zip(cols.tolist(), chunk[rows].tolist(), scores[rows, cols].tolist()))
     lap("score")
@@ -249,20 +249,3 @@ def _match(store: WatchlistStore, saved: list[SavedSearch], ids: np.ndarray, cur
                                  source=row["source"]))
     lap("filter")
     return drafts
-
-
-def _best_sentences(table: SentenceTable, pids: np.ndarray, questions: np.ndarray) -> np.ndarray:
-    """(passages × searches) best sentence cosine; -inf for a passage without sentence rows
-    (SentenceTable.best_cosines for many questions at once)."""
-    starts, ends = table.offsets[pids], table.offsets[pids + 1]
-    counts = ends - starts
-    out = np.full((len(pids), len(questions)), -np.inf, dtype=np.float32)
-    has = counts > 0
-    if not has.any():
-        return out
-    starts, counts = starts[has], counts[has]
-    first = np.repeat(starts - np.cumsum(counts) + counts, counts)
-    rows = first + np.arange(int(counts.sum()))
-    sims = np.asarray(table.vectors[rows], dtype=np.float32) @ questions.T
-    out[has] = np.maximum.reduceat(sims, np.concatenate(([0], np.cumsum(counts)[:-1])), axis=0)
-    return out
