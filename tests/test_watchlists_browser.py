@@ -6,7 +6,7 @@ import threading
 
 import pytest
 from click.testing import CliRunner
-from test_browser import ARGS, CHROMIUM, pytestmark  # noqa: F401  (the same skip rule and marks)
+from test_browser import browser, pytestmark  # noqa: F401  (the same browser, skip rule and marks)
 from test_watchlists import ENV, NEW_TEXT, QUESTION
 
 from index.build import build_index
@@ -30,17 +30,6 @@ def site(tmp_path, corpus, embedder):
     yield f"http://127.0.0.1:{server.server_port}/", index, tmp_path
     server.shutdown()
     thread.join(timeout=10)
-
-
-@pytest.fixture
-def browser(tmp_path_factory):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    with sync_api.sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), headless=True, args=ARGS, timeout=60_000)
-        yield context
-        context.close()
 
 
 def test_save_a_search_add_a_statement_see_the_new_match(site, browser):
