@@ -187,8 +187,8 @@ def after_generation(settings, report, embedder=None) -> None:
 
 
 def _run_update(settings, action, embedder=None) -> None:
-    """Run an incremental update under `_guarded`, print its one line, then check the saved searches
-    against the new generation (web/cli_watchlists.after_generation)."""
+    """Run an incremental update under `_guarded`, print its one line, then what follows a new generation
+    (`after_generation`: saved searches, fact-check links)."""
     report = _guarded(settings, action)
     _echo_update(report)
     if report.published:
