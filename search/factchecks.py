@@ -27,7 +27,7 @@ import numpy as np
 from .citation import passage_sha256
 from .claims import decode
 from .errors import SearchError, TooLarge
-from .sidecar import FACTCHECKS, connect, sidecar_path
+from .sidecar import FACTCHECKS, connect, sidecar_path, write_transaction
 from .types import FactCheck
 
 SCHEMA = """
@@ -229,9 +229,7 @@ class FactCheckStore:
 
     def add(self, records: Sequence[dict[str, str | None]], origin: str) -> list[FactCheck]:
         """Insert (or update, same url and claim) every record in one transaction."""
-        db = self._db()
-        try:
-            db.execute("BEGIN IMMEDIATE")
+        with write_transaction(self.path) as db:
             for r in records:
                 db.execute(f"INSERT INTO factchecks ({', '.join(FIELDS)}, origin) VALUES "
                            f"({', '.join('?' * len(FIELDS))}, ?) ON CONFLICT (url, claim) DO UPDATE SET "
@@ -239,12 +237,6 @@ class FactCheckStore:
                            [r[f] for f in FIELDS] + [origin])
             ids = [db.execute("SELECT id FROM factchecks WHERE url = ? AND claim = ?", (r["url"], r["claim"]))
                    .fetchone()[0] for r in records]
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
         return self.get(ids)
 
     def get(self, ids: Sequence[int]) -> list[FactCheck]:
@@ -269,15 +261,10 @@ class FactCheckStore:
         return [(_fact_check(r), r["n"]) for r in rows], total
 
     def set_links(self, factcheck: int, links: Sequence[Link]) -> None:
-        db = self._db()
-        try:
-            db.execute("BEGIN IMMEDIATE")
+        with write_transaction(self.path) as db:
             db.execute("DELETE FROM factcheck_links WHERE factcheck = ?", (factcheck,))
             db.executemany("INSERT OR REPLACE INTO factcheck_links VALUES (?, ?, ?, ?, ?)",
                            [(x.factcheck, x.doc_id, x.sha256, x.verdict, x.similarity) for x in links])
-            db.execute("COMMIT")
-        finally:
-            db.close()
 
     def for_passages(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[FactCheck]]:
         """{(statement id, passage sha256): its fact-checks, newest first} for the keys that have any."""

@@ -17,15 +17,15 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .claims import Claim
 from .errors import NotFound
-from .sidecar import connect
+from .sidecar import session, write_transaction
 from .types import Filters
 
 SCHEMA = """
@@ -91,25 +91,12 @@ class JobStore:
         with self._db() as db:
             db.executescript(SCHEMA)
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = connect(self.path)
-        try:
-            yield db
-        finally:
-            db.close()
+    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
+        return session(self.path)
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction, taken before reading (BEGIN IMMEDIATE): read-then-update is atomic."""
-        with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        return write_transaction(self.path)
 
     def create(self, claims: Sequence[Claim], name: str | None, fmt: str) -> Job:
         """A queued job holding every claim, written in one transaction."""

@@ -160,7 +160,9 @@ class Settings(BaseModel):
         """Where saved searches live: `watchlists`, or INDEX.watchlists.sqlite beside the index link."""
         if self.watchlists:
             return Path(self.watchlists)
-        return self.index.parent / f"{self.index.name}.watchlists.sqlite"
+        from .sidecar import WATCHLISTS, sidecar_path
+
+        return sidecar_path(self.index, WATCHLISTS)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with `changes` applied (None values ignored), validated; SettingError on a bad value."""

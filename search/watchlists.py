@@ -20,8 +20,8 @@ import secrets
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from .filters import make_filters
 from .phrases import parse_question
 from .request import check_text, validate, validate_mode
 from .settings import Settings
+from .sidecar import session, write_transaction
 from .types import Filters
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -206,33 +207,18 @@ class WatchlistStore:
     """The saved-search file. Every method opens its own connection (safe across threads and processes:
     WAL journal, a busy timeout), and every change is one transaction."""
 
+    PRAGMAS = ("foreign_keys=ON",)  # the outbox rows belong to a saved search; full fsync (the default)
+
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys=ON")
-        try:
-            yield conn
-        finally:
-            conn.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return session(self.path, self.PRAGMAS)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return write_transaction(self.path, self.PRAGMAS)
 
     # -- saved searches ---------------------------------------------------------------------------------
     def add(self, name: str, question: str, mode: str, filters: Filters, webhook_url: str | None = None,
