@@ -10,9 +10,8 @@ import click
 from search.errors import SearchError, StatementSearchError
 from search.settings import Settings, load_settings
 
+from .cli_options import index_option, model_option
 from .errors import exit_code
-
-HELP = Settings.help()
 
 
 def _fail(exc: StatementSearchError) -> None:
@@ -27,8 +26,8 @@ def factchecks() -> None:
 
 @factchecks.command("add")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--index", type=click.Path(path_type=Path), help=HELP["index"] + " [env STATEMENT_SEARCH_INDEX]")
-@click.option("--model", help=HELP["model"])
+@index_option
+@model_option
 def add_command(files, index, model) -> None:
     """Read ClaimReview records from HTML pages (JSON-LD, microdata), .jsonl or .csv files (claimReviewed,
     author, datePublished, reviewRating, itemReviewed.author, url), keep them beside the index and link each
@@ -59,7 +58,7 @@ def add_command(files, index, model) -> None:
 
 
 @factchecks.command("list")
-@click.option("--index", type=click.Path(path_type=Path), help=HELP["index"] + " [env STATEMENT_SEARCH_INDEX]")
+@index_option
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True, help="How many.")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON object instead of text.")
 def list_command(index, limit, as_json) -> None:
@@ -83,8 +82,8 @@ def list_command(index, limit, as_json) -> None:
 
 
 @factchecks.command("relink")
-@click.option("--index", type=click.Path(path_type=Path), help=HELP["index"] + " [env STATEMENT_SEARCH_INDEX]")
-@click.option("--model", help=HELP["model"])
+@index_option
+@model_option
 def relink_command(index, model) -> None:
     """Check every kept claim against the current index again (after statements were added or removed)."""
     from search.factchecks import FactCheckStore, link
