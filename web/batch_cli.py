@@ -15,12 +15,7 @@ from search.jobs import JobStore
 from search.settings import load_settings
 from search.sidecar import JOBS, sidecar_path
 
-from .errors import exit_code
-
-
-def _fail(exc: StatementSearchError) -> None:
-    click.echo(f"error: {exc.message}", err=True)
-    sys.exit(exit_code(exc))
+from .cli_options import fail as _fail
 
 
 def output_format(fmt: str | None, out: Path | None) -> str:

@@ -7,7 +7,6 @@ import logging
 import sqlite3
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 import click
 from werkzeug.datastructures import MultiDict
@@ -31,16 +30,10 @@ from .cli_options import (
     quiet_option,
     setting_option,
 )
+from .cli_options import fail as _fail
 from .cli_watchlists import after_generation as percolate_after
 from .cli_watchlists import watchlist
-from .errors import exit_code
 from .factchecks_cli import factchecks, relink_after_generation
-
-
-def _fail(exc: StatementSearchError) -> NoReturn:
-    click.echo(f"error: {exc.message}", err=True)
-    sys.exit(exit_code(exc))
-
 
 WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EACCES, errno.EPERM}
 

@@ -6,17 +6,27 @@ Each is a click decorator; `filter_options` applies the four filters (`--speaker
 """
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from index.embedder import BACKENDS
+from search.errors import StatementSearchError
 from search.settings import Settings
+
+from .errors import exit_code
 
 F = TypeVar("F", bound=Callable[..., Any])
 HELP = Settings.help()
+
+
+def fail(exc: StatementSearchError) -> NoReturn:
+    """Every command's end on a domain error: its message on stderr, its exit code (web/errors.exit_code)."""
+    click.echo(f"error: {exc.message}", err=True)
+    sys.exit(exit_code(exc))
 
 
 def setting_help(name: str, extra: str = "") -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,8 +19,8 @@ from search.settings import MODES, Settings, load_settings
 from search.watchlists import SavedSearch, WatchlistStore, make_saved_search, open_store
 from search.webhooks import check_url, deliver_due
 
+from .cli_options import fail as _fail
 from .cli_options import filter_options, index_option, setting_option
-from .errors import exit_code
 
 if TYPE_CHECKING:  # the reports' modules load FAISS: not at the start of every command
     from index.build import BuildReport
@@ -33,9 +32,6 @@ _INDEX = index_option
 _FILE = setting_option("--watchlists", name="watchlists", type=click.Path(path_type=Path))
 
 
-def _fail(exc: StatementSearchError) -> None:
-    click.echo(f"error: {exc.message}", err=True)
-    sys.exit(exit_code(exc))
 
 
 def _settings(**overrides: Any) -> Settings:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -10,13 +9,8 @@ import click
 from search.errors import SearchError, StatementSearchError
 from search.settings import Settings, load_settings
 
+from .cli_options import fail as _fail
 from .cli_options import index_option, model_option
-from .errors import exit_code
-
-
-def _fail(exc: StatementSearchError) -> None:
-    click.echo(f"error: {exc.message}", err=True)
-    sys.exit(exit_code(exc))
 
 
 @click.group("factchecks")
