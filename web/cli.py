@@ -26,6 +26,7 @@ from .cli_options import (
     filter_options,
     filter_values,
     index_option,
+    language_option,
     model_option,
     quiet_option,
     setting_option,
@@ -242,8 +243,7 @@ def _update_settings(index, model, embedding_backend) -> Settings:
 @click.option("--offset", default=0, help="Skip this many results (for paging).")
 @setting_option("--mode", name="mode", type=click.Choice(MODES), default=None)
 @filter_options
-@click.option("--language", multiple=True, help="Only passages in this language (ISO 639-1 code: en, ru, uk, ...; "
-                                               "und: undetected; repeatable).")
+@language_option
 @click.option("--exact", is_flag=True, help="Match words only as written: no Cyrillic/Latin transliteration.")
 @click.option("--sort", default="relevance", type=click.Choice(SORTS + tuple(SORT_ALIASES)),
               help="Order: relevance, or newest/oldest first among the relevant results (date = newest).")
@@ -320,7 +320,7 @@ def _format(fmt: str | None, default: str, allowed: tuple[str, ...]) -> str:
 @index_option
 @model_option
 @filter_options
-@click.option("--language", multiple=True, help="Only passages in this language (ISO 639-1 code; repeatable).")
+@language_option
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON object instead of text (= --format json).")
 @click.option("--format", "fmt", default=None,
               help="One quote: text (default), json or claimreview (schema.org ClaimReview JSON-LD). "

@@ -44,6 +44,8 @@ corpus_option = setting_option("--corpus", name="corpus", type=click.Path(path_t
 model_option = setting_option("--model", name="model")
 backend_option = setting_option("--backend", name="embedding_backend", type=click.Choice(BACKENDS))
 quiet_option = click.option("--quiet", is_flag=True, help="No progress bar.")
+language_option = click.option("--language", multiple=True, help="Only passages in this language (ISO 639-1 code "
+                               "such as en, ru, uk, or und: undetected; repeatable; any of).")
 
 _FILTERS = (
     click.option("--speaker", multiple=True, help="Only statements by this speaker (repeatable; any of)."),

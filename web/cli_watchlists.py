@@ -20,7 +20,7 @@ from search.watchlists import SavedSearch, WatchlistStore, make_saved_search, op
 from search.webhooks import check_url, deliver_due
 
 from .cli_options import fail as _fail
-from .cli_options import filter_options, index_option, setting_option
+from .cli_options import filter_options, index_option, language_option, setting_option
 
 if TYPE_CHECKING:  # the reports' modules load FAISS: not at the start of every command
     from index.build import BuildReport
@@ -66,8 +66,7 @@ def watchlist() -> None:
 @click.argument("question")
 @click.option("--mode", type=click.Choice(MODES), default=None, help=HELP["mode"])
 @filter_options
-@click.option("--language", multiple=True, help="Only passages in this language (ISO 639-1 code such as en or "
-              "ru, or und; repeatable; any of).")
+@language_option
 @click.option("--webhook", help="POST each new match to this http(s) URL (signed; docs/factcheck.md).")
 @click.option("--secret", help="The webhook's HMAC secret (16-256 characters); default: a random one, printed once.")
 @_INDEX
