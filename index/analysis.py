@@ -32,6 +32,7 @@ SNOWBALL = {"en": "english", "ru": "russian", "de": "german", "fr": "french", "e
             "pt": "portuguese", "nl": "dutch", "ar": "arabic"}
 BM25S_STOPWORDS = {"en": "en", "ru": "ru", "de": "de", "fr": "fr", "es": "es", "it": "it", "pt": "pt", "nl": "nl"}
 ANALYSED = tuple(SNOWBALL) + ("uk",)  # languages with their own analysis; the rest are `plain`
+OTHER_SNOWBALL = frozenset(SNOWBALL) - {"en"}  # a Latin question is analysed in one of these too, if detected so
 PLAIN = "plain"
 LATIN, CYRILLIC = "latin", "cyrillic"
 # The analysis undetected text gets by its main script: Latin as English (as before languages were
@@ -134,18 +135,32 @@ def question_languages(question: str, index_languages: Iterable[str]) -> list[st
     languages the index holds. An English question on an English index: ["en"] only (as always)."""
     present = set(index_languages)
     counts = scripts(question)
-    detected = detect(question)
+    # The detector (~220 MB once loaded, a few ms a question) is asked only where its answer can change the
+    # analyses: a Latin question on an index holding another Snowball language, or a non-Latin question.
+    detected = _lazy_detect(question)
     out: list[str] = []
     if counts.get(LATIN) or not counts:
         out.append("en")
-        if detected in SNOWBALL and detected != "en" and detected in present:
-            out.append(detected)
+        if present & OTHER_SNOWBALL and detected() in present & OTHER_SNOWBALL:
+            out.append(detected())
     if counts.get(CYRILLIC):
-        out.extend([lang for lang in ("ru", "uk") if lang in present or detected == lang] or ["ru"])
+        out.extend([lang for lang in ("ru", "uk") if lang in present or detected() == lang] or ["ru"])
     main = max(counts, key=counts.__getitem__) if counts else LATIN
     if main not in (LATIN, CYRILLIC):  # a question mostly in another script (a Greek letter in a claim is not)
-        out.append(detected if detected in ANALYSED and detected not in out else BY_SCRIPT.get(main, PLAIN))
+        found = detected()
+        out.append(found if found in ANALYSED and found not in out else BY_SCRIPT.get(main, PLAIN))
     return list(dict.fromkeys(out))
+
+
+def _lazy_detect(text: str):
+    """`detect(text)` computed on the first call, then remembered."""
+    found: list[str] = []
+
+    def get() -> str:
+        if not found:
+            found.append(detect(text))
+        return found[0]
+    return get
 
 
 @functools.lru_cache(maxsize=4096)
@@ -156,6 +171,8 @@ def is_english(question: str, index_languages: tuple[str, ...] = ()) -> bool:
     counts = scripts(question)
     if counts and max(counts, key=counts.__getitem__) != LATIN:
         return False
+    if not set(index_languages) - {"en", UNDETERMINED}:  # whatever it is detected as, the answer is yes
+        return True
     found = detect(question)
     return found in ("en", UNDETERMINED) or found not in index_languages
 

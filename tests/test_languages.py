@@ -210,3 +210,23 @@ def test_a_malformed_language_code_is_explained_as_one(seed_index, embedder):
     assert answer.status_code == 400
     error = answer.get_json()["error"]
     assert error["code"] == "invalid_language" and "language code" in error["message"], error
+
+
+def test_english_only_index_never_asks_the_detector(monkeypatch):
+    """The detector (about 220 MB once loaded) is asked only where its answer changes the analyses: a Latin
+    question on an index of English passages alone is read and analysed as English without it."""
+    from index import analysis
+
+    asked = []
+    monkeypatch.setattr(analysis, "detect", lambda text: asked.append(text) or "fr")
+    question = "Quelle est la politique du gouvernement envers les banques nationales?"
+    assert analysis.is_english(question, ("en",)) and analysis.is_english(question, ("en", UNDETERMINED))
+    assert question_languages(question, ["en"]) == ["en"]
+    assert asked == []
+    # An index holding French passages: the same question is detected, and analysed as French too.
+    assert not analysis.is_english(question, ("en", "fr"))
+    assert question_languages(question, ["en", "fr"]) == ["en", "fr"]
+    # Cyrillic on an English index still asks which Cyrillic analysis applies (Ukrainian vs Russian).
+    monkeypatch.setattr(analysis, "detect", lambda text: asked.append(text) or "uk")
+    assert question_languages("Що сказав президент про свободу?", ["en"]) == ["uk"]
+    assert len(asked) == 3
