@@ -301,6 +301,12 @@ class KeywordIndex:
     @staticmethod
     def top(scores: np.ndarray, k: int, subset: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top-k (id, score) of a score array from `scores`, positive scores only, within `subset`."""
+        ids, values = KeywordIndex.top_arrays(scores, k, subset)
+        return list(zip(ids.tolist(), values.tolist()))
+
+    @staticmethod
+    def top_arrays(scores: np.ndarray, k: int, subset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """`top` as (ids, scores) arrays, best first."""
         if subset is not None:
             masked = np.zeros_like(scores)
             subset = np.asarray(subset, dtype=np.int64)
@@ -308,10 +314,10 @@ class KeywordIndex:
             scores = masked
         k = min(k, int(np.count_nonzero(scores > 0)))
         if k <= 0:
-            return []
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=scores.dtype)
         top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.lexsort((top, -scores[top]))]
-        return [(int(i), float(scores[i])) for i in top]
+        top = top[np.lexsort((top, -scores[top]))].astype(np.int64)
+        return top, scores[top]
 
 
 def _term_frequencies(data: np.ndarray, terms: np.ndarray, docs: np.ndarray, df: np.ndarray, lengths: np.ndarray,

@@ -22,6 +22,7 @@ from typing import Literal
 
 import numpy as np
 
+from .dots import row_dots
 from .passages import PassageDraft, indexed_text, sentence_spans
 
 SENTENCES_FILE = "sentences.npy"
@@ -83,7 +84,10 @@ class SentenceTable:
         # row indices of every sentence of every passage, passage by passage
         first = np.repeat(starts - np.cumsum(counts) + counts, counts)
         rows = first + np.arange(int(counts.sum()))
-        sims = np.asarray(self.vectors[rows], dtype=np.float32) @ questions.T
+        if questions.ndim == 1:  # one question (every search): the rows are read in place
+            sims = row_dots(self.vectors, rows, questions)
+        else:
+            sims = np.asarray(self.vectors[rows], dtype=np.float32) @ questions.T
         out[has] = np.maximum.reduceat(sims, np.concatenate(([0], np.cumsum(counts)[:-1])), axis=0)
         return out
 

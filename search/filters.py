@@ -125,6 +125,8 @@ class DocumentTable:
         self.language = np.full(len(self.passage_doc), UNDETERMINED, dtype=object)  # per passage id
         for pid, language in store.passage_languages():
             self.language[pid] = language
+        self.readable = np.isin(self.language, READABLE)  # what the English sentence model reads, per passage
+        self.all_readable = bool(self.readable.all())
 
     def subset(self, filters: Filters) -> tuple[np.ndarray, int]:
         """(passage ids matching, number of undated statements a date filter left out)."""
@@ -153,23 +155,49 @@ class DocumentTable:
 
     def facets(self, passage_ids: Iterable[int], size: int = 20) -> dict[str, tuple[Facet, ...]]:
         """Speaker, year and language counts over `passage_ids`, most frequent first."""
-        passage_ids = list(passage_ids)
-        docs = [self.passage_doc[p] for p in passage_ids]
-        languages = Counter(self.language[p] for p in passage_ids)
-        speakers = Counter(self.speaker_label[d] for d in docs if self.speaker_label[d])
-        years = Counter(self.date[d][:4] for d in docs if self.date[d])
+        ids = _id_array(passage_ids)
+        speakers: Counter[str] = Counter()
+        years: Counter[str] = Counter()
+        for doc, n in zip(*self._per_document(ids)):  # a few hundred statements, not a thousand passages
+            if self.speaker_label[doc]:
+                speakers[self.speaker_label[doc]] += n
+            if self.date[doc]:
+                years[self.date[doc][:4]] += n
+        values, counts = np.unique(self.language[ids], return_counts=True)
+        languages = dict(zip(values.tolist(), counts.tolist()))
         return {name: tuple(Facet(v, c) for v, c in sorted(counts.items(), key=lambda x: (-x[1], x[0]))[:size])
                 for name, counts in (("speaker", speakers), ("year", years), ("language", languages))}
 
     def year_speakers(self, passage_ids: Iterable[int]) -> tuple[tuple[str, str | None, int], ...]:
         """(year, speaker, count) over the dated `passage_ids`, by year then speaker (the timeline's data)."""
-        docs = [self.passage_doc[p] for p in passage_ids]
-        counts = Counter((self.date[d][:4], self.speaker_label[d]) for d in docs if self.date[d])
+        counts: Counter[tuple[str, str | None]] = Counter()
+        for doc, n in zip(*self._per_document(_id_array(passage_ids))):
+            if self.date[doc]:
+                counts[(self.date[doc][:4], self.speaker_label[doc])] += n
         return tuple((y, s, n) for (y, s), n in sorted(counts.items(), key=lambda x: (x[0][0], x[0][1] or "")))
 
-    def vector_readable(self, passage_ids: Sequence[int]) -> list[bool]:
-        """Whether the (English) sentence model can read each passage: English, or no language detected."""
-        return [self.language[p] in READABLE if 0 <= p < len(self.language) else True for p in passage_ids]
+    def _per_document(self, ids: np.ndarray) -> tuple[list[int], list[int]]:
+        """(statement positions, passages of `ids` in each)."""
+        docs, counts = np.unique(self.passage_doc[ids], return_counts=True)
+        return docs.tolist(), counts.tolist()
+
+    def vector_readable(self, passage_ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Whether the (English) sentence model can read each passage: English, or no language detected (an id
+        outside the table: yes)."""
+        ids = _id_array(passage_ids)
+        if self.all_readable:
+            return np.ones(len(ids), dtype=bool)
+        out = np.ones(len(ids), dtype=bool)
+        inside = (ids >= 0) & (ids < len(self.readable))
+        out[inside] = self.readable[ids[inside]]
+        return out
 
     def dates(self, passage_ids: Sequence[int]) -> list[str]:
         return [self.date[self.passage_doc[p]] for p in passage_ids]
+
+
+def _id_array(passage_ids: Iterable[int] | np.ndarray) -> np.ndarray:
+    """Passage ids as an int64 array (any iterable of ints)."""
+    if isinstance(passage_ids, np.ndarray):
+        return passage_ids.astype(np.int64, copy=False)
+    return np.fromiter(passage_ids, dtype=np.int64)

@@ -90,6 +90,33 @@ def adaptive(vector: Ranking, keyword: Ranking, weight: float, ideal: float,
     return _convex(dict(vector), {pid: keep * c for pid, c in kw.items()}, weight)
 
 
+class Pairs(Sequence[tuple[int, float]]):
+    """(id, score) pairs held as two arrays, made into tuples only when read as a list: the ranker's ~2,000
+    candidates a question are fused, scored and looked up as arrays, and most lists are never read."""
+
+    __slots__ = ("ids", "scores")
+
+    def __init__(self, ids: np.ndarray, scores: np.ndarray):
+        self.ids, self.scores = ids, scores
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __iter__(self):
+        return zip(self.ids.tolist(), self.scores.tolist())
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return list(zip(self.ids[i].tolist(), self.scores[i].tolist()))
+        return int(self.ids[i]), float(self.scores[i])
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Pairs({list(self)!r})"
+
+
 @dataclass(frozen=True)
 class Candidates:
     """What both sides found for one question, before fusion.
@@ -121,12 +148,12 @@ def keyword_decides(candidates: Candidates) -> list[tuple[int, float]]:
     return ranked + [(pid, 0.0) for pid, _ in sorted(c.cosines, key=lambda kv: (-kv[1], kv[0])) if pid not in kw]
 
 
-def gate_unreadable(candidates: Candidates, readable: Sequence[bool]) -> Candidates:
+def gate_unreadable(candidates: Candidates, readable: Sequence[bool] | np.ndarray) -> Candidates:
     """Candidates whose passages the sentence model cannot read (not English) score on their keywords alone:
     their cosine (noise) is replaced by their BM25 over the question's ideal, so it neither lifts them
     above good matches nor sinks a good keyword match of theirs. `readable` follows `candidates.cosines`."""
     c = candidates
-    if all(readable):
+    if np.all(np.asarray(readable, dtype=bool)):
         return c
     top = max((s for _, s in c.bm25), default=0.0)
     scale = c.ideal if c.ideal > 0 else top
@@ -139,16 +166,16 @@ def gate_unreadable(candidates: Candidates, readable: Sequence[bool]) -> Candida
 
 
 def fuse(method: str, candidates: Candidates, weight: float,
-         gate: tuple[float, float] = (0.0, 0.0)) -> list[tuple[int, float]]:
+         gate: tuple[float, float] = (0.0, 0.0), depth: int | None = None) -> list[tuple[int, float]]:
     """One ranking from both sides' candidates by the `fusion` setting's method.
 
     The score fusions run on arrays here (the same float64 arithmetic, in the same order, as the list
     functions above, which stay the readable reference and are tested equal): a question's two
-    thousand candidates cost microseconds instead of milliseconds.
+    thousand candidates cost microseconds instead of milliseconds. `depth`: only the best `depth`.
     """
     c = candidates
     if method == "rrf":
-        return rrf([c.vector, c.keyword])
+        return rrf([c.vector, c.keyword])[:depth]
     if method not in ("minmax", "adaptive", "weighted"):
         raise SettingError(f"fusion must be one of {', '.join(METHODS)}, got {method!r}")
     if not c.cosines:
@@ -168,7 +195,7 @@ def fuse(method: str, candidates: Candidates, weight: float,
         kw = kw / c.ideal if c.ideal > 0 else np.zeros_like(kw)
         kw = coverage_gate(float(kw.max()), gate) * kw
     scores = weight * vec + (1 - weight) * kw
-    order = np.lexsort((ids, -scores))
+    order = np.lexsort((ids, -scores))[:depth]
     return list(zip(ids[order].tolist(), scores[order].tolist()))
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 
 from index.analysis import is_english
+from index.dots import row_dots
 
-from .fusion import Candidates, fuse, gate_unreadable, keyword_decides
+from .fusion import Candidates, Pairs, fuse, gate_unreadable, keyword_decides
 from .generation import Generation
 from .settings import Settings
 
@@ -27,7 +28,7 @@ class Ranker:
         """The vector side's score of each passage: its cosine to the question, or (score_sentences) the
         better of that and its best sentence's cosine (sentence vectors from the build)."""
         ids = np.asarray(ids, dtype=np.int64)
-        scores = np.asarray(self.gen.vectors[ids], dtype=np.float32) @ question_vector
+        scores = row_dots(self.gen.vectors, ids, question_vector)
         if self.settings.score_sentences and len(ids):
             np.maximum(scores, self.gen.sentences.best_cosines(ids, question_vector), out=scores)
         return scores
@@ -35,36 +36,34 @@ class Ranker:
     def vector_top(self, question_vector: np.ndarray, n: int, subset: np.ndarray | None = None) -> Ranking:
         """The n best passages by the vector score, within `subset` if given: the vector index's top n
         by passage cosine (its own subset rule), re-scored with their sentences."""
+        return list(self._vector_top(question_vector, n, subset))
+
+    def _vector_top(self, question_vector: np.ndarray, n: int, subset: np.ndarray | None = None) -> Pairs:
         top = self.gen.vector_index.search(question_vector, n, subset)[0]
-        if not self.settings.score_sentences or not top:
-            return top
         ids = np.fromiter((pid for pid, _ in top), dtype=np.int64, count=len(top))
+        if not self.settings.score_sentences or not top:
+            return Pairs(ids, np.fromiter((s for _, s in top), dtype=np.float64, count=len(top)))
         scores = self.cosines(ids, question_vector)
         order = np.argsort(-scores, kind="stable")
-        return list(zip(ids[order].tolist(), scores[order].tolist()))
+        return Pairs(ids[order], scores[order].astype(np.float64))
 
     def candidates(self, question: str, question_vector: np.ndarray, n: int,
                    subset: np.ndarray | None = None, fold: bool = True) -> Candidates:
         """Each side's top `n` within `subset`, and both exact scores for every id either side found."""
-        vector = self.vector_top(question_vector, n, subset)
+        vector = self._vector_top(question_vector, n, subset)
         all_bm25 = self.gen.keyword.scores(question, fold)  # once per question: ranks the keyword side and scores
-        keyword = self.gen.keyword.top(all_bm25, n, subset)
+        keyword = Pairs(*self.gen.keyword.top_arrays(all_bm25, n, subset))
         # Every id either side found with its exact cosine (the vector side's are computed already), in id
         # order, as arrays: at the facets' depth that is ~2,000 ids, too many for per-id Python work.
-        vector_ids = np.fromiter((pid for pid, _ in vector), dtype=np.int64, count=len(vector))
-        vector_scores = np.fromiter((s for _, s in vector), dtype=np.float64, count=len(vector))
-        keyword_ids = np.fromiter((pid for pid, _ in keyword), dtype=np.int64, count=len(keyword))
-        rest = keyword_ids[~np.isin(keyword_ids, vector_ids)]
-        ids = np.concatenate([vector_ids, rest])
-        cosines = np.concatenate([vector_scores, self.cosines(rest, question_vector).astype(np.float64)]) \
-            if len(rest) else vector_scores
+        rest = keyword.ids[~np.isin(keyword.ids, vector.ids)]
+        ids = np.concatenate([vector.ids, rest])
+        cosines = np.concatenate([vector.scores, self.cosines(rest, question_vector).astype(np.float64)]) \
+            if len(rest) else vector.scores
         order = np.argsort(ids, kind="stable")
         ids, cosines = ids[order], cosines[order]
         bm25 = all_bm25[ids].astype(np.float64)
         ideal = self.gen.keyword.ideal_score(question, fold) if self.settings.fusion == "adaptive" else 0.0
-        id_list = ids.tolist()
-        return Candidates(vector, keyword, list(zip(id_list, cosines.tolist())), list(zip(id_list, bm25.tolist())),
-                          ideal, (ids, cosines, bm25))
+        return Candidates(vector, keyword, Pairs(ids, cosines), Pairs(ids, bm25), ideal, (ids, cosines, bm25))
 
     def reads(self, question: str) -> bool:
         """Whether the sentence model can read `question`: English (always, in an older, English-only index)."""
@@ -97,7 +96,7 @@ class Ranker:
         c = self.candidates(question, question_vector, max(depth, self.settings.candidates), subset, fold)
         if not self.reads(question):
             return keyword_decides(c)[:depth], dict(c.cosines)
-        readable = self.gen.table.vector_readable([pid for pid, _ in c.cosines])
+        readable = self.gen.table.vector_readable(c.arrays[0] if c.arrays is not None else [p for p, _ in c.cosines])
         ranking = fuse(self.settings.fusion, gate_unreadable(c, readable), self.settings.hybrid_weight,
-                       self.settings.keyword_gate)[:depth]
+                       self.settings.keyword_gate, depth)
         return ranking, dict(c.cosines)

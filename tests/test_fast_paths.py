@@ -79,3 +79,43 @@ def test_encoder_stamp_spares_the_hash_but_a_changed_file_is_refused(tmp_path, m
     path.write_bytes(b"graph" * 999)  # truncated: refused by its size
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert not onnx_backend.encoder_matches(path, sha, stamp)
+
+
+def test_row_dots_equal_numpy_products():
+    import numpy as np
+
+    from index.dots import row_dots
+
+    rng = np.random.default_rng(5)
+    matrix = rng.standard_normal((300, 16)).astype(np.float32)
+    vector = rng.standard_normal(16).astype(np.float32)
+    rows = rng.integers(0, 300, 1000)
+    assert np.allclose(row_dots(matrix, rows, vector), matrix[rows] @ vector, atol=1e-5)
+    half = matrix.astype(np.float16)  # an older generation's sentence vectors: NumPy's path, same values
+    assert np.allclose(row_dots(half, rows, vector), half[rows].astype(np.float32) @ vector, atol=1e-5)
+    assert row_dots(matrix, np.array([], dtype=np.int64), vector).shape == (0,)
+    for bad in ([300], [-1]):
+        with pytest.raises(IndexError):
+            row_dots(matrix, np.array(bad), vector)
+
+
+def test_facets_and_timeline_count_what_counting_passage_by_passage_counts(seed_searcher):
+    """The per-statement counting of facets and the timeline against the plain per-passage count."""
+    from collections import Counter
+
+    import numpy as np
+
+    table = seed_searcher.table
+    rng = np.random.default_rng(11)
+    for size in (0, 1, 7, seed_searcher.passages):
+        ids = rng.choice(seed_searcher.passages, size, replace=False).tolist()
+        docs = [table.passage_doc[p] for p in ids]
+        expected = {"speaker": Counter(table.speaker_label[d] for d in docs if table.speaker_label[d]),
+                    "year": Counter(table.date[d][:4] for d in docs if table.date[d]),
+                    "language": Counter(table.language[p] for p in ids)}
+        got = table.facets(iter(ids), size=1000)
+        assert {name: {f.value: f.count for f in facets} for name, facets in got.items()} == expected
+        timeline = Counter((table.date[d][:4], table.speaker_label[d]) for d in docs if table.date[d])
+        assert {(y, s): n for y, s, n in table.year_speakers(ids)} == timeline
+        assert table.vector_readable(ids).tolist() == [table.language[p] in ("en", "und") for p in ids]
+    assert table.vector_readable([10**9, -5]).tolist() == [True, True]  # outside the table: readable
