@@ -177,6 +177,18 @@ def is_english(question: str, index_languages: tuple[str, ...] = ()) -> bool:
     return found in ("en", UNDETERMINED) or found not in index_languages
 
 
+def analyse_words(words: Sequence[str], languages: Sequence[str]) -> list[list[str]]:
+    """`analyse_question` of each word, in one analysis call per language instead of one per word and
+    language (each call of bm25s's tokenizer sets up its progress bars: ~0.15 ms)."""
+    words = list(words)
+    if not words:
+        return []
+    per = [analyse(words, [lang] * len(words)) for lang in languages]
+    if len(per) == 1:
+        return per[0]
+    return [list(dict.fromkeys(t for tokens in column for t in tokens if t)) for column in zip(*per)]
+
+
 def analyse_question(question: str, languages: Sequence[str]) -> list[str]:
     """The question's BM25 tokens under each of `languages` (a single language keeps bm25s's list as is,
     repeats included; several are merged without repeats)."""

@@ -218,13 +218,8 @@ class KeywordIndex:
             return got
         vocab = self.retriever.vocab_dict
         folded = self.folded.retriever.vocab_dict if fold and self.folded is not None else None
-        languages = self.question_languages(query)
         out = []
-        for word in analysis.TOKEN.findall(query):
-            if self.languages is None:
-                terms = analyse([word])[0]
-            else:
-                terms = analysis.analyse_question(word, languages)
+        for word, terms in self._word_terms(query):
             keys = [k for k in analysis.word_crossing_keys(word.lower()) if k in folded] if folded else []
             out.append(([t for t in terms if t and t in vocab], keys))
         if len(self._plans) > 4096:
@@ -232,13 +227,18 @@ class KeywordIndex:
         self._plans[key] = out
         return out
 
+    def _word_terms(self, query: str) -> list[tuple[str, list[str]]]:
+        """Each word of the question with all its analysed terms (in the corpus or not), stopwords empty."""
+        words = analysis.TOKEN.findall(query)
+        if self.languages is None:
+            return list(zip(words, analyse(words) if words else []))
+        return list(zip(words, analysis.analyse_words(words, self.question_languages(query))))
+
     def known_share(self, query: str, fold: bool = True) -> float:
         """The share of the question's content words (those with any analysed term, stopwords left out) that
         the corpus holds in some form: an off-topic question whose one known word matches is not a strong
         keyword match just because that word is all the ideal score counts."""
-        content = [w for w in analysis.TOKEN.findall(query)
-                   if any(t for t in (analyse([w])[0] if self.languages is None else
-                                      analysis.analyse_question(w, self.question_languages(query))))]
+        content = [w for w, terms in self._word_terms(query) if any(t for t in terms)]
         if not content:
             return 0.0
         return sum(1 for terms, keys in self.plan(query, fold) if terms or keys) / len(content)

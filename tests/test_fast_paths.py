@@ -119,3 +119,20 @@ def test_facets_and_timeline_count_what_counting_passage_by_passage_counts(seed_
         assert {(y, s): n for y, s, n in table.year_speakers(ids)} == timeline
         assert table.vector_readable(ids).tolist() == [table.language[p] in ("en", "und") for p in ids]
     assert table.vector_readable([10**9, -5]).tolist() == [True, True]  # outside the table: readable
+
+
+@pytest.mark.parametrize("languages", [None, ("en",), ("en", "ru", "uk"), ("en", "fr")])
+def test_batched_word_analysis_equals_one_word_at_a_time(languages):
+    """The plan analyses a question's words in one call per language: the same terms as word by word."""
+    from index import analysis
+
+    questions = ["Why was the app banned in Russia?", "Дуров заявил о блокировке Телеграма в России",
+                 "Що сказав Зеленський про свободу", "la politique des banques nationales", "the of and",
+                 "Telegram і Дуров: заборона in Iran", "x"]
+    for question in questions:
+        words = analysis.TOKEN.findall(question)
+        if languages is None:
+            assert analysis.analyse(words) == [analysis.analyse([w])[0] for w in words]
+            continue
+        chosen = analysis.question_languages(question, languages)
+        assert analysis.analyse_words(words, chosen) == [analysis.analyse_question(w, chosen) for w in words]
