@@ -13,6 +13,7 @@ import numpy as np
 from .errors import SearchError
 from .highlight import _WORD, STOPWORDS, terms, word_term
 from .quotes import tokens
+from .quotes import words as quote_words
 from .types import Span
 
 # -"phrase", "phrase", -word, or any other run of non-space characters. Curly quotes count too.
@@ -73,7 +74,7 @@ class PhraseMatcher:
 
     def matches(self, text: str) -> bool:
         """Every phrase present and no excluded word or phrase."""
-        words = [t.word for t in tokens(text)]
+        words = quote_words(text)  # tokens' words without their offsets (the same list, made faster)
         return (all(_find_all(words, p) for p in self._phrases)
                 and not any(_find_all(words, p) for p in self._excluded))
 
