@@ -107,22 +107,60 @@ def memory_mb(pid: int) -> dict[str, float]:
     return out
 
 
-def fetch(port: int, question: str, k: int) -> tuple[int, float]:
-    began = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    try:
-        conn.request("GET", "/api/search?" + urllib.parse.urlencode({"q": question, "k": k}))
-        response = conn.getresponse()
-        response.read()
-        status = response.status
-    except OSError:
+class Client:
+    """One client's HTTP connection: a new one per request, or (`keep_alive`) one held across requests as a
+    proxy's upstream keepalive pool holds it (docs/deploy.md), opened again when the server closes it."""
+
+    def __init__(self, port: int, keep_alive: bool):
+        self.port, self.keep_alive = port, keep_alive
+        self.conn: http.client.HTTPConnection | None = None
+
+    def fetch(self, question: str, k: int) -> tuple[int, float]:
+        began = time.perf_counter()
+        path = "/api/search?" + urllib.parse.urlencode({"q": question, "k": k})
         status = 0
-    finally:
-        conn.close()
-    return status, (time.perf_counter() - began) * 1000
+        for _attempt in range(2 if self.keep_alive else 1):  # a held connection the server closed: once more
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+            try:
+                self.conn.request("GET", path)
+                response = self.conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                self.close()
+                status = 0
+                continue
+            if not self.keep_alive or response.will_close:
+                self.close()
+            break
+        return status, (time.perf_counter() - began) * 1000
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
 
-def run_cell(port: int, clients: int, warmup: float, duration: float, k: int, pool) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, in seconds (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_probe(server: int):
+    """A function giving (the server's CPU seconds: master and workers, the clients' CPU seconds) so far."""
+    def probe() -> tuple[float, float]:
+        times = os.times()
+        return sum(cpu_seconds(p) for p in [server, *children(server)]), times.user + times.system
+    return probe
+
+
+def run_cell(port: int, clients: int, warmup: float, duration: float, k: int, pool, keep_alive: bool = False,
+             probe=None) -> dict:
     lock = threading.Lock()
     latencies: list[float] = []
     errors: Counter[int] = Counter()  # status (0: no answer) → count
@@ -130,16 +168,18 @@ def run_cell(port: int, clients: int, warmup: float, duration: float, k: int, po
     stop = threading.Event()
 
     def client() -> None:
+        connection = Client(port, keep_alive)
         while not stop.is_set():
             with lock:
                 question = next(pool)
-            status, ms = fetch(port, question, k)
+            status, ms = connection.fetch(question, k)
             if measuring.is_set() and not stop.is_set():
                 with lock:
                     if status == 200:
                         latencies.append(ms)
                     else:
                         errors[status] += 1
+        connection.close()
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
     for t in threads:
@@ -147,9 +187,11 @@ def run_cell(port: int, clients: int, warmup: float, duration: float, k: int, po
     time.sleep(warmup)
     measuring.set()
     began = time.perf_counter()
+    cpu_began = probe() if probe else (0.0, 0.0)
     time.sleep(duration)
     stop.set()
     elapsed = time.perf_counter() - began
+    cpu_ended = probe() if probe else (0.0, 0.0)
     for t in threads:
         t.join(timeout=120)
     latencies.sort()
@@ -159,7 +201,10 @@ def run_cell(port: int, clients: int, warmup: float, duration: float, k: int, po
 
     return {"clients": clients, "requests": len(latencies), "errors": sum(errors.values()),
             "errors_by_status": dict(sorted(errors.items())),
-            "req_s": round(len(latencies) / elapsed, 2), "p50_ms": round(pct(50), 1), "p99_ms": round(pct(99), 1)}
+            "req_s": round(len(latencies) / elapsed, 2), "p50_ms": round(pct(50), 1), "p99_ms": round(pct(99), 1),
+            # CPU per answered request in the window: where the two cores went (server vs these clients)
+            "server_cpu_ms": round((cpu_ended[0] - cpu_began[0]) * 1000 / max(len(latencies), 1), 2),
+            "client_cpu_ms": round((cpu_ended[1] - cpu_began[1]) * 1000 / max(len(latencies), 1), 2)}
 
 
 def main() -> None:
@@ -171,6 +216,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds per cell")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each cell")
     parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--keep-alive", action="store_true",
+                        help="each client holds one HTTP/1.1 connection (as a proxy's keepalive pool does) "
+                             "instead of opening one per request")
     parser.add_argument("--phrase-share", type=float, default=0.2,
                         help='share of questions with a "quoted phrase" (and some with an -exclusion)')
     args = parser.parse_args()
@@ -183,7 +231,8 @@ def main() -> None:
         proc, port = start_server(args.index, workers, args.threads)
         try:
             for clients in [int(x) for x in args.clients.split(",")]:
-                row = {"workers": workers, **run_cell(port, clients, args.warmup, args.duration, args.k, pool)}
+                row = {"workers": workers, **run_cell(port, clients, args.warmup, args.duration, args.k, pool,
+                                                                  args.keep_alive, cpu_probe(proc.pid))}
                 mem = [memory_mb(pid) for pid in children(proc.pid)]  # workers start after "serving"
                 row["worker_rss_mb"] = round(max(m.get("VmRSS", 0) for m in mem), 0)
                 row["worker_pss_mb"] = round(max(m.get("Pss", 0) for m in mem), 0)
@@ -195,9 +244,10 @@ def main() -> None:
             stop_server(proc)
     meta = header("serve: /api/search under concurrent clients")
     report("load", meta, rows, ["workers", "clients", "req_s", "p50_ms", "p99_ms", "requests", "errors",
-                                "errors_by_status", "worker_rss_mb", "worker_pss_mb"],
+                                "errors_by_status", "server_cpu_ms", "client_cpu_ms", "worker_rss_mb", "worker_pss_mb"],
            extra={"index": str(args.index), "duration_s": args.duration, "warmup_s": args.warmup, "k": args.k,
                   "threads_per_worker": args.threads, "phrase_share": args.phrase_share,
+                  "keep_alive": args.keep_alive,
                   "command": " ".join(sys.argv)})
     failed = {status: n for row in rows for status, n in row["errors_by_status"].items() if status >= 500 or status == 0}
     if failed:  # a server error under load is a defect, not a figure
