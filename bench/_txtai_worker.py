@@ -93,6 +93,8 @@ def main() -> None:
         ids.append([int(i) for i, _ in hits])
     result.update(times_ms=times, cpu_ms=cpu, ids=ids,
                   paraphrase_ids=[[int(i) for i, _ in embeddings.search(q, k)] for q in job["paraphrases"]],
+                  paraphrase_ids_dense=[[int(i) for i, _ in embeddings.search(q, k, weights=1.0)]
+                                        for q in job["paraphrases"]],
                   threads={"torch": torch.get_num_threads(), "faiss": faiss.omp_get_max_threads()},
                   **memory_mb())
     out_path.write_text(json.dumps(result))

@@ -26,8 +26,9 @@ OpenMP and BLAS to one thread for the questions; each question (bench/query.py's
 asked once, cold (no question vector cached), after two warm-up questions. Reported per engine and
 path: p50/p95/p99 wall ms, median thread CPU ms, RSS and peak RSS after the questions; txtai's build
 time; MRR@10 and top-10 hit rate on the paraphrase questions whose statement is in the index
-(tests/data/paraphrases.jsonl, judged as bench/paraphrases.py judges them); and the mean overlap of
-the two engines' top-10 passage ids.
+(tests/data/paraphrases.jsonl, judged as bench/paraphrases.py judges them), also for the dense side
+alone (txtai weights=1.0, the project's mode=vector); and the mean overlap of the two engines' top-10
+passage ids.
 """
 from __future__ import annotations
 
@@ -161,8 +162,9 @@ def project_side(job: dict, out: Path) -> None:
             cpu.append((time.thread_time() - began_cpu) * 1000)
             ids.append(hits)
         result[path] = {"times_ms": times, "cpu_ms": cpu, "ids": ids}
-    result["paraphrase_ids"] = [[h.id for h in searcher.search(q, k=k, mode="hybrid").hits]
-                                for q in job["paraphrases"]]
+    for mode in ("hybrid", "vector"):
+        result[f"paraphrase_ids_{mode}"] = [[h.id for h in searcher.search(q, k=k, mode=mode).hits]
+                                            for q in job["paraphrases"]]
     result.update(memory_mb())
     out.write_text(json.dumps(result))
 
@@ -249,7 +251,9 @@ def main() -> None:
     ours = json.loads(job.with_suffix(".out.json").read_text())
 
     judged = {"txtai": judge(generation, para, tx["paraphrase_ids"]),
-              "statement-search": judge(generation, para, ours["paraphrase_ids"])}
+              "statement-search": judge(generation, para, ours["paraphrase_ids_hybrid"])}
+    dense_only = {"txtai, dense only (weights=1.0)": judge(generation, para, tx["paraphrase_ids_dense"]),
+                  "statement-search, mode=vector": judge(generation, para, ours["paraphrase_ids_vector"])}
     memory = {"txtai": {"rss_mb": tx["rss_mb"], "peak_rss_mb": tx["peak_rss_mb"]},
               "statement-search": {"rss_mb": ours["rss_mb"], "peak_rss_mb": ours["peak_rss_mb"]}}
     rows = [{"engine": f"txtai {tx['versions']['txtai']}", "path": "library", "encoder": "torch fp32",
@@ -264,7 +268,7 @@ def main() -> None:
              "txtai_faiss": tx["components"], "txtai_scoring": tx["scoring"], "txtai_threads": tx["threads"],
              "txtai_build_s": tx.get("build_s"), "txtai_build_threads": tx.get("build_threads"),
              "txtai_load_s": tx.get("load_s"), "project_load_s": ours["load_s"],
-             "top10_overlap": round(overlap, 3), "questions": questions}
+             "top10_overlap": round(overlap, 3), "paraphrases_dense_only": dense_only, "questions": questions}
     meta = header(f"txtai vs statement-search, hybrid, k={args.k}, {tx['count']} SOTU passages, "
                   f"{len(questions)} distinct questions, cold, 1 thread")
     report("txtai_compare", meta, rows,
@@ -276,6 +280,9 @@ def main() -> None:
     print(f"\ntxtai {v['txtai']}, torch {v['torch']}, faiss-cpu {v['faiss-cpu']}, transformers {v['transformers']}; "
           f"faiss {tx['components']}; index {build}")
     print(f"mean overlap of the two engines' top-{args.k} passage ids: {overlap:.3f}")
+    for name, scores in dense_only.items():
+        if scores:
+            print(f"paraphrases, {name}: MRR@10 {scores['mrr@10']}, top-10 {scores['top10']}")
 
 
 if __name__ == "__main__":
