@@ -72,19 +72,17 @@ class CopiesIndex:
             wide = wide[wide < len(self.big)]
         out = []
         for q, hits in zip(queries, self.big.search(queries, k, wide)):
-            seen, row = set(), []
-            for i, s in hits:
-                pid = i % self.passages
-                if pid not in seen:
-                    seen.add(pid)
-                    row.append((pid, s))
+            ids = np.fromiter((i for i, _ in hits), np.int64, len(hits)) % self.passages
+            first = np.sort(np.unique(ids, return_index=True)[1])  # each passage at its best copy
+            row = [hits[j] for j in first.tolist()]
+            row = list(zip(ids[first].tolist(), (s for _, s in row)))
             self.distinct.append(len(row))
             if self.pad and len(row) < k:
-                row += self._padding(q, k - len(row), seen, subset)
+                row += self._padding(q, k - len(row), ids[first], subset)
             out.append(row[:k])
         return out
 
-    def _padding(self, q: np.ndarray, n: int, seen: set[int], subset) -> list[tuple[int, float]]:
+    def _padding(self, q: np.ndarray, n: int, seen: np.ndarray, subset) -> list[tuple[int, float]]:
         """The `n` passages (within `subset`) least like `q` that are not in `seen`, best of them first."""
         key = (q.tobytes(), None if subset is None else np.asarray(subset, np.int64).tobytes())
         if key not in self._tails:
@@ -94,7 +92,7 @@ class CopiesIndex:
             self._tails[key] = (ids[order], scores[order])
         ids, scores = self._tails[key]
         ids, scores = ids[: n + len(seen)], scores[: n + len(seen)]
-        keep = ~np.isin(ids, np.fromiter(seen, np.int64, len(seen)))
+        keep = ~np.isin(ids, seen)
         return list(zip(ids[keep][:n].tolist(), scores[keep][:n].tolist()))[::-1]
 
 
