@@ -6,7 +6,10 @@
 swapped for state/bench/ann-<size>-<type> (made by bench/ann.py): SOTU vectors plus generated
 vectors, where generated row i is a noisy copy of passage i mod 20k and is answered as that passage.
 The passage store, sentence vectors, BM25 side and highlighting stay at SOTU size, so hybrid rows at
-200k/1M understate the keyword half; the vector rows are the honest scale test. Each question is asked
+200k/1M understate the keyword half; the vector rows are the honest scale test. At 200k/1M the big index
+is asked for as many rows as a real one would be and its answer is padded to that many distinct passages
+(CopiesIndex), and `recall_at_10` is the share of the top 10 served with exact search over the same
+vectors (state/bench/ann-<size>-flat) that the approximate index's top 10 holds. Each question is asked
 once cold (its embedding computed: the only model call of a query) per configuration; "repeat" rows ask
 again (the question cache hits). The question encoder is the one the index was built with.
 One thread per process, as a serving worker runs. `cpu_p50_ms` is the median CPU time of the
