@@ -6,7 +6,10 @@
 swapped for state/bench/ann-<size>-<type> (made by bench/ann.py): SOTU vectors plus generated
 vectors, where generated row i is a noisy copy of passage i mod 20k and is answered as that passage.
 The passage store, sentence vectors, BM25 side and highlighting stay at SOTU size, so hybrid rows at
-200k/1M understate the keyword half; the vector rows are the honest scale test. Each question is asked
+200k/1M understate the keyword half; the vector rows are the honest scale test. At 200k/1M the big index
+is asked for as many rows as a real one would be and its answer is padded to that many distinct passages
+(CopiesIndex), and `recall_at_10` is the share of the top 10 served with exact search over the same
+vectors (state/bench/ann-<size>-flat) that the approximate index's top 10 holds. Each question is asked
 once cold (its embedding computed: the only model call of a query) per configuration; "repeat" rows ask
 again (the question cache hits). The question encoder is the one the index was built with.
 One thread per process, as a serving worker runs. `cpu_p50_ms` is the median CPU time of the
@@ -22,6 +25,7 @@ import json
 import time
 from pathlib import Path
 
+import faiss
 import numpy as np
 from _common import BENCH_STATE, QUESTIONS, SOTU_INDEX, header, real_questions, report
 
@@ -42,29 +46,57 @@ FILTERS = {
 
 
 class CopiesIndex:
-    """A bigger vector index whose row i stands for passage i mod `passages` (the contract, ids mapped)."""
+    """A bigger vector index whose row i stands for passage i mod `passages` (the contract, ids mapped).
 
-    def __init__(self, big: FaissIndex, passages: int):
-        self.big, self.passages, self.dimension = big, passages, big.dimension
+    It asks the big index for k rows, as a real index of that size is asked. The copies of one passage
+    collapse to one id (the big index's top 1,000 rows hold only ~90 distinct passages at 1M), so the
+    answer is padded to k distinct passages with the passages *least* like the question (scored exactly
+    on `small`, the real index, and kept per question and subset, so the padding is computed once, before
+    the timed runs): the ranking after the vector search then handles as many candidates as with a real
+    1M-passage index, and the padding never brings back a top passage the big index missed, so recall
+    through this index is the big index's own. `distinct` keeps how many passages the big index gave.
+    """
+
+    def __init__(self, big: FaissIndex, small: FaissIndex, pad: bool = True):
+        self.big, self.small, self.pad = big, small, pad
+        self.passages, self.dimension = len(small), big.dimension
+        self.distinct: list[int] = []
+        self._tails: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self.big)
 
     def search(self, queries, k, subset=None):
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        wide = None
         if subset is not None:  # the filter's passages and all their copies
             copies = -(-len(self.big) // self.passages)
-            subset = (np.asarray(subset, np.int64)[None, :] + self.passages * np.arange(copies)[:, None]).ravel()
-            subset = subset[subset < len(self.big)]
+            wide = (np.asarray(subset, np.int64)[None, :] + self.passages * np.arange(copies)[:, None]).ravel()
+            wide = wide[wide < len(self.big)]
         out = []
-        for hits in self.big.search(queries, 2 * k, subset):
-            seen, row = set(), []
-            for i, s in hits:
-                pid = i % self.passages
-                if pid not in seen:
-                    seen.add(pid)
-                    row.append((pid, s))
+        for q, hits in zip(queries, self.big.search(queries, k, wide)):
+            ids = np.fromiter((i for i, _ in hits), np.int64, len(hits)) % self.passages
+            first = np.sort(np.unique(ids, return_index=True)[1])  # each passage at its best copy
+            row = [hits[j] for j in first.tolist()]
+            row = list(zip(ids[first].tolist(), (s for _, s in row)))
+            self.distinct.append(len(row))
+            if self.pad and len(row) < k:
+                row += self._padding(q, k - len(row), ids[first], subset)
             out.append(row[:k])
         return out
+
+    def _padding(self, q: np.ndarray, n: int, seen: np.ndarray, subset) -> list[tuple[int, float]]:
+        """The `n` passages (within `subset`) least like `q` that are not in `seen`, best of them first."""
+        key = (q.tobytes(), None if subset is None else np.asarray(subset, np.int64).tobytes())
+        if key not in self._tails:
+            ids = np.arange(self.passages) if subset is None else np.unique(np.asarray(subset, np.int64))
+            scores = self.small.rows(ids) @ q
+            order = np.argsort(scores, kind="stable")  # least similar first
+            self._tails[key] = (ids[order], scores[order])
+        ids, scores = self._tails[key]
+        ids, scores = ids[: n + len(seen)], scores[: n + len(seen)]
+        keep = ~np.isin(ids, seen)
+        return list(zip(ids[keep][:n].tolist(), scores[keep][:n].tolist()))[::-1]
 
 
 def percentiles(times: list[float]) -> dict:
@@ -84,6 +116,39 @@ def question_set(n: int) -> list[str]:
     return list(dict.fromkeys(pool))[:n]
 
 
+def set_ef(index: FaissIndex, ef: int) -> None:
+    """Search an HNSW index with efSearch `ef` (also the base a filter's wider walk is scaled from)."""
+    index.params["efSearch"] = ef
+    faiss.downcast_index(index.index.index).hnsw.efSearch = ef
+
+
+def served(searcher, questions: list[str], mode: str, filters) -> list[list[int]]:
+    """The passage ids of the top 10 each question gets (the same hits the API serves)."""
+    return [[h.id for h in searcher.search(q, k=10, mode=mode, filters=filters).hits] for q in questions]
+
+
+def served_recall(got: list[list[int]], want: list[list[int]]) -> float:
+    """Mean share of the exact top 10 that the served top 10 holds."""
+    return float(np.mean([len(set(g) & set(w)) / max(1, len(w)) for g, w in zip(got, want)]))
+
+
+def profile_api(client, searcher, questions: list[str], mode: str, params_filter: dict, top: int) -> None:
+    """cProfile over the cold API requests of one configuration: the `top` functions by own time."""
+    import cProfile
+    import io
+    import pstats
+
+    searcher.cache = type(searcher.cache)()
+    profile = cProfile.Profile()
+    profile.enable()
+    for q in questions:
+        client.get("/api/search", query_string={"q": q, "k": 10, "mode": mode, **params_filter})
+    profile.disable()
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).strip_dirs().sort_stats("tottime").print_stats(top)
+    print(out.getvalue(), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="20000,200000,1000000")
@@ -94,6 +159,13 @@ def main() -> None:
                          "then SciFact claims as filler")
     ap.add_argument("--modes", default="vector,hybrid", help="comma-separated modes to time")
     ap.add_argument("--filters", default=",".join(FILTERS), help="comma-separated filter names to time")
+    ap.add_argument("--ef", default="", help="HNSW efSearch values to time at 200k/1M (default: the index's own)")
+    ap.add_argument("--no-recall", dest="recall", action="store_false",
+                    help="skip recall_at_10 (the served top 10 against exact search over the same vectors, "
+                         "state/bench/ann-<size>-flat)")
+    ap.add_argument("--profile", type=int, default=0, metavar="TOP",
+                    help="after each configuration, profile the cold API requests (cProfile) and print the "
+                         "TOP functions by own time")
     args = ap.parse_args()
     set_threads(1)  # FAISS, BLAS (and torch if loaded) on one thread, as a serving worker runs
 
@@ -115,6 +187,7 @@ def main() -> None:
         client.get("/api/search", query_string={"q": q})
     rows = []
     for size in map(int, args.sizes.split(",")):
+        big = reference = None
         if size <= real:
             searcher.gen.vector_index, kind, label = exact, "flat", real
         else:
@@ -124,35 +197,57 @@ def main() -> None:
                 print(f"skipping {size}: {folder} is missing (run bench/ann.py)")
                 continue
             big = FaissIndex.load(folder, json.loads((folder / "spec.json").read_text()), exact_subset_max=0)
-            searcher.gen.vector_index, label = CopiesIndex(big, real), len(big)
+            label = len(big)
+            flat = BENCH_STATE / f"ann-{size}-flat"
+            if args.recall and kind != "flat" and (flat / "index.faiss").is_file():
+                reference = FaissIndex.load(flat, json.loads((flat / "spec.json").read_text()), exact_subset_max=0)
+        efs = [int(e) for e in args.ef.split(",")] if big is not None and big.kind == "hnsw" and args.ef else [None]
         for mode in args.modes.split(","):
             for name in args.filters.split(","):
                 params_filter = FILTERS[name]
                 filters = make_filters(**params_filter) if params_filter else None
-                for path in ("library", "api"):
-                    for attempt in ("cold", "repeat"):
-                        if attempt == "cold":  # forget the question embeddings: measure them too
-                            searcher.cache = type(searcher.cache)()
-                        times, cpu = [], []
-                        for q in questions:
-                            began, began_cpu = time.perf_counter(), time.thread_time()
-                            if path == "library":
-                                searcher.search(q, k=10, mode=mode, filters=filters)
-                            else:
-                                params = {"q": q, "k": 10, "mode": mode, **params_filter}
-                                r = client.get("/api/search", query_string=params)
-                                assert r.status_code == 200, r.get_json()
-                            times.append((time.perf_counter() - began) * 1000)
-                            cpu.append((time.thread_time() - began_cpu) * 1000)
-                        rows.append({"vectors": label, "index": kind, "mode": mode,
-                                     "filter": name, "path": path,
-                                     "embedding": attempt, **percentiles(times),
-                                     "cpu_p50_ms": round(float(np.percentile(cpu, 50)), 1)})
-                        print(rows[-1], flush=True)
+                want = None
+                if reference is not None:  # the served top 10 with exact search over the same vectors
+                    searcher.gen.vector_index = CopiesIndex(reference, exact)
+                    want = served(searcher, questions, mode, filters)
+                for ef in efs:
+                    extra = {}
+                    if big is not None:
+                        if ef is not None:
+                            set_ef(big, ef)
+                        copies = CopiesIndex(big, exact)
+                        searcher.gen.vector_index = copies
+                        extra["efSearch"] = big.params.get("efSearch", "-")
+                        got = served(searcher, questions, mode, filters)  # also fills the padding, untimed
+                        if want is not None:
+                            extra["recall_at_10"] = round(served_recall(got, want), 4)
+                        extra["distinct"] = int(np.median(copies.distinct))
+                    for path in ("library", "api"):
+                        for attempt in ("cold", "repeat"):
+                            if attempt == "cold":  # forget the question embeddings: measure them too
+                                searcher.cache = type(searcher.cache)()
+                            times, cpu = [], []
+                            for q in questions:
+                                began, began_cpu = time.perf_counter(), time.thread_time()
+                                if path == "library":
+                                    searcher.search(q, k=10, mode=mode, filters=filters)
+                                else:
+                                    params = {"q": q, "k": 10, "mode": mode, **params_filter}
+                                    r = client.get("/api/search", query_string=params)
+                                    assert r.status_code == 200, r.get_json()
+                                times.append((time.perf_counter() - began) * 1000)
+                                cpu.append((time.thread_time() - began_cpu) * 1000)
+                            rows.append({"vectors": label, "index": kind, "mode": mode,
+                                         "filter": name, "path": path,
+                                         "embedding": attempt, **extra, **percentiles(times),
+                                         "cpu_p50_ms": round(float(np.percentile(cpu, 50)), 1)})
+                            print(rows[-1], flush=True)
+                    if args.profile:
+                        profile_api(client, searcher, questions, mode, params_filter, args.profile)
     backend = searcher.embedder.backend
     report("query", header(f"Query latency (k=10, {backend} question encoder, 1 thread)"), rows,
-           ["vectors", "index", "mode", "filter", "path", "embedding", "p50_ms", "p95_ms", "p99_ms", "cpu_p50_ms",
-            "queries"],
+           ["vectors", "index", "efSearch", "mode", "filter", "path", "embedding", "recall_at_10", "distinct",
+            "p50_ms", "p95_ms", "p99_ms", "cpu_p50_ms", "queries"],
            {"backend": backend, "index": str(args.index)})
 
 

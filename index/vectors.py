@@ -19,9 +19,11 @@ from .layout import TOMBSTONES_FILE, VECTORS_FILE  # row i is the vector of pass
 FAISS_FILE = "index.faiss"
 INDEX_TYPES = ("flat", "hnsw", "ivf", "ivfpq")
 # Parameters chosen by bench/ann.py against flat on real questions up to 1M vectors: ivf/ivfpq recall@10
-# >= 0.95; hnsw >= 0.98 (efSearch 256 gave 0.9636 at 1M on int8 vectors, 512 gives 0.9935 at 2.1 ms).
+# >= 0.95; hnsw >= 0.98. HNSW at 1M (int8 SOTU vectors + generated ones, FAISS 1.15, 2026-12-04): built with
+# efConstruction 80, efSearch 512 gave recall@10 0.918 (2048 needed for 0.995, 4.7 ms); efConstruction 200
+# gives 0.9935 at efSearch 768 (2.3-2.8 ms; recall of the top 100 0.990) for a 2.4x longer build (452 s).
 ANN_DEFAULTS: dict[str, dict] = {
-    "hnsw": {"M": 32, "efConstruction": 80, "efSearch": 512},
+    "hnsw": {"M": 32, "efConstruction": 200, "efSearch": 768},
     "ivf": {"nlist": 0, "nprobe": 32},  # nlist 0: about 4 sqrt(n)
     # OPQ rotation + IVF + m-byte PQ codes; the top `rerank` candidates are re-scored exactly.
     "ivfpq": {"nlist": 0, "m": 48, "nprobe": 32, "rerank": 200, "retrain_above": 1.25, "opq": None},
