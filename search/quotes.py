@@ -15,9 +15,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-from rapidfuzz import fuzz
-from rapidfuzz.distance import Levenshtein
-
 from .types import Span
 
 # A word: letters/digits with inner apostrophes; digit groups joined by , or . ("12,000", "3.5");
@@ -178,6 +175,9 @@ def _as_chars(*sequences: Sequence[str]) -> list[str]:
 
 def _window(q: str, p: str, gapped: bool) -> tuple[int, int]:
     """The passage word range whose edit distance to the quote is smallest."""
+    from rapidfuzz import fuzz  # imported where used: a search that checks no quote never loads rapidfuzz
+    from rapidfuzz.distance import Levenshtein
+
     m, n = len(q), len(p)
     if n <= m and not gapped:
         return 0, n
@@ -206,6 +206,8 @@ def align(quote_text: str, quote: Sequence[Token], passage_text: str, passage: S
     q, p = _as_chars([t.word for t in quote], [t.word for t in passage])
     gapped = len(segments(quote)) > 1
     ws, we = _window(q, p, gapped)
+    from rapidfuzz.distance import Levenshtein
+
     ops = list(Levenshtein.opcodes(p[ws:we], q))  # source -> quote
     # Trim source words before the quote starts and after it ends.
     while ops and ops[0].tag == "delete":

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from feedgen.feed import FeedGenerator
-
 from search.watchlists import Match, SavedSearch
 
 
@@ -17,6 +15,10 @@ def _when(t: float) -> datetime:
 def atom(saved: SavedSearch, matches: Sequence[Match], self_url: str, page_url: str,
          document_url: Callable[[Match], str]) -> bytes:
     """The feed: one entry per match, newest first; entry ids are the matches' stable urn:uuid ids."""
+    # Imported here, not at the top: feedgen brings lxml (about 5 MB resident), which a server process
+    # that never serves a feed should not carry (docs/performance.md, "Worker memory").
+    from feedgen.feed import FeedGenerator
+
     fg = FeedGenerator()
     fg.id(self_url)
     fg.title(f"statement-search: {saved.name}")
