@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import math
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +32,31 @@ def _bm25s():
 
     logging.getLogger("bm25s").setLevel(logging.WARNING)
     return bm25s
+
+
+def import_for_reading() -> None:
+    """Import bm25s for a process that only loads and scores BM25 indexes (`serve`, before its workers fork),
+    without the optional libraries it would pull in: scipy and tqdm.
+
+    bm25s imports scipy.sparse whenever it is installed, but uses it only to build a score matrix at index
+    time (`csc_backend="scipy"`; loading and scoring are NumPy), and tqdm only for progress bars (every
+    question's tokenising made a disabled one, with a multiprocessing lock). Together about 22 MB resident
+    in the server's parent and every worker (docs/performance.md, "Worker memory"). Both are hidden only
+    while bm25s imports (an ImportError that bm25s catches: it then uses NumPy and a no-op bar) and stay
+    importable for anything else. A process that imported bm25s this way and then built an index would get
+    bm25s's NumPy score-matrix builder: the same values (checked on SOTU), `indptr` as int64. No effect once
+    bm25s is imported."""
+    if "bm25s" in sys.modules:
+        return
+    hidden = [name for name in ("scipy", "tqdm") if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # "import scipy.sparse" raises ImportError
+    try:
+        _bm25s()
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
 
 
 def analyse(texts: Sequence[str]) -> list[list[str]]:
