@@ -167,9 +167,7 @@ class OnnxEmbedder:
         self.batch_size = 16 if backend == "onnx-int8" else 8  # fastest of 8..128 on SOTU passages (bench/embed.py)
         self.max_tokens, self.dimension = max_tokens, dimension
         self.onnx_path, self._tokenizer_file = Path(onnx_path), Path(tokenizer)
-        self.tokenizer = Tokenizer.from_file(str(tokenizer))
-        self.tokenizer.no_padding()
-        self.tokenizer.no_truncation()
+        self._counter = None  # the untruncated tokenizer `count_tokens` uses: made when a build first counts
         self._batcher = Tokenizer.from_file(str(tokenizer))
         self._batcher.no_padding()
         self._batcher.enable_truncation(self.max_tokens)
@@ -211,6 +209,20 @@ class OnnxEmbedder:
         st = (directory / ENCODER_FILE).stat()
         return {"dir": directory.name, "file": ENCODER_FILE, "sha256": file_sha256(directory / ENCODER_FILE),
                 "backend": self.backend, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+    @property
+    def tokenizer(self):
+        """The tokenizer without truncation that `count_tokens` uses, loaded on first use: only building
+        an index counts tokens, and a server's question encoder would otherwise hold a second copy of the
+        vocabulary (about 8 MB resident in every worker: docs/performance.md, "Worker memory")."""
+        if self._counter is None:
+            from tokenizers import Tokenizer
+
+            counter = Tokenizer.from_file(str(self._tokenizer_file))
+            counter.no_padding()
+            counter.no_truncation()
+            self._counter = counter  # one assignment: threads that race here each get a working tokenizer
+        return self._counter
 
     def count_tokens(self, text: str) -> int:
         """Word pieces of `text` without the [CLS]/[SEP] the model adds."""
