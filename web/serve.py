@@ -14,9 +14,16 @@ The parent never serves, so it never reloads: once a rebuild moves the index lin
 (`ReleasingArbiter`, about once a second) closes the start-up generation it holds (`LiveSearcher.
 release_if_moved`), so the files of a pruned generation are freed; a worker forked after that (a
 replacement for one that died) loads the current generation in `post_fork`, before it accepts requests.
+
+Memory (docs/performance.md, "Worker memory"): before anything is loaded, the parent fixes glibc's mmap
+threshold (`tune_malloc`), so the per-question NumPy temporaries go back to the system when freed instead
+of staying in the heap, and imports bm25s without scipy and tqdm (`index.keyword.import_for_reading`); the
+workers inherit both.
 """
 from __future__ import annotations
 
+import ctypes
+import gc
 import logging
 import os
 import signal
@@ -29,6 +36,29 @@ from search.live import LiveSearcher, set_threads
 from search.settings import Settings
 
 log = logging.getLogger(__name__)
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
+MMAP_THRESHOLD = 128 * 1024  # glibc's initial threshold, kept fixed
+
+
+def tune_malloc(threshold: int = MMAP_THRESHOLD) -> bool:
+    """Fix glibc's mmap threshold at `threshold` bytes for this process and the workers it forks; whether it
+    was set. The operator's MALLOC_MMAP_THRESHOLD_ (glibc's own variable) wins, and a C library without
+    `mallopt` (not glibc) is left alone.
+
+    Why: glibc serves allocations above the threshold with their own mmap and unmaps them when freed,
+    but by default it raises the threshold to the size of each such block freed (up to 32 MB). A worker's
+    per-question arrays (candidate vectors, sentence rows, score vectors: 0.1-4 MB each) then come from the
+    heap and its per-thread arenas, and stay there, fragmented, after the question is answered: 35-40 MB of
+    each worker's memory under load (bench/load.py). A fixed threshold (as MALLOC_MMAP_THRESHOLD_ would
+    set it) turns that off."""
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(M_MMAP_THRESHOLD, threshold))
 
 
 def threads_per_worker(settings: Settings, workers: int) -> int:
@@ -49,11 +79,15 @@ def request_line_limit(settings: Settings) -> int:
 
 def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
     """Load the index, then run gunicorn on settings.host:settings.port until stopped."""
+    tune_malloc()  # first: it applies to what is allocated after it
     from gunicorn.app.base import BaseApplication
+
+    from index.keyword import import_for_reading
 
     from . import create_app
     from .batch import batch_service_of
 
+    import_for_reading()  # bm25s without scipy and tqdm, before the index loads it
     workers = workers or settings.workers
     threads = threads_per_worker(settings, workers)
     settings = settings.replace(threads=threads)  # the embedder (torch or ONNX) is built with this count
@@ -65,6 +99,11 @@ def serve(settings: Settings, workers: int | None = None, echo=print) -> None:
         echo(f"warning: {live.error.message} (the service answers 503 until an index appears)")
     app = create_app({"SETTINGS": settings, "LIVE_SEARCHER": live})
     live.before_fork()
+    # What the parent holds now is kept for its life: move it out of the collector's sight, so that a
+    # collection in a worker does not write to (and so copy) the pages it shares with the parent (the
+    # use gc.freeze is documented for).
+    gc.collect()
+    gc.freeze()
 
     def when_ready(server: Any) -> None:
         for listener in server.LISTENERS:
