@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import re
-import sys
 from threading import Lock
+
+import numpy as np
 
 from index.store import PassageStore
 
@@ -25,35 +26,60 @@ class ParagraphKeys:
     """Each passage's (document id, hash of its paragraph key), read and normalised once per generation.
 
     Normalising a passage's text (a Unicode regex over a few hundred characters) was most of the
-    collapse's cost, paid again for the same passages by every question. The table keeps at most
-    `size` passages (~250 bytes each; all of SOTU's 20k fit) and starts again when full. A 64-bit
-    hash stands for the key: two different paragraphs of one index colliding is a 1-in-10^10 event
-    at a million passages, and would only fold one hit into another's copies.
+    collapse's cost, paid again for the same passages by every question. The table is two arrays by
+    passage id (the document as a small code, the hash as int64: 12 bytes a passage, where a dict of
+    tuples took about 200 and 4 MB per worker on SOTU: docs/performance.md, "Worker memory"); it holds
+    at most `size` passages and starts again when full. A 64-bit hash stands for the key: two different
+    paragraphs of one index colliding is a 1-in-10^10 event at a million passages, and would only fold
+    one hit into another's copies.
     """
 
     def __init__(self, store: PassageStore, size: int = 50_000):
         self.store, self.size = store, size
-        self._known: dict[int, tuple[str, int]] = {}
+        self._docs: list[str] = []        # document ids by code
+        self._codes: dict[str, int] = {}  # document id -> code
+        # (document code or -1 while unread, key hash) by passage id; replaced whole, so a reader
+        # without the lock sees one consistent pair of arrays
+        self._table = (np.full(0, -1, dtype=np.int32), np.zeros(0, dtype=np.int64))
+        self._count = 0
         self._lock = Lock()
 
     def of(self, ids: list[int]) -> dict[int, tuple[str, int]]:
         """{passage id: (document id, key hash)} for `ids` (unknown ids left out)."""
+        docs, keys = self._table
         out, missing = {}, []
         for pid in ids:
-            entry = self._known.get(pid)
-            if entry is None:
+            code = int(docs[pid]) if 0 <= pid < len(docs) else -1
+            if code < 0:
                 missing.append(pid)
             else:
-                out[pid] = entry
+                out[pid] = (self._docs[code], int(keys[pid]))
         if missing:
-            fresh = {pid: (sys.intern(doc), hash(paragraph_key(text)))
-                     for pid, (doc, text) in self.store.texts(missing).items()}
+            fresh = {pid: (doc, hash(paragraph_key(text))) for pid, (doc, text) in self.store.texts(missing).items()}
             out.update(fresh)
             with self._lock:
-                if len(self._known) + len(fresh) > self.size:
-                    self._known = {}
-                self._known.update(fresh)
+                self._remember(fresh)
         return out
+
+    def _remember(self, fresh: dict[int, tuple[str, int]]) -> None:
+        docs, keys = self._table
+        if self._count + len(fresh) > self.size:
+            docs, keys, self._count = np.full(0, -1, dtype=np.int32), np.zeros(0, dtype=np.int64), 0
+        top = max(fresh, default=-1) + 1
+        if top > len(docs):
+            grown = max(top, 2 * len(docs))
+            docs = np.concatenate([docs, np.full(grown - len(docs), -1, dtype=np.int32)])
+            keys = np.concatenate([keys, np.zeros(grown - len(keys), dtype=np.int64)])
+        for pid, (doc, key) in fresh.items():
+            code = self._codes.get(doc)
+            if code is None:
+                code = self._codes[doc] = len(self._docs)
+                self._docs.append(doc)
+            if docs[pid] < 0:
+                self._count += 1
+            keys[pid] = key
+            docs[pid] = code  # after the key: a reader that sees the code sees its key
+        self._table = (docs, keys)
 
 
 def collapse_duplicates(store: PassageStore, ranked: Ranking, need: int | None = None,
