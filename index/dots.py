@@ -10,6 +10,8 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
+from . import threads
+
 
 def row_dots(matrix: np.ndarray, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
     """float32 `matrix[rows] @ vector`, computed in place for a C-contiguous float32 matrix (NumPy otherwise:
@@ -26,6 +28,7 @@ def row_dots(matrix: np.ndarray, rows: np.ndarray, vector: np.ndarray) -> np.nda
     if query.shape != (matrix.shape[1],):
         raise ValueError(f"a vector of {matrix.shape[1]} dimensions is needed, got shape {query.shape}")
     out = np.empty(len(rows), dtype=np.float32)
+    threads.apply()
     faiss.fvec_inner_products_by_idx(faiss.swig_ptr(out), faiss.swig_ptr(query), faiss.swig_ptr(matrix),
                                      faiss.swig_ptr(rows), matrix.shape[1], 1, len(rows))
     return out

@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 import faiss
 import numpy as np
 
+from . import threads
 from .errors import SettingError
 from .layout import TOMBSTONES_FILE, VECTORS_FILE  # row i is the vector of passage id i
 
@@ -318,6 +319,7 @@ class FaissIndex:
                ) -> list[list[tuple[int, float]]]:
         q = _as_matrix(queries, self.dimension)
         k = min(k, len(self))
+        threads.apply()  # this thread's OpenMP limit (index/threads.py)
         if k <= 0:
             return [[] for _ in range(len(q))]
         if subset is not None:

@@ -35,6 +35,7 @@ from typing import Any
 
 import threadpoolctl
 
+from index import threads as faiss_threads
 from index.integrity import FileStamp
 from index.layout import current_generation
 
@@ -60,12 +61,7 @@ def set_threads(threads: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
-    try:
-        import faiss
-
-        faiss.omp_set_num_threads(threads)
-    except ImportError:  # pragma: no cover - faiss is a dependency
-        pass
+    faiss_threads.limit(threads)  # in this thread, and in each request thread at its first search
 
 
 class LiveSearcher:
