@@ -64,6 +64,51 @@ def _find_all(words: list[str], part: list[str]) -> list[int]:
     return [i for i in range(len(words) - n + 1) if n and words[i:i + n] == part]
 
 
+def _contains(words: list[str], part: list[str]) -> bool:
+    """Whether `part` occurs in `words` (`bool(_find_all(...))`, stepping by list.index to its first word)."""
+    if not part:
+        return False
+    n, first, i = len(part), part[0], -1
+    try:
+        while True:
+            i = words.index(first, i + 1)
+            if words[i:i + n] == part:
+                return True
+    except ValueError:
+        return False
+
+
+# Quick tests before a passage is tokenised (a phrase question checks hundreds of passages: tokenising one
+# takes ~40 µs, these ~2 µs). They hold for an ASCII text and a phrase of words no other spelling compares
+# equal to (`_unvaried`), and only decide what they are sure of; the token comparison
+# decides the rest. search.quotes' tokens of an ASCII text: a word's comparison form is its lower case
+# without apostrophes and dots, and no token holds a character that is not a letter, digit, %, inner
+# apostrophe or initialism dot.
+# - necessary (`_quick_pattern`): a token of a plain word leaves the word itself in the text lower-cased with
+#   every apostrophe and dot removed, and adjacent tokens stand apart by characters of no token, so a phrase
+#   occurs only where that folded text matches word1[^a-z0-9%]*word2...
+# - sufficient (`_sure_pattern`): in the lower-cased text, the words separated by characters that start no
+#   token (no letter, digit, % or apostrophe), with no letter, digit or apostrophe just before the first
+#   and no letter, digit or apostrophe-and-letter just after the last, are consecutive whole tokens of the
+#   phrase's words.
+_DROP = str.maketrans("", "", "'.")
+_SEPARATOR = "[^a-z0-9%']+"
+
+
+def _quick_pattern(words: list[str]) -> re.Pattern | None:
+    """The necessary-condition pattern of one phrase's comparison words; None unless all are plain ASCII."""
+    if not words or not all(w.isascii() and _unvaried(w) for w in words):
+        return None
+    return re.compile("[^a-z0-9%]*".join(map(re.escape, words)))
+
+
+def _sure_pattern(words: list[str]) -> re.Pattern | None:
+    """The sufficient-condition pattern of one phrase's comparison words; None unless all are plain ASCII."""
+    if not words or not all(w.isascii() and _unvaried(w) for w in words):
+        return None
+    return re.compile("(?<![a-z0-9'])" + _SEPARATOR.join(map(re.escape, words)) + "(?![a-z0-9])(?!'[a-z0-9])")
+
+
 class PhraseMatcher:
     """Tells whether a passage satisfies a parsed question's phrases and exclusions."""
 
@@ -71,12 +116,30 @@ class PhraseMatcher:
         self.parsed = parsed
         self._phrases = [[t.word for t in tokens(p)] for p in parsed.phrases]
         self._excluded = [[t.word for t in tokens(p)] for p in parsed.excluded]
+        self._needed = [q for q in map(_quick_pattern, self._phrases) if q is not None]
+        sure = [q for q in map(_sure_pattern, self._phrases) if q is not None]
+        absent = [q for q in map(_quick_pattern, self._excluded) if q is not None]
+        # every phrase with a sure pattern and every exclusion with a necessary one: a match can be certain
+        certain = len(sure) == len(self._phrases) and len(absent) == len(self._excluded)
+        self._sure: list[re.Pattern] | None = sure if certain else None
+        self._absent = absent
 
     def matches(self, text: str) -> bool:
         """Every phrase present and no excluded word or phrase."""
-        words = quote_words(text)  # tokens' words without their offsets (the same list, made faster)
-        return (all(_find_all(words, p) for p in self._phrases)
-                and not any(_find_all(words, p) for p in self._excluded))
+        if (self._needed or self._sure is not None) and text.isascii():
+            lower = text.lower()
+            folded = lower.translate(_DROP)
+            if not all(q.search(folded) for q in self._needed):
+                return False  # a phrase cannot be there
+            if self._sure is not None and all(q.search(lower) for q in self._sure) \
+                    and not any(q.search(folded) for q in self._absent):
+                return True  # every phrase is there and no exclusion can be
+        return self.matches_words(quote_words(text))
+
+    def matches_words(self, words: list[str]) -> bool:
+        """`matches` on a passage's `search.quotes.words`."""
+        return (all(_contains(words, p) for p in self._phrases)
+                and not any(_contains(words, p) for p in self._excluded))
 
     def phrase_spans(self, text: str) -> list[Span]:
         """Where each phrase occurs in `text`, in order."""
@@ -86,15 +149,17 @@ class PhraseMatcher:
         return sorted(spans, key=lambda s: (s.start, s.end))  # Span has no order of its own
 
 
-def keyword_spans(question: str, text: str, parsed: ParsedQuestion | None = None) -> list[Span]:
+def keyword_spans(question: str, text: str, parsed: ParsedQuestion | None = None,
+                  matcher: PhraseMatcher | None = None) -> list[Span]:
     """Spans of the words of `text` that match the question's content words (same stemming as the highlight).
 
     Quoted phrases are marked whole; other words by `search.highlight.terms` (stopwords dropped,
     crude suffix stripping), so "banned" marks "ban" and "bans". Excluded words are not marked.
+    `matcher`: the question's PhraseMatcher when the caller has one (a page marks ten passages).
     """
     parsed = parsed if parsed is not None else parse_question(question)
     wanted = terms(parsed.text)
-    spans = set(PhraseMatcher(parsed).phrase_spans(text)) if parsed.phrases else set()
+    spans = set((matcher or PhraseMatcher(parsed)).phrase_spans(text)) if parsed.phrases else set()
     if wanted:
         known: dict[str, bool] = {}  # a word's verdict, once per distinct spelling
         for m in _WORD.finditer(text):  # the highlight's own word pattern and term of a word
@@ -117,17 +182,30 @@ def _merge(spans: list[Span]) -> list[Span]:
 
 
 
-def _plain(word: str) -> bool:
-    """A word whose every spelling in a passage is itself: no variant map, join or stem can change it, so
-    the keyword index's postings of it hold every passage where it stands (safe to narrow by)."""
-    from .quotes import _JOINED, _SPELLING, normalise_word
+_IZE_FORM = re.compile(r"(?<=\w{3})is(e|es|ed|ing|ation|ations|er|ers)$")  # what quotes._IZE makes of -ize
+
+
+def _unvaried(word: str) -> bool:
+    """A word no other spelling compares equal to (search.quotes.normalise_word), apart from case, accents,
+    apostrophes and dots: not the target of a spelling variant, join, -our → -or or -ize → -ise form."""
+    from .quotes import _JOINED, _OUR_STEMS, _SPELLING, normalise_word
 
     low = word.lower()
     if not low.isalpha() or normalise_word(word) != low or low in _SPELLING.values():
         return False
     if any(low in pair for pair in _JOINED) or low in _JOINED.values():
         return False
-    return not re.search(r"or|is(e|es|ed|ing|ation|ations|er|ers)$", low)
+    if any(stem[:-2] + "r" in low for stem in _OUR_STEMS):
+        return False
+    return not _IZE_FORM.search(low)
+
+
+def _plain(word: str) -> bool:
+    """A word whose every spelling in a passage is itself: no variant map, join or stem can change it, so
+    the keyword index's postings of it hold every passage where it stands (safe to narrow by). Stricter
+    than `_unvaried` (any "or" in it, as before it was made exact): narrowing changes which matches a
+    phrase question reaches, so the answers stay as they were."""
+    return _unvaried(word) and not re.search(r"or|is(e|es|ed|ing|ation|ations|er|ers)$", word.lower())
 
 
 def candidate_ids(keyword, parsed: ParsedQuestion, subset: np.ndarray | None) -> np.ndarray | None:

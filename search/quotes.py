@@ -78,17 +78,35 @@ def tokens(text: str, segment: int = 0, offset: int = 0) -> list[Token]:
 
 def words(text: str) -> list[str]:
     """The words of `tokens(text)` without their offsets: the same joins, no Token made (cheaper, for a
-    passage that may be skipped unaligned)."""
-    out: list[str] = []
-    for raw in _TOKEN.findall(text):
-        word = normalise_word(raw)
-        if not word:
-            continue
-        if out and (out[-1], word) in _JOINED:
-            out[-1] = _JOINED[(out[-1], word)]
-            continue
-        out.append(word)
+    passage that may be skipped unaligned, and for every passage a phrase question checks).
+
+    The words are normalised in one `map` (C-level calls of the cached `normalise_word`), and only the
+    positions of a join's first word are looked at: no second word of a join is a first word ("not",
+    "day", ... against "can", "to", ...) and no joined word starts a join, so each adjacent pair joins or
+    not on its own, as `tokens` joins them one by one (tests/test_fast_paths.py compares the two)."""
+    out = list(map(normalise_word, _TOKEN.findall(text)))
+    if "" in out:
+        out = [w for w in out if w]
+    starts = [i for first in _JOIN_FIRST.intersection(out) for i in _positions(out, first)]
+    for i in sorted(starts, reverse=True):  # from the end, so earlier positions stay valid
+        if i + 1 < len(out) and (out[i], out[i + 1]) in _JOINED:
+            out[i:i + 2] = [_JOINED[(out[i], out[i + 1])]]
     return out
+
+
+_JOIN_FIRST = frozenset(first for first, _ in _JOINED)
+assert _JOIN_FIRST.isdisjoint(second for _, second in _JOINED) and _JOIN_FIRST.isdisjoint(_JOINED.values())
+
+
+def _positions(items: list[str], item: str) -> list[int]:
+    """Every index of `item` in `items` (list.index steps, no Python loop over the list)."""
+    out, i = [], -1
+    try:
+        while True:
+            i = items.index(item, i + 1)
+            out.append(i)
+    except ValueError:
+        return out
 
 
 def quote_tokens(quote: str) -> list[Token]:

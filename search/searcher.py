@@ -139,14 +139,15 @@ class Searcher:
         ranked, cosines = self.ranker.rank_with_cosines(text, qvec, max(k + offset, self.settings.facet_depth),
                                                         mode, subset, fold=not exact)
         need = k + offset if sort == "relevance" else None
-        if parsed:
+        matcher = PhraseMatcher(parsed) if parsed else None
+        if matcher is not None:
             # Whether a passage is weak does not depend on the others, so it is known before matching, and
             # the matcher reads only what the page and the facets can use (see `_matching`).
             keyword_only, weak_ids = self._weak(text, qvec, ranked, cosines, mode, exact)
-            ranked = self._matching(ranked, PhraseMatcher(parsed), weak_ids, need)
+            ranked = self._matching(ranked, matcher, weak_ids, need)
         deadline.check("duplicates")
         ranked, copies = collapse_duplicates(self.store, ranked, need, self.paragraphs)
-        if not parsed:
+        if matcher is None:
             keyword_only, weak_ids = self._weak(text, qvec, ranked, cosines, mode, exact)
         relevant = [(pid, score) for pid, score in ranked if pid not in weak_ids]
         if sort != "relevance":
@@ -158,7 +159,7 @@ class Searcher:
         deadline.check("hits")
         hits = [dataclasses.replace(h, weak=h.id in weak_ids, duplicates=copies.get(h.id, ()),
                                     keyword_only=h.id in keyword_only,
-                                    matches=tuple(keyword_spans(question, h.text, parsed)))
+                                    matches=tuple(keyword_spans(question, h.text, parsed, matcher)))
                 for h in make_hits(self.store, self.gen.sentences, text, qvec, page, neighbours)]
         checks = self.fact_checks_for([(h.document.id, h.text) for h in hits])
         hits = [dataclasses.replace(h, fact_checks=c) if c else h for h, c in zip(hits, checks)]
