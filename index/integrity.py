@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -91,11 +92,16 @@ class FileStamp:
             stamps.append((rel, st.st_size, st.st_ino, st.st_mtime_ns))
         return cls(directory, tuple(stamps))
 
+    @cached_property
+    def _paths(self) -> tuple[str, ...]:
+        return tuple(os.path.join(self.directory, rel) for rel, *_ in self.stamps)
+
     def changed(self) -> str | None:
-        """None while every file is as it was; otherwise what changed first ("missing x", "x changed")."""
-        for rel, size, ino, mtime in self.stamps:
+        """None while every file is as it was; otherwise what changed first ("missing x", "x changed").
+        Checked on every request: os.stat on paths joined once (Path objects cost as much as the stats)."""
+        for path, (rel, size, ino, mtime) in zip(self._paths, self.stamps):
             try:
-                st = (self.directory / rel).stat()
+                st = os.stat(path)
             except OSError:
                 return f"{rel} is gone"
             if (st.st_size, st.st_ino, st.st_mtime_ns) != (size, ino, mtime):
