@@ -22,12 +22,15 @@ KEYWORD_WEIGHT = 0.35  # weight of the share of question terms a sentence contai
 
 def terms(text: str) -> set[str]:
     """Lower-cased content words with a crude plural/verb suffix strip."""
-    out = set()
-    for w in _WORD.findall(text.lower()):
-        term = word_term(w)
-        if term:
-            out.add(term)
-    return out
+    out: set[str | None] = set(map(word_term, _WORD.findall(text.lower())))  # the map runs in C
+    out.discard(None)
+    return out  # type: ignore[return-value]  # None was discarded
+
+
+@lru_cache(maxsize=256)
+def question_terms(question: str) -> frozenset[str]:
+    """`terms` of a question, kept: every hit of a page is highlighted against the same question."""
+    return frozenset(terms(question))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -50,7 +53,7 @@ def best_span(question: str, question_vector: np.ndarray, text: str, spans: list
         spans, sims = sentence_spans(text) or [(0, len(text))], None
     else:
         sims = np.asarray(vectors, dtype=np.float32) @ np.asarray(question_vector, dtype=np.float32)
-    q_terms = terms(question)
+    q_terms = question_terms(question)
     scores = [(float(sims[i]) if sims is not None else 0.0)
               + (KEYWORD_WEIGHT * len(q_terms & terms(text[a:b])) / len(q_terms) if q_terms else 0.0)
               for i, (a, b) in enumerate(spans)]

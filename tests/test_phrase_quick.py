@@ -7,8 +7,18 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from search.phrases import PhraseMatcher, ParsedQuestion, _sure_pattern, _unvaried
+from search.highlight import question_terms
+from search.phrases import (
+    ParsedQuestion,
+    PhraseMatcher,
+    _sure_pattern,
+    _term_spans,
+    _term_spans_slow,
+    _unvaried,
+    keyword_spans,
+)
 from search.quotes import tokens, words
+from search.types import Span
 
 PIECES = ["tax", "taxes", "surtaxes", "Taxes", "national", "debt", "National", "can", "not", "to", "day", "u.s.",
           "U.S.", "us", "nation's", "nations", "o'clock", "honour", "honor", "honorable", "organize", "organise",
@@ -73,3 +83,30 @@ def test_words_joins_every_pair_in_one_text():
     for text in ["can not to day, e-mail any more per cent", "to to day can can not not", "Can’t can not. To-morrow",
                  "per cent per cent per", "any more any more"]:
         assert words(text) == [t.word for t in tokens(text)], text
+
+
+@BOUNDED
+@given(text_and_parts(), st.sampled_from(["", " running", " banned taxes", " o'clock it's", " 12,000 people"]))
+def test_keyword_spans_shortcut_marks_what_the_word_scan_marks(case, extra):
+    """`_term_spans` (reads only words that start like a wanted term) marks exactly the words the full scan
+    marks, or hands the text to the scan (None)."""
+    text, phrases, excluded = case
+    question = " ".join((*phrases, *excluded)) + extra
+    wanted = question_terms(question)
+    if not wanted:
+        return
+    fast = _term_spans(text, wanted)
+    slow = _term_spans_slow(text, wanted)
+    assert fast is None or fast == slow
+    if fast is None:  # only for a non-ASCII text or a word after an apostrophe
+        assert not text.isascii() or "'" in text
+
+
+def test_keyword_spans_shortcut_is_taken_and_its_edges():
+    wanted = question_terms("taxes on the nation banned")
+    text = "Taxes, taxation and surtaxes; the nation's nations ban. TAXED"
+    assert _term_spans(text, wanted) == _term_spans_slow(text, wanted)
+    assert [text[s.start:s.end] for s in _term_spans(text, wanted)] == ["Taxes", "nations"]
+    assert _term_spans("the o'taxes", wanted) is None  # a word's tail after an apostrophe: scanned
+    assert _term_spans("the café taxes", wanted) is None  # not ASCII: scanned
+    assert keyword_spans("taxes", "New taxes.") == [Span(4, 9)]
