@@ -41,3 +41,12 @@ def test_svg_is_wellformed_accessible_and_links_each_bar():
 
 def test_no_dated_matches_renders_nothing():
     assert str(render_timeline(TimelineSeries.from_matches([(None, "A")]), url)) == ""
+
+
+def test_counts_give_the_series_the_matches_give():
+    """The search sends (year, speaker, n) groups: the same series as n single matches, zero groups ignored."""
+    groups = [("1862", "Abraham Lincoln", 2), ("1864", "Abraham Lincoln", 1), ("1982", "Ronald Reagan", 1),
+              ("1862", "<script>x</script>", 1), ("1863", None, 1), ("1990", "Nobody", 0), (None, "Undated", 3)]
+    singles = [(y, s) for y, s, n in groups for _ in range(n)]
+    assert TimelineSeries.from_counts(groups, top=2) == TimelineSeries.from_matches(singles, top=2)
+    assert TimelineSeries.from_counts(groups, top=2).years[-1] == 1982

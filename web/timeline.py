@@ -31,16 +31,26 @@ class TimelineSeries:
     @classmethod
     def from_matches(cls, matches: Iterable[tuple[str | None, str | None]], top: int = 4) -> TimelineSeries:
         """From (date YYYY-MM-DD or None, speaker or None) of each strong match; undated ones are left out."""
-        dated = [(int(date[:4]), speaker or "Unknown") for date, speaker in matches if date and date[:4].isdigit()]
+        return cls.from_counts(((date, speaker, 1) for date, speaker in matches), top)
+
+    @classmethod
+    def from_counts(cls, counts: Iterable[tuple[str | None, str | None, int]], top: int = 4) -> TimelineSeries:
+        """From (date or year, speaker, how many strong matches) groups: what the search's timeline holds
+        (a thousand matches come as a few dozen groups, so nothing is counted one by one)."""
+        dated = [(int(date[:4]), speaker or "Unknown", n) for date, speaker, n in counts
+                 if date and date[:4].isdigit() and n > 0]
         if not dated:
             return cls((), (), ())
-        ranked = [s for s, _ in sorted(Counter(s for _, s in dated).items(), key=lambda kv: (-kv[1], kv[0]))]
+        per_speaker: Counter[str] = Counter()
+        for _, speaker, n in dated:
+            per_speaker[speaker] += n
+        ranked = [s for s, _ in sorted(per_speaker.items(), key=lambda kv: (-kv[1], kv[0]))]
         speakers = ranked[:top] + ([OTHERS] if len(ranked) > top else [])
         column = {s: (speakers.index(s) if s in ranked[:top] else len(speakers) - 1) for s in ranked}
-        first, last = min(y for y, _ in dated), max(y for y, _ in dated)
+        first, last = min(y for y, _, _ in dated), max(y for y, _, _ in dated)
         grid = [[0] * len(speakers) for _ in range(first, last + 1)]
-        for year, speaker in dated:
-            grid[year - first][column[speaker]] += 1
+        for year, speaker, n in dated:
+            grid[year - first][column[speaker]] += n
         return cls(tuple(range(first, last + 1)), tuple(speakers), tuple(tuple(r) for r in grid))
 
     def __bool__(self) -> bool:
@@ -52,7 +62,8 @@ class TimelineSeries:
     @property
     def matched_years(self) -> tuple[TimelineYear, ...]:
         """Only the years with matches, each with its count per speaker (what /api/search sends)."""
-        return tuple(TimelineYear(y, self.total(i), self.counts[i]) for i, y in enumerate(self.years) if self.total(i))
+        totals = map(sum, self.counts)
+        return tuple(TimelineYear(y, t, c) for y, t, c in zip(self.years, totals, self.counts) if t)
 
 
 def render_timeline(series: TimelineSeries, year_url: Callable[[int], str],
@@ -126,4 +137,4 @@ def _table(series: TimelineSeries, year_url: Callable[[int], str], title: str) -
 
 def series_of(response: Any) -> TimelineSeries:
     """The timeline of a SearchResponse: its strong matches over the facets' depth (`response.timeline`)."""
-    return TimelineSeries.from_matches((year, speaker) for year, speaker, n in response.timeline for _ in range(n))
+    return TimelineSeries.from_counts(response.timeline)
