@@ -85,6 +85,11 @@ class CopiesIndex:
             out.append(row[:k])
         return out
 
+    def top(self, query, k, subset=None):
+        row = self.search(query, k, subset)[0]
+        return (np.fromiter((i for i, _ in row), np.int64, len(row)),
+                np.fromiter((s for _, s in row), np.float32, len(row)))
+
     def _padding(self, q: np.ndarray, n: int, seen: np.ndarray, subset) -> list[tuple[int, float]]:
         """The `n` passages (within `subset`) least like `q` that are not in `seen`, best of them first."""
         key = (q.tobytes(), None if subset is None else np.asarray(subset, np.int64).tobytes())

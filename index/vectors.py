@@ -55,6 +55,11 @@ class VectorIndex(Protocol):
         """Top-k (id, score) per query, best first; `subset` restricts the candidate ids."""
         ...
 
+    def top(self, query: np.ndarray, k: int, subset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """`search` for one query as (int64 ids, float32 scores) arrays: a question's thousand candidates
+        without a Python tuple each."""
+        ...
+
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """The stored vectors of passage `ids`, float32, in the order given (exact, never compressed codes)."""
         ...
@@ -72,9 +77,17 @@ def _as_matrix(queries: np.ndarray, dimension: int) -> np.ndarray:
     return q
 
 
-def _top(scores: np.ndarray, ids: np.ndarray, k: int) -> list[tuple[int, float]]:
+def _top(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     top = np.argsort(-scores, kind="stable")[:k]
-    return [(int(ids[i]), float(scores[i])) for i in top]
+    return ids[top], scores[top]
+
+
+_NONE = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))  # no hits
+
+
+def _pairs(ids: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
+    """(id, score) tuples of a `top` answer, as `search` gives them."""
+    return list(zip(ids.tolist(), np.asarray(scores, dtype=np.float64).tolist()))
 
 
 class NumpyIndex:
@@ -99,6 +112,12 @@ class NumpyIndex:
 
     def search(self, queries: np.ndarray, k: int, subset: np.ndarray | None = None
                ) -> list[list[tuple[int, float]]]:
+        return [_pairs(*top) for top in self._search(queries, k, subset)]
+
+    def top(self, query: np.ndarray, k: int, subset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self._search(query, k, subset)[0]
+
+    def _search(self, queries: np.ndarray, k: int, subset: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
         q = _as_matrix(queries, self.dimension)
         vectors, ids = self.vectors, self.ids
         if subset is not None:
@@ -293,10 +312,10 @@ class FaissIndex:
             ids = self.row_ids[1][np.searchsorted(self.row_ids[0], ids)]
         return np.asarray(self.matrix[ids], dtype=np.float32)
 
-    def _exact(self, q: np.ndarray, k: int, ids: np.ndarray) -> list[list[tuple[int, float]]]:
+    def _exact(self, q: np.ndarray, k: int, ids: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         ids = np.unique(np.asarray(ids, dtype=np.int64))
         if len(ids) == 0:
-            return [[] for _ in range(len(q))]
+            return [_NONE for _ in range(len(q))]
         return [_top(row, ids, k) for row in q @ self.rows(ids).T]
 
     def _params(self, subset: np.ndarray | None) -> faiss.SearchParameters | None:
@@ -317,11 +336,17 @@ class FaissIndex:
 
     def search(self, queries: np.ndarray, k: int, subset: np.ndarray | None = None
                ) -> list[list[tuple[int, float]]]:
+        return [_pairs(*top) for top in self._search(queries, k, subset)]
+
+    def top(self, query: np.ndarray, k: int, subset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self._search(query, k, subset)[0]
+
+    def _search(self, queries: np.ndarray, k: int, subset: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
         q = _as_matrix(queries, self.dimension)
         k = min(k, len(self))
         threads.apply()  # this thread's OpenMP limit (index/threads.py)
         if k <= 0:
-            return [[] for _ in range(len(q))]
+            return [_NONE for _ in range(len(q))]
         if subset is not None:
             subset = np.asarray(subset, dtype=np.int64)
             if self._alive is not None:  # tombstones never come back, even when a caller's subset names them
@@ -334,8 +359,7 @@ class FaissIndex:
             params = faiss.SearchParametersPreTransform(index_params=params)
         scores, ids = index.search(q, depth, params=params)
         if self.kind != "ivfpq":
-            return [[(int(i), float(s)) for s, i in zip(srow, irow) if i >= 0][:k]
-                    for srow, irow in zip(scores, ids)]
+            return [(irow[irow >= 0][:k], srow[irow >= 0][:k]) for srow, irow in zip(scores, ids)]
         return [self._exact(q[j:j + 1], k, irow[irow >= 0])[0] for j, irow in enumerate(ids)]
 
 

@@ -39,10 +39,9 @@ class Ranker:
         return list(self._vector_top(question_vector, n, subset))
 
     def _vector_top(self, question_vector: np.ndarray, n: int, subset: np.ndarray | None = None) -> Pairs:
-        top = self.gen.vector_index.search(question_vector, n, subset)[0]
-        ids = np.fromiter((pid for pid, _ in top), dtype=np.int64, count=len(top))
-        if not self.settings.score_sentences or not top:
-            return Pairs(ids, np.fromiter((s for _, s in top), dtype=np.float64, count=len(top)))
+        ids, found = self.gen.vector_index.top(question_vector, n, subset)
+        if not self.settings.score_sentences or not len(ids):
+            return Pairs(ids, found.astype(np.float64))
         scores = self.cosines(ids, question_vector)
         order = np.argsort(-scores, kind="stable")
         return Pairs(ids[order], scores[order].astype(np.float64))

@@ -97,6 +97,14 @@ def test_agrees_with_reference(index):
         assert recall(got, want) >= 0.95
 
 
+@pytest.mark.parametrize("subset", [None, IDS[::97], IDS[IDS % 2 == 1], IDS[[3, 30, 300]], np.array([], np.int64)])
+def test_top_is_search_for_one_query_as_arrays(index, subset):
+    for q in QUERIES[:5]:
+        ids, scores = index.top(q, 10, subset)
+        assert ids.dtype == np.int64 and scores.dtype == np.float32 and len(ids) == len(scores)
+        assert list(zip(ids.tolist(), scores.astype(np.float64).tolist())) == index.search(q, 10, subset)[0]
+
+
 def test_a_vector_finds_itself(index):
     hits = index.search(VECTORS[:20], 1)
     assert [h[0][0] for h in hits] == IDS[:20].tolist()
