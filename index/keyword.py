@@ -84,6 +84,7 @@ class KeywordIndex:
         self.languages = languages
         self.folded = folded
         self._plans: dict[tuple[str, bool], list[tuple[list[str], list[str]]]] = {}  # question → plan
+        self._analysed: dict[str, list[tuple[str, list[str]]]] = {}  # question → its words' terms
 
     def __len__(self) -> int:
         return self.size
@@ -254,11 +255,21 @@ class KeywordIndex:
         return out
 
     def _word_terms(self, query: str) -> list[tuple[str, list[str]]]:
-        """Each word of the question with all its analysed terms (in the corpus or not), stopwords empty."""
+        """Each word of the question with all its analysed terms (in the corpus or not), stopwords empty.
+        Kept per question: both plans (folded or not) and the known share read it (the caller must not
+        change it)."""
+        got = self._analysed.get(query)
+        if got is not None:
+            return got
         words = analysis.TOKEN.findall(query)
         if self.languages is None:
-            return list(zip(words, analyse(words) if words else []))
-        return list(zip(words, analysis.analyse_words(words, self.question_languages(query))))
+            out = list(zip(words, analyse(words) if words else []))
+        else:
+            out = list(zip(words, analysis.analyse_words(words, self.question_languages(query))))
+        if len(self._analysed) > 4096:
+            self._analysed.clear()
+        self._analysed[query] = out
+        return out
 
     def known_share(self, query: str, fold: bool = True) -> float:
         """The share of the question's content words (those with any analysed term, stopwords left out) that

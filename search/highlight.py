@@ -55,6 +55,15 @@ def best_span(question: str, question_vector: np.ndarray, text: str, spans: list
         sims = np.asarray(vectors, dtype=np.float32) @ np.asarray(question_vector, dtype=np.float32)
     q_terms = question_terms(question)
     scores = [(float(sims[i]) if sims is not None else 0.0)
-              + (KEYWORD_WEIGHT * len(q_terms & terms(text[a:b])) / len(q_terms) if q_terms else 0.0)
+              + (KEYWORD_WEIGHT * _shared(q_terms, text[a:b]) / len(q_terms) if q_terms else 0.0)
               for i, (a, b) in enumerate(spans)]
     return Span(*spans[int(np.argmax(scores))])
+
+
+def _shared(q_terms: frozenset[str], sentence: str) -> int:
+    """How many of the question's terms `sentence` holds. A term is a prefix of its lower-cased word, so a
+    sentence whose lower-cased text contains none of them as a substring holds none (no need to read it)."""
+    lower = sentence.lower()
+    if not any(t in lower for t in q_terms):
+        return 0
+    return len(q_terms & terms(sentence))
