@@ -127,6 +127,10 @@ class DocumentTable:
             self.language[pid] = language
         self.readable = np.isin(self.language, READABLE)  # what the English sentence model reads, per passage
         self.all_readable = bool(self.readable.all())
+        # each passage's language as a small integer, so the facet counts are a bincount, not a string sort
+        names, codes = np.unique(self.language, return_inverse=True)
+        self._language_names: list[str] = names.tolist()
+        self._language_code = codes.astype(np.int32)
 
     def subset(self, filters: Filters) -> tuple[np.ndarray, int]:
         """(passage ids matching, number of undated statements a date filter left out)."""
@@ -163,8 +167,8 @@ class DocumentTable:
                 speakers[self.speaker_label[doc]] += n
             if self.date[doc]:
                 years[self.date[doc][:4]] += n
-        values, counts = np.unique(self.language[ids], return_counts=True)
-        languages = dict(zip(values.tolist(), counts.tolist()))
+        per_code = np.bincount(self._language_code[ids], minlength=len(self._language_names)).tolist()
+        languages = {name: n for name, n in zip(self._language_names, per_code) if n}
         return {name: tuple(Facet(v, c) for v, c in sorted(counts.items(), key=lambda x: (-x[1], x[0]))[:size])
                 for name, counts in (("speaker", speakers), ("year", years), ("language", languages))}
 

@@ -164,11 +164,12 @@ class Searcher:
         checks = self.fact_checks_for([(h.document.id, h.text) for h in hits])
         hits = [dataclasses.replace(h, fact_checks=c) if c else h for h, c in zip(hits, checks)]
         deadline.check("facets")
+        relevant_ids = np.fromiter((pid for pid, _ in relevant), dtype=np.int64, count=len(relevant))
         return SearchResponse(query=question, hits=tuple(hits), took_ms=(time.perf_counter() - began) * 1000,
                               generation=self.generation, passages=self.passages, k=k, offset=offset,
                               mode=mode, filters=filters, sort=sort,
-                              facets=self.table.facets(pid for pid, _ in relevant), undated_excluded=undated,
-                              timeline=self.table.year_speakers(pid for pid, _ in relevant))
+                              facets=self.table.facets(relevant_ids), undated_excluded=undated,
+                              timeline=self.table.year_speakers(relevant_ids))
 
     def _weak(self, text: str, qvec: np.ndarray, ranked: list[tuple[int, float]], cosines: dict[int, float],
               mode: str, exact: bool) -> tuple[set[int], set[int]]:
