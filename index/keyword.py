@@ -64,6 +64,12 @@ def analyse(texts: Sequence[str]) -> list[list[str]]:
     return analysis.analyse(texts)
 
 
+# A question's plan and analysed words are read several times within its search; across searches they help
+# only a repeated question (whose vector is cached too). A few hundred is plenty, and each held question is
+# worker memory (~1 KB): 4,096 of them were ~5 MB per worker by the end of a long run of distinct questions.
+QUESTIONS_KEPT = 256
+
+
 @functools.lru_cache(maxsize=4096)
 def _question_languages(query: str, present: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(analysis.question_languages(query, present))
@@ -249,7 +255,7 @@ class KeywordIndex:
         for word, terms in self._word_terms(query):
             keys = [k for k in analysis.word_crossing_keys(word.lower()) if k in folded] if folded else []
             out.append(([t for t in terms if t and t in vocab], keys))
-        if len(self._plans) > 4096:
+        if len(self._plans) > QUESTIONS_KEPT:
             self._plans.clear()
         self._plans[key] = out
         return out
@@ -266,7 +272,7 @@ class KeywordIndex:
             out = list(zip(words, analyse(words) if words else []))
         else:
             out = list(zip(words, analysis.analyse_words(words, self.question_languages(query))))
-        if len(self._analysed) > 4096:
+        if len(self._analysed) > QUESTIONS_KEPT:
             self._analysed.clear()
         self._analysed[query] = out
         return out
