@@ -96,8 +96,10 @@ class Settings(BaseModel):
     port: int = _f(8000, "Port `serve` listens on.", ge=0, le=65535)
     workers: int = _f(2, "Worker processes for `serve`.", ge=1)
     threads: int = _f(1, "Torch and FAISS threads per worker process (0: all cores).", ge=0)
-    worker_threads: int = _f(4, "Request threads per `serve` worker process; requests are read completely "
-                                "before a thread takes them (web/worker.py).", ge=1, le=256)
+    worker_threads: int = _f(2, "Request threads per `serve` worker process; requests are read completely "
+                                "before a thread takes them (web/worker.py). 2: with a worker per core, "
+                                "more threads only contend for the GIL (docs/performance.md).",
+                              ge=1, le=256)
     read_timeout: float = _f(10.0, "Seconds a client has to send a whole request (headers and body); slower "
                                    "or idle connections are closed without taking a thread.", gt=0)
     rate_limit: str = _f("", "Requests per client address, e.g. 60/minute;1000/hour (flask-limiter); over it "
