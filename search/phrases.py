@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import SearchError
 from .highlight import _WORD, STOPWORDS, question_terms, word_term
-from .quotes import tokens
+from .quotes import _positions, located_words, tokens
 from .quotes import words as quote_words
 from .types import Span
 
@@ -59,13 +59,16 @@ def parse_question(question: str) -> ParsedQuestion:
     return ParsedQuestion(text, tuple(phrases), tuple(excluded))
 
 
-def _find_all(words: list[str], part: list[str]) -> list[int]:
-    n = len(part)
-    return [i for i in range(len(words) - n + 1) if n and words[i:i + n] == part]
+def _occurrences(words: list[str], part: list[str]) -> list[int]:
+    """Every index where `part` starts in `words`, stepping by list.index to the part's first word."""
+    if not part:
+        return []
+    n, head = len(part), part[0]
+    return [i for i in _positions(words, head) if words[i:i + n] == part]
 
 
 def _contains(words: list[str], part: list[str]) -> bool:
-    """Whether `part` occurs in `words` (`bool(_find_all(...))`, stepping by list.index to its first word)."""
+    """Whether `part` occurs in `words` (`bool(_occurrences(...))`, stopping at the first)."""
     if not part:
         return False
     n, first, i = len(part), part[0], -1
@@ -142,10 +145,11 @@ class PhraseMatcher:
                 and not any(_contains(words, p) for p in self._excluded))
 
     def phrase_spans(self, text: str) -> list[Span]:
-        """Where each phrase occurs in `text`, in order."""
-        toks = tokens(text)
-        words = [t.word for t in toks]
-        spans = {Span(toks[i].start, toks[i + len(p) - 1].end) for p in self._phrases for i in _find_all(words, p)}
+        """Where each phrase occurs in `text`, in order: the spans of `tokens(text)` (tests/test_phrase_quick.py),
+        with offsets read only at the phrases' occurrences."""
+        words, first, last, found = located_words(text)
+        spans = {Span(found[first[i]].start(), found[last[i + len(p) - 1]].end())
+                 for p in self._phrases for i in _occurrences(words, p)}
         return sorted(spans, key=lambda s: (s.start, s.end))  # Span has no order of its own
 
 

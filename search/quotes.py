@@ -94,6 +94,27 @@ def words(text: str) -> list[str]:
     return out
 
 
+def located_words(text: str) -> tuple[list[str], list[int], list[int], list[re.Match[str]]]:
+    """`words(text)` and where each word stands, for a caller that needs a few words' offsets (a phrase's
+    occurrences in a hit), not a Token for every word: word j of `tokens(text)` runs from
+    `matches[first[j]].start()` to `matches[last[j]].end()` (a joined pair from its first word's start to
+    its second's end). The same joins as `words`, the match objects made by the regex engine in C."""
+    found = list(_TOKEN.finditer(text))
+    out = list(map(normalise_word, _TOKEN.findall(text)))  # the pattern has no groups: findall gives group(0)
+    first = list(range(len(out)))
+    if "" in out:
+        first = [i for i, w in zip(first, out) if w]
+        out = [w for w in out if w]
+    last = first.copy()
+    starts = [i for f in _JOIN_FIRST.intersection(out) for i in _positions(out, f)]
+    for i in sorted(starts, reverse=True):
+        if i + 1 < len(out) and (out[i], out[i + 1]) in _JOINED:
+            out[i:i + 2] = [_JOINED[(out[i], out[i + 1])]]
+            first[i:i + 2] = [first[i]]
+            last[i:i + 2] = [last[i + 1]]
+    return out, first, last, found
+
+
 _JOIN_FIRST = frozenset(first for first, _ in _JOINED)
 assert _JOIN_FIRST.isdisjoint(second for _, second in _JOINED) and _JOIN_FIRST.isdisjoint(_JOINED.values())
 

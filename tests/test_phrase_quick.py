@@ -17,7 +17,7 @@ from search.phrases import (
     _unvaried,
     keyword_spans,
 )
-from search.quotes import tokens, words
+from search.quotes import located_words, tokens, words
 from search.types import Span
 
 PIECES = ["tax", "taxes", "surtaxes", "Taxes", "national", "debt", "National", "can", "not", "to", "day", "u.s.",
@@ -110,3 +110,26 @@ def test_keyword_spans_shortcut_is_taken_and_its_edges():
     assert _term_spans("the o'taxes", wanted) is None  # a word's tail after an apostrophe: scanned
     assert _term_spans("the café taxes", wanted) is None  # not ASCII: scanned
     assert keyword_spans("taxes", "New taxes.") == [Span(4, 9)]
+
+
+@BOUNDED
+@given(text_and_parts())
+def test_phrase_spans_are_the_token_spans(case):
+    """phrase_spans (offsets read only at the occurrences) gives the spans of `tokens` at every occurrence."""
+    text, phrases, excluded = case
+    matcher = PhraseMatcher(ParsedQuestion(" ".join(phrases), phrases, excluded))
+    toks = tokens(text)
+    words_ = [t.word for t in toks]
+    want = sorted({Span(toks[i].start, toks[i + len(p) - 1].end) for p in matcher._phrases
+                   for i in range(len(words_) - len(p) + 1) if p and words_[i:i + len(p)] == p},
+                  key=lambda s: (s.start, s.end))
+    assert matcher.phrase_spans(text) == want
+    got_words, first, last, found = located_words(text)
+    assert got_words == words_
+    assert [(found[a].start(), found[b].end()) for a, b in zip(first, last)] == [(t.start, t.end) for t in toks]
+
+
+def test_phrase_spans_cover_joined_words():
+    matcher = PhraseMatcher(ParsedQuestion("cannot wait", ("cannot wait",)))
+    text = "We can not wait; we cannot wait."
+    assert [text[s.start:s.end] for s in matcher.phrase_spans(text)] == ["can not wait", "cannot wait"]
