@@ -105,6 +105,19 @@ def _quick_pattern(words: list[str]) -> re.Pattern | None:
     return re.compile("[^a-z0-9%]*".join(map(re.escape, words)))
 
 
+def _needed_patterns(words: list[str]) -> list[re.Pattern]:
+    """Necessary-condition patterns of a phrase: one per maximal run of its plain ASCII words (the whole phrase
+    when every word is plain). The words of a run are consecutive tokens wherever the phrase occurs, so the
+    argument above holds for each run: "labor unions" ("labor" may be spelled "labour") still needs "unions"."""
+    runs: list[list[str]] = [[]]
+    for w in words:
+        if w.isascii() and _unvaried(w):
+            runs[-1].append(w)
+        elif runs[-1]:
+            runs.append([])
+    return [re.compile("[^a-z0-9%]*".join(map(re.escape, run))) for run in runs if run]
+
+
 def _sure_pattern(words: list[str]) -> re.Pattern | None:
     """The sufficient-condition pattern of one phrase's comparison words; None unless all are plain ASCII."""
     if not words or not all(w.isascii() and _unvaried(w) for w in words):
@@ -119,7 +132,7 @@ class PhraseMatcher:
         self.parsed = parsed
         self._phrases = [[t.word for t in tokens(p)] for p in parsed.phrases]
         self._excluded = [[t.word for t in tokens(p)] for p in parsed.excluded]
-        self._needed = [q for q in map(_quick_pattern, self._phrases) if q is not None]
+        self._needed = [q for p in self._phrases for q in _needed_patterns(p)]
         sure = [q for q in map(_sure_pattern, self._phrases) if q is not None]
         absent = [q for q in map(_quick_pattern, self._excluded) if q is not None]
         # every phrase with a sure pattern and every exclusion with a necessary one: a match can be certain

@@ -133,3 +133,12 @@ def test_phrase_spans_cover_joined_words():
     matcher = PhraseMatcher(ParsedQuestion("cannot wait", ("cannot wait",)))
     text = "We can not wait; we cannot wait."
     assert [text[s.start:s.end] for s in matcher.phrase_spans(text)] == ["can not wait", "cannot wait"]
+
+
+def test_a_phrase_with_a_variant_word_still_needs_its_plain_words():
+    """"labor" may be spelled "labour", so no pattern covers it, but "unions" must still be in the text."""
+    matcher = PhraseMatcher(ParsedQuestion("labor unions", ("labor unions",)))
+    assert [q.pattern for q in matcher._needed] == ["unions"] and matcher._sure is None
+    assert not matcher.matches("The labor movement and its allies.")  # rejected before tokenising
+    assert matcher.matches("Labour unions grew.") and matcher.matches("the labor-unions of 1900")
+    assert not matcher.matches("unions of labor")
