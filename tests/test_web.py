@@ -556,3 +556,25 @@ def test_verify_page(client):
     bad = client.get("/verify", query_string={"quote": "x" * 10_000})
     assert bad.status_code == 400 and "limit is 1000" in bad.get_data(as_text=True)
     assert client.get("/verify").status_code == 200
+
+
+@pytest.mark.parametrize("params", [{"q": QUESTION}, {"q": QUESTION, "context": "true", "k": 3, "offset": 1},
+                                    {"q": "alert(1) script", "mode": "keyword"}, {"q": '"privacy" -encryption'},
+                                    {"q": "Дуров и Telegram", "after": "2000"}])
+def test_search_json_is_the_compact_dump_of_its_model(client, live, params):
+    """/api/search writes its model with pydantic-core in one pass (web/api.reply): the text is what Flask's
+    compact json.dumps of `dump` gave (key order, separators, non-ASCII as is), ending in a newline."""
+    r = client.get("/api/search", query_string=params)
+    assert r.status_code == 200 and r.mimetype == "application/json" and r.data.endswith(b"}\n")
+    assert r.data.decode() == json.dumps(r.get_json(), ensure_ascii=False, separators=(",", ":")) + "\n"
+    from web.schemas import SearchResponseBody, dump_json
+
+    response = live.get().search(params["q"], k=3, neighbours=True)
+    model = SearchResponseBody.of(response, neighbours=True)
+    assert dump_json(model) == json.dumps(dump(model), ensure_ascii=False, separators=(",", ":"))
+
+
+def test_verify_json_is_the_compact_dump_of_its_model(client):
+    r = client.post("/api/verify", json={"quote": "privacy and security matter"})
+    assert r.status_code == 200 and r.data.endswith(b"}\n")
+    assert r.data.decode() == json.dumps(r.get_json(), ensure_ascii=False, separators=(",", ":")) + "\n"
