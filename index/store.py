@@ -113,6 +113,7 @@ class PassageStore:
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []  # every thread's connection, so close() can close all
         self._lock = threading.Lock()
+        self._sizes: dict[str, int] = {}  # statement id -> its passage count (document_sizes)
         _ = self.conn  # fail now, not on the first query, if the file is unusable
 
     @property
@@ -131,15 +132,30 @@ class PassageStore:
         """Whether the passages table has column `name` (one added after older generations were built)."""
         return any(r[1] == name for r in self.conn.execute("PRAGMA table_info(passages)"))
 
-    def passages(self, ids: Sequence[int]) -> dict[int, sqlite3.Row]:
+    def passages(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """{passage id: its row with its statement's title, speaker, date, source, extra and passage count
+        `n`} for `ids` (unknown ids left out)."""
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self.conn.execute(
-            f'SELECT p.*, d.title, d.speaker, d.date, d.source, d.extra, d.passages AS n '
+            f'SELECT p.*, d.title, d.speaker, d.date, d.source, d.extra '
             f'FROM passages p JOIN documents d ON d.id = p.doc_id WHERE p.id IN ({marks})',
             [int(i) for i in ids]).fetchall()
-        return {r["id"]: r for r in rows}
+        sizes = self.document_sizes({r["doc_id"] for r in rows})
+        return {r["id"]: {**dict(zip(r.keys(), r)), "n": sizes[r["doc_id"]]} for r in rows}
+
+    def document_sizes(self, doc_ids: Iterable[str]) -> dict[str, int]:
+        """How many passages each statement has (documents.passages), kept once read: the column comes after
+        the statement's full text, so reading it walks that text's overflow pages (a page of ten SOTU hits:
+        0.28 ms with it in the join, 0.09 without), and the file never changes (read-only, immutable)."""
+        wanted = set(doc_ids)
+        missing = [d for d in wanted if d not in self._sizes]
+        for i in range(0, len(missing), 500):
+            chunk = missing[i:i + 500]
+            self._sizes.update(self.conn.execute(
+                f"SELECT id, passages FROM documents WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+        return {d: self._sizes[d] for d in wanted if d in self._sizes}
 
     def neighbours(self, doc_id: str, ordinal: int, radius: int = 1) -> list[sqlite3.Row]:
         return self.conn.execute(

@@ -16,10 +16,10 @@ sentence vectors; nothing of the rest of the corpus is read.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -232,7 +232,7 @@ def _match(store: WatchlistStore, saved: list[SavedSearch], ids: np.ndarray, cur
     passages = PassageStore(current / DB_FILE)
     try:
         wanted = sorted({pid for _, pid, _ in hits})
-        info: dict[int, sqlite3.Row] = {}
+        info: dict[int, dict[str, Any]] = {}
         for i in range(0, len(wanted), 500):
             info.update(passages.passages(wanted[i:i + 500]))
     finally:

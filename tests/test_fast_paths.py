@@ -136,3 +136,24 @@ def test_batched_word_analysis_equals_one_word_at_a_time(languages):
             continue
         chosen = analysis.question_languages(question, languages)
         assert analysis.analyse_words(words, chosen) == [analysis.analyse_question(w, chosen) for w in words]
+
+
+def test_passage_rows_carry_their_statements_passage_count(seed_index):
+    """PassageStore.passages reads `n` from a per-store cache of documents.passages, not the join: each row's n
+    is the column's value, asked cold, warm, and for a mix of statements."""
+    import sqlite3
+
+    from index.layout import DB_FILE
+    from index.store import PassageStore
+
+    want = dict(sqlite3.connect(seed_index / DB_FILE).execute("SELECT id, passages FROM documents").fetchall())
+    store = PassageStore(seed_index / DB_FILE)
+    try:
+        ids = [r[0] for r in store.conn.execute("SELECT id FROM passages ORDER BY id")]
+        for part in (ids[:1], ids[::3], ids, ids[-2:]):
+            rows = store.passages(part)
+            assert sorted(rows) == sorted(part)
+            assert all(row["n"] == want[row["doc_id"]] and row["id"] == pid for pid, row in rows.items())
+        assert store.document_sizes(["no such statement", *want]) == want
+    finally:
+        store.close()
