@@ -90,7 +90,21 @@ def _pairs(ids: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
     return list(zip(ids.tolist(), np.asarray(scores, dtype=np.float64).tolist()))
 
 
-class NumpyIndex:
+class _ArraySearch:
+    """`search` and `top` of an index that answers each query as (ids, scores) arrays (`_search`)."""
+
+    def _search(self, queries: np.ndarray, k: int, subset: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
+        raise NotImplementedError
+
+    def search(self, queries: np.ndarray, k: int, subset: np.ndarray | None = None
+               ) -> list[list[tuple[int, float]]]:
+        return [_pairs(*top) for top in self._search(queries, k, subset)]
+
+    def top(self, query: np.ndarray, k: int, subset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self._search(query, k, subset)[0]
+
+
+class NumpyIndex(_ArraySearch):
     """Exact search by matrix product: the reference FAISS is tested against."""
 
     def __init__(self, vectors: np.ndarray, ids: np.ndarray | None = None):
@@ -109,13 +123,6 @@ class NumpyIndex:
     def rows(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64)
         return self.vectors[self._order[np.searchsorted(self.ids[self._order], ids)]]
-
-    def search(self, queries: np.ndarray, k: int, subset: np.ndarray | None = None
-               ) -> list[list[tuple[int, float]]]:
-        return [_pairs(*top) for top in self._search(queries, k, subset)]
-
-    def top(self, query: np.ndarray, k: int, subset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        return self._search(query, k, subset)[0]
 
     def _search(self, queries: np.ndarray, k: int, subset: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
         q = _as_matrix(queries, self.dimension)
@@ -160,7 +167,7 @@ def _ivf(index: faiss.Index):
         return None
 
 
-class FaissIndex:
+class FaissIndex(_ArraySearch):
     """A FAISS index whose ids are passage ids: flat (exact), hnsw, ivf or ivfpq (approximate).
 
     `spec()` is the manifest's "index" block and `load(directory, spec)` needs nothing else. A filter
@@ -333,13 +340,6 @@ class FaissIndex:
         if self.kind in ("ivf", "ivfpq"):
             return faiss.SearchParametersIVF(sel=selector, nprobe=int(self.params["nprobe"]))
         return faiss.SearchParameters(sel=selector)
-
-    def search(self, queries: np.ndarray, k: int, subset: np.ndarray | None = None
-               ) -> list[list[tuple[int, float]]]:
-        return [_pairs(*top) for top in self._search(queries, k, subset)]
-
-    def top(self, query: np.ndarray, k: int, subset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        return self._search(query, k, subset)[0]
 
     def _search(self, queries: np.ndarray, k: int, subset: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
         q = _as_matrix(queries, self.dimension)
