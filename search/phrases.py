@@ -87,7 +87,8 @@ def _contains(words: list[str], part: list[str]) -> bool:
 # decides the rest. search.quotes' tokens of an ASCII text: a word's comparison form is its lower case
 # without apostrophes and dots, and no token holds a character that is not a letter, digit, %, inner
 # apostrophe or initialism dot.
-# - necessary (`_quick_pattern`): a token of a plain word leaves the word itself in the text lower-cased with
+# - necessary (`_quick_pattern` for an exclusion, `_needed_patterns` per run of plain words of a phrase):
+#   a token of a plain word leaves the word itself in the text lower-cased with
 #   every apostrophe and dot removed, and adjacent tokens stand apart by characters of no token, so a phrase
 #   occurs only where that folded text matches word1[^a-z0-9%]*word2...
 # - sufficient (`_sure_pattern`): in the lower-cased text, the words separated by characters that start no
