@@ -302,8 +302,12 @@ class Citation(Result):
     @classmethod
     def from_hit(cls, hit: Any, generation: str) -> Citation:
         """For a SearchHit or a QuoteMatch (id, text, document, paragraph, of)."""
-        return cls.model_validate(LibraryCitation.of_passage(hit.id, hit.text, hit.document, hit.paragraph, hit.of,
-                                                             generation))
+        return cls.model_validate(cls.read(hit, generation))
+
+    @staticmethod
+    def read(hit: Any, generation: str) -> LibraryCitation:
+        """The typed citation of a hit, as `model_validate` reads it (alone or inside a Hit)."""
+        return LibraryCitation.of_passage(hit.id, hit.text, hit.document, hit.paragraph, hit.of, generation)
 
 
 OCR_CONFIDENCE = ("Set when the passage was read by OCR from a scanned page or image: Tesseract's mean word "
@@ -347,8 +351,7 @@ class Hit(Result):
     def read(hit: SearchHit, neighbours: bool = False, generation: str | None = None) -> _With:
         """The hit as `model_validate` reads it, in one call for the whole tree (a model per part cost ~12
         validator calls a hit). Optional parts are None when absent, and then not sent (`exclude_if`)."""
-        citation = None if generation is None else LibraryCitation.of_passage(
-            hit.id, hit.text, hit.document, hit.paragraph, hit.of, generation)
+        citation = None if generation is None else Citation.read(hit, generation)
         return _With(hit, score=float(hit.score), position=hit, duplicates=list(hit.duplicates) or None,
                      context=hit.context or None, neighbours=list(hit.neighbours) if neighbours else None,
                      citation=citation, fact_checks=list(hit.fact_checks) or None)
