@@ -87,10 +87,8 @@ def words(text: str) -> list[str]:
     out = list(map(normalise_word, _TOKEN.findall(text)))
     if "" in out:
         out = [w for w in out if w]
-    starts = [i for first in _JOIN_FIRST.intersection(out) for i in _positions(out, first)]
-    for i in sorted(starts, reverse=True):  # from the end, so earlier positions stay valid
-        if i + 1 < len(out) and (out[i], out[i + 1]) in _JOINED:
-            out[i:i + 2] = [_JOINED[(out[i], out[i + 1])]]
+    for i in _joins(out):
+        out[i:i + 2] = [_JOINED[(out[i], out[i + 1])]]
     return out
 
 
@@ -106,17 +104,25 @@ def located_words(text: str) -> tuple[list[str], list[int], list[int], list[re.M
         first = [i for i, w in zip(first, out) if w]
         out = [w for w in out if w]
     last = first.copy()
-    starts = [i for f in _JOIN_FIRST.intersection(out) for i in _positions(out, f)]
-    for i in sorted(starts, reverse=True):
-        if i + 1 < len(out) and (out[i], out[i + 1]) in _JOINED:
-            out[i:i + 2] = [_JOINED[(out[i], out[i + 1])]]
-            first[i:i + 2] = [first[i]]
-            last[i:i + 2] = [last[i + 1]]
+    for i in _joins(out):
+        out[i:i + 2] = [_JOINED[(out[i], out[i + 1])]]
+        first[i:i + 2] = [first[i]]
+        last[i:i + 2] = [last[i + 1]]
     return out, first, last, found
 
 
 _JOIN_FIRST = frozenset(first for first, _ in _JOINED)
 assert _JOIN_FIRST.isdisjoint(second for _, second in _JOINED) and _JOIN_FIRST.isdisjoint(_JOINED.values())
+assert {second for _, second in _JOINED}.isdisjoint(_JOINED.values())
+
+
+def _joins(out: list[str]) -> list[int]:
+    """Where two adjacent words of `out` join into one (the first's index), last first, so that joining
+    them in this order leaves the earlier positions valid. Only a join's first words are looked at, and
+    each pair joins or not on its own: no first word is a second word or a joined word, and no joined word
+    is a second word (the asserts above), so joining a later pair cannot make or break an earlier one."""
+    starts = [i for first in _JOIN_FIRST.intersection(out) for i in _positions(out, first)]
+    return [i for i in sorted(starts, reverse=True) if i + 1 < len(out) and (out[i], out[i + 1]) in _JOINED]
 
 
 def _positions(items: list[str], item: str) -> list[int]:
