@@ -5,7 +5,7 @@ import json
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,14 @@ PASSAGE_COLUMNS = ("id", "doc_id", "ordinal", "paragraph", "part", "start", "end
 # update writes into its copy (`StoreWriter.write`) and reads as NULL until then (`PassageStore.has_column`).
 ADDED_PASSAGE_COLUMNS = (("ocr", "REAL"), ("language", "TEXT NOT NULL DEFAULT 'und'"))
 ADDED_DOCUMENT_COLUMNS = (("language", "TEXT NOT NULL DEFAULT 'und'"),)
+IN_CHUNK = 500  # values bound in one `IN (...)`: well under SQLite's limit on host parameters
+
+
+def in_chunks(values: Sequence[Any]) -> Iterator[tuple[list[Any], str]]:
+    """`values` in chunks of IN_CHUNK, each with its "?,?,..." placeholders for `IN (...)`."""
+    for i in range(0, len(values), IN_CHUNK):
+        chunk = list(values[i:i + IN_CHUNK])
+        yield chunk, ",".join("?" * len(chunk))
 
 
 class StoreWriter:
@@ -71,9 +79,7 @@ class StoreWriter:
               delete: Sequence[str] = ()) -> None:
         """In one transaction: remove the statements `delete` (and their passages), then insert rows."""
         with self._conn:
-            for i in range(0, len(delete), 500):
-                chunk = list(delete[i:i + 500])
-                marks = ",".join("?" * len(chunk))
+            for chunk, marks in in_chunks(delete):
                 self._conn.execute(f"DELETE FROM passages WHERE doc_id IN ({marks})", chunk)
                 self._conn.execute(f"DELETE FROM documents WHERE id IN ({marks})", chunk)
             for table, added in (("documents", ADDED_DOCUMENT_COLUMNS), ("passages", ADDED_PASSAGE_COLUMNS)):
@@ -151,10 +157,9 @@ class PassageStore:
         0.28 ms with it in the join, 0.09 without), and the file never changes (read-only, immutable)."""
         wanted = set(doc_ids)
         missing = [d for d in wanted if d not in self._sizes]
-        for i in range(0, len(missing), 500):
-            chunk = missing[i:i + 500]
-            self._sizes.update(self.conn.execute(
-                f"SELECT id, passages FROM documents WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+        for chunk, marks in in_chunks(missing):
+            self._sizes.update(self.conn.execute(f"SELECT id, passages FROM documents WHERE id IN ({marks})",
+                                                 chunk).fetchall())
         return {d: self._sizes[d] for d in wanted if d in self._sizes}
 
     def neighbours(self, doc_id: str, ordinal: int, radius: int = 1) -> list[sqlite3.Row]:
@@ -178,9 +183,7 @@ class PassageStore:
         """{passage hash: a passage id holding it} for those of `hashes` the store has."""
         out: dict[str, int] = {}
         hashes = list(dict.fromkeys(hashes))
-        for i in range(0, len(hashes), 500):
-            chunk = hashes[i:i + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(hashes):
             out.update(self.conn.execute(f"SELECT hash, MIN(id) FROM passages WHERE hash IN ({marks}) GROUP BY hash",
                                          chunk).fetchall())
         return out
@@ -188,11 +191,8 @@ class PassageStore:
     def passage_ids_of(self, doc_ids: Sequence[str]) -> list[int]:
         """The passage ids of these statements."""
         out: list[int] = []
-        doc_ids = list(doc_ids)
-        for i in range(0, len(doc_ids), 500):
-            chunk = doc_ids[i:i + 500]
-            out.extend(r[0] for r in self.conn.execute(
-                f"SELECT id FROM passages WHERE doc_id IN ({','.join('?' * len(chunk))})", chunk))
+        for chunk, marks in in_chunks(list(doc_ids)):
+            out.extend(r[0] for r in self.conn.execute(f"SELECT id FROM passages WHERE doc_id IN ({marks})", chunk))
         return sorted(out)
 
     def document_paths(self) -> list[tuple[str, str]]:

@@ -27,7 +27,7 @@ from index.embedder import Embedder
 from index.layout import DB_FILE, VECTORS_FILE
 from index.manifest import Manifest, read_manifest
 from index.sentences import SentenceTable
-from index.store import PassageStore
+from index.store import PassageStore, in_chunks
 
 from .generation import question_encoder
 from .highlight import terms
@@ -97,10 +97,9 @@ def _rows_of(store: PassageStore, ids: np.ndarray) -> list[tuple[int, str, str]]
     """(id, statement id, hash) of these passages (those still in the store), in id order."""
     out: list[tuple[int, str, str]] = []
     wanted = sorted({int(i) for i in ids})
-    for i in range(0, len(wanted), 500):
-        chunk = wanted[i:i + 500]
+    for chunk, marks in in_chunks(wanted):
         out.extend((r[0], r[1], r[2]) for r in store.conn.execute(
-            f"SELECT id, doc_id, hash FROM passages WHERE id IN ({','.join('?' * len(chunk))}) ORDER BY id", chunk))
+            f"SELECT id, doc_id, hash FROM passages WHERE id IN ({marks}) ORDER BY id", chunk))
     return out
 
 
@@ -108,10 +107,9 @@ def _pairs(store: PassageStore, hashes: list[str]) -> set[tuple[str, str]]:
     """The (statement, hash) pairs of `store` among these hashes (an indexed lookup, not a scan)."""
     out: set[tuple[str, str]] = set()
     unique = list(dict.fromkeys(hashes))
-    for i in range(0, len(unique), 500):
-        chunk = unique[i:i + 500]
+    for chunk, marks in in_chunks(unique):
         out.update((r[0], r[1]) for r in store.conn.execute(
-            f"SELECT doc_id, hash FROM passages WHERE hash IN ({','.join('?' * len(chunk))})", chunk))
+            f"SELECT doc_id, hash FROM passages WHERE hash IN ({marks})", chunk))
     return out
 
 
@@ -233,8 +231,8 @@ def _match(store: WatchlistStore, saved: list[SavedSearch], ids: np.ndarray, cur
     try:
         wanted = sorted({pid for _, pid, _ in hits})
         info: dict[int, dict[str, Any]] = {}
-        for i in range(0, len(wanted), 500):
-            info.update(passages.passages(wanted[i:i + 500]))
+        for part, _ in in_chunks(wanted):
+            info.update(passages.passages(part))
     finally:
         passages.close()
     rules: dict[int, _Rule] = {}  # built only for the searches that scored above the line
