@@ -99,11 +99,21 @@ _DROP = str.maketrans("", "", "'.")
 _SEPARATOR = "[^a-z0-9%']+"
 
 
+def _plain_ascii(word: str) -> bool:
+    """A word the quick tests can speak for: ASCII, and no other spelling compares equal to it."""
+    return word.isascii() and _unvaried(word)
+
+
+def _run_pattern(words: list[str]) -> re.Pattern:
+    """The necessary-condition pattern of consecutive plain words, on the folded text."""
+    return re.compile("[^a-z0-9%]*".join(map(re.escape, words)))
+
+
 def _quick_pattern(words: list[str]) -> re.Pattern | None:
     """The necessary-condition pattern of one phrase's comparison words; None unless all are plain ASCII."""
-    if not words or not all(w.isascii() and _unvaried(w) for w in words):
+    if not words or not all(map(_plain_ascii, words)):
         return None
-    return re.compile("[^a-z0-9%]*".join(map(re.escape, words)))
+    return _run_pattern(words)
 
 
 def _needed_patterns(words: list[str]) -> list[re.Pattern]:
@@ -112,16 +122,16 @@ def _needed_patterns(words: list[str]) -> list[re.Pattern]:
     argument above holds for each run: "labor unions" ("labor" may be spelled "labour") still needs "unions"."""
     runs: list[list[str]] = [[]]
     for w in words:
-        if w.isascii() and _unvaried(w):
+        if _plain_ascii(w):
             runs[-1].append(w)
         elif runs[-1]:
             runs.append([])
-    return [re.compile("[^a-z0-9%]*".join(map(re.escape, run))) for run in runs if run]
+    return [_run_pattern(run) for run in runs if run]
 
 
 def _sure_pattern(words: list[str]) -> re.Pattern | None:
     """The sufficient-condition pattern of one phrase's comparison words; None unless all are plain ASCII."""
-    if not words or not all(w.isascii() and _unvaried(w) for w in words):
+    if not words or not all(map(_plain_ascii, words)):
         return None
     return re.compile("(?<![a-z0-9'])" + _SEPARATOR.join(map(re.escape, words)) + "(?![a-z0-9])(?!'[a-z0-9])")
 
