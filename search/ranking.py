@@ -28,10 +28,16 @@ class Ranker:
         """The vector side's score of each passage: its cosine to the question, or (score_sentences) the
         better of that and its best sentence's cosine (sentence vectors from the build)."""
         ids = np.asarray(ids, dtype=np.int64)
+        # The rows are read in id order (file order), then put back: the same products, but reading forward
+        # through the memory maps instead of hopping (1,000 candidates' rows: 0.64-0.78 → 0.61 ms).
+        order = np.argsort(ids, kind="stable")
+        ids = ids[order]
         scores = row_dots(self.gen.vectors, ids, question_vector)
         if self.settings.score_sentences and len(ids):
             np.maximum(scores, self.gen.sentences.best_cosines(ids, question_vector), out=scores)
-        return scores
+        out = np.empty_like(scores)
+        out[order] = scores
+        return out
 
     def vector_top(self, question_vector: np.ndarray, n: int, subset: np.ndarray | None = None) -> Ranking:
         """The n best passages by the vector score, within `subset` if given: the vector index's top n
@@ -54,7 +60,9 @@ class Ranker:
         keyword = Pairs(*self.gen.keyword.top_arrays(all_bm25, n, subset))
         # Every id either side found with its exact cosine (the vector side's are computed already), in id
         # order, as arrays: at the facets' depth that is ~2,000 ids, too many for per-id Python work.
-        rest = keyword.ids[~np.isin(keyword.ids, vector.ids)]
+        found = np.zeros(len(self.gen.vectors), dtype=bool)  # a mask, not np.isin's sort of both sides
+        found[vector.ids] = True
+        rest = keyword.ids[~found[keyword.ids]]
         ids = np.concatenate([vector.ids, rest])
         cosines = np.concatenate([vector.scores, self.cosines(rest, question_vector).astype(np.float64)]) \
             if len(rest) else vector.scores
