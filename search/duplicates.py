@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from threading import Lock
 
 import numpy as np
@@ -82,19 +83,27 @@ class ParagraphKeys:
         self._table = (docs, keys)
 
 
-def collapse_duplicates(store: PassageStore, ranked: Ranking, need: int | None = None,
+def collapse_duplicates(store: PassageStore, ranked: Sequence[tuple[int, float]], need: int | None = None,
                         keys: ParagraphKeys | None = None) -> tuple[Ranking, Copies]:
     """Keep the best-ranked copy of each paragraph text; map its id to the other statements carrying it.
 
     With `need`, only the head of the ranking that yields `need` distinct paragraphs (plus a margin)
     is collapsed: normalising a thousand texts per question costs tens of milliseconds.
     """
+    kept, copies, limit = collapse_head(store, ranked, need, keys)
+    return kept + list(ranked[limit:]), copies
+
+
+def collapse_head(store: PassageStore, ranked: Sequence[tuple[int, float]], need: int | None = None,
+                  keys: ParagraphKeys | None = None) -> tuple[Ranking, Copies, int]:
+    """`collapse_duplicates` as (the collapsed head, the copies, where the head ended in `ranked`): the
+    ranking past `limit` is unchanged, so a caller holding it as arrays reads it from there."""
     limit = len(ranked) if need is None else min(len(ranked), need + DUPLICATE_MARGIN)
     keys = keys or ParagraphKeys(store)
     while True:
-        kept, copies = _collapse(store, keys, ranked[:limit])
+        kept, copies = _collapse(store, keys, list(ranked[:limit]))
         if need is None or len(kept) >= need or limit >= len(ranked):
-            return kept + ranked[limit:], copies
+            return kept, copies, limit
         limit = min(len(ranked), limit * 2)
 
 

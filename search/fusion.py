@@ -116,6 +116,30 @@ class Pairs(Sequence[tuple[int, float]]):
     def __repr__(self) -> str:
         return f"Pairs({list(self)!r})"
 
+    @classmethod
+    def of(cls, ranking: Sequence[tuple[int, float]]) -> Pairs:
+        """`ranking` as Pairs (itself when it is)."""
+        if isinstance(ranking, Pairs):
+            return ranking
+        ids = np.fromiter((pid for pid, _ in ranking), dtype=np.int64, count=len(ranking))
+        scores = np.fromiter((s for _, s in ranking), dtype=np.float64, count=len(ranking))
+        return cls(ids, scores)
+
+    def by_id(self) -> Pairs:
+        """The same pairs in ascending id order (what `lookup` reads)."""
+        if len(self.ids) < 2 or bool(np.all(self.ids[1:] > self.ids[:-1])):
+            return self
+        order = np.argsort(self.ids, kind="stable")
+        return Pairs(self.ids[order], self.scores[order])
+
+    def lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the score of each of `ids`, whether it is here) for pairs in ascending id order (`by_id`)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if not len(self.ids):
+            return np.zeros(len(ids)), np.zeros(len(ids), dtype=bool)
+        at = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
+        return self.scores[at], self.ids[at] == ids
+
 
 @dataclass(frozen=True)
 class Candidates:
@@ -173,13 +197,20 @@ def fuse(method: str, candidates: Candidates, weight: float,
     functions above, which stay the readable reference and are tested equal): a question's two
     thousand candidates cost microseconds instead of milliseconds. `depth`: only the best `depth`.
     """
+    return list(fuse_pairs(method, candidates, weight, gate, depth))
+
+
+def fuse_pairs(method: str, candidates: Candidates, weight: float, gate: tuple[float, float] = (0.0, 0.0),
+               depth: int | None = None) -> Sequence[tuple[int, float]]:
+    """`fuse`, with a score fusion's ranking left as arrays (`Pairs`): the searcher reads the weak line, the
+    facets and the timeline over all of it as arrays and makes tuples only of the page's head."""
     c = candidates
     if method == "rrf":
         return rrf([c.vector, c.keyword])[:depth]
     if method not in ("minmax", "adaptive", "weighted"):
         raise SettingError(f"fusion must be one of {', '.join(METHODS)}, got {method!r}")
     if not c.cosines:
-        return []
+        return Pairs(np.zeros(0, dtype=np.int64), np.zeros(0))
     if c.arrays is not None:
         ids, vec, kw = c.arrays
     else:
@@ -196,7 +227,7 @@ def fuse(method: str, candidates: Candidates, weight: float,
         kw = coverage_gate(float(kw.max()), gate) * kw
     scores = weight * vec + (1 - weight) * kw
     order = np.lexsort((ids, -scores))[:depth]
-    return list(zip(ids[order].tolist(), scores[order].tolist()))
+    return Pairs(ids[order], scores[order])
 
 
 def _min_max_array(x: np.ndarray) -> np.ndarray:

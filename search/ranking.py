@@ -5,12 +5,14 @@ fuses exactly what the service would.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from index.analysis import is_english
 from index.dots import row_dots
 
-from .fusion import Candidates, Pairs, fuse, gate_unreadable, keyword_decides
+from .fusion import Candidates, Pairs, fuse_pairs, gate_unreadable, keyword_decides
 from .generation import Generation
 from .settings import Settings
 
@@ -84,26 +86,32 @@ class Ranker:
         The subset restricts candidates inside both sides, so a narrow filter still yields `depth`
         results whenever that many passages match it.
         """
-        return self.rank_with_cosines(question, question_vector, depth, mode, subset)[0]
+        return list(self.rank_with_cosines(question, question_vector, depth, mode, subset)[0])
 
     def rank_with_cosines(self, question: str, question_vector: np.ndarray, depth: int, mode: str,
-                          subset: np.ndarray | None = None, fold: bool = True) -> tuple[Ranking, dict[int, float]]:
-        """`rank`, plus the vector scores it already computed (none in keyword mode), for the weak line.
+                          subset: np.ndarray | None = None, fold: bool = True
+                          ) -> tuple[Sequence[tuple[int, float]], Pairs]:
+        """`rank` (as `Pairs` where fusion left it as arrays), plus the vector scores it already computed, in
+        ascending id order (none in keyword mode), for the weak line.
 
         The sentence model reads English only: in hybrid mode a question in another language is ranked by
         its keywords (`keyword_decides`), and a passage in another language scores on its keywords alone
         (`gate_unreadable`); `fold=False` (exact) leaves out the matches across scripts."""
         if subset is not None and len(subset) == 0:
-            return [], {}
+            return [], _NONE
         if mode == "keyword":
-            return self.gen.keyword.search(question, depth, subset, fold), {}
+            return self.gen.keyword.search(question, depth, subset, fold), _NONE
         if mode == "vector":
             top = self.vector_top(question_vector, depth, subset)
-            return top, dict(top)
+            return top, Pairs.of(top).by_id()
         c = self.candidates(question, question_vector, max(depth, self.settings.candidates), subset, fold)
+        cosines = Pairs.of(c.cosines).by_id()
         if not self.reads(question):
-            return keyword_decides(c)[:depth], dict(c.cosines)
+            return keyword_decides(c)[:depth], cosines
         readable = self.gen.table.vector_readable(c.arrays[0] if c.arrays is not None else [p for p, _ in c.cosines])
-        ranking = fuse(self.settings.fusion, gate_unreadable(c, readable), self.settings.hybrid_weight,
-                       self.settings.keyword_gate, depth)
-        return ranking, dict(c.cosines)
+        ranking = fuse_pairs(self.settings.fusion, gate_unreadable(c, readable), self.settings.hybrid_weight,
+                             self.settings.keyword_gate, depth)
+        return ranking, cosines
+
+
+_NONE = Pairs(np.zeros(0, dtype=np.int64), np.zeros(0))  # no vector scores

@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 from threading import Lock
 from typing import Any
@@ -22,10 +23,11 @@ from index.embedder import Embedder
 from .citation import Citation, passage_sha256
 from .deadline import Deadline
 from .documents import DocumentView, StatsView, document_info, document_view, stats_view
-from .duplicates import DUPLICATE_MARGIN, ParagraphKeys, collapse_duplicates
+from .duplicates import DUPLICATE_MARGIN, ParagraphKeys, collapse_head
 from .errors import NotFound
 from .factchecks import FactCheckStore, checked_ids
 from .filters import validate_sort
+from .fusion import Pairs
 from .generation import Generation
 from .hits import make_hits
 from .phrases import (
@@ -140,17 +142,25 @@ class Searcher:
                                                         mode, subset, fold=not exact)
         need = k + offset if sort == "relevance" else None
         matcher = PhraseMatcher(parsed) if parsed else None
+        ids = Pairs.of(ranked).ids
         if matcher is not None:
             # Whether a passage is weak does not depend on the others, so it is known before matching, and
             # the matcher reads only what the page and the facets can use (see `_matching`).
-            keyword_only, weak_ids = self._weak(text, qvec, ranked, cosines, mode, exact)
+            keyword_only, weak_ids, _ = self._weak(text, qvec, ids, cosines, mode, exact)
             ranked = self._matching(ranked, matcher, weak_ids, need)
+            ids = Pairs.of(ranked).ids
+            weak = np.fromiter((pid in weak_ids for pid in ids.tolist()), dtype=bool, count=len(ids))
         deadline.check("duplicates")
-        ranked, copies = collapse_duplicates(self.store, ranked, need, self.paragraphs)
+        kept, copies, limit = collapse_head(self.store, ranked, need, self.paragraphs)
         if matcher is None:
-            keyword_only, weak_ids = self._weak(text, qvec, ranked, cosines, mode, exact)
-        relevant = [(pid, score) for pid, score in ranked if pid not in weak_ids]
-        if sort != "relevance":
+            keyword_only, weak_ids, weak = self._weak(text, qvec, ids, cosines, mode, exact)
+        # The relevant (not weak) matches in order: the collapsed head's, then the rest of the ranking's, read
+        # as arrays (a thousand passages: only the head becomes tuples).
+        relevant = [(pid, score) for pid, score in kept if pid not in weak_ids]
+        relevant_ids = np.concatenate([np.fromiter((pid for pid, _ in relevant), dtype=np.int64, count=len(relevant)),
+                                       ids[limit:][~weak[limit:]]])
+        ranked = kept
+        if sort != "relevance":  # need None: the whole ranking was collapsed, so `relevant` holds all of it
             # Date order among the relevant matches; ties keep relevance order; undated go last.
             dates = dict(zip((pid for pid, _ in relevant), self.table.dates([pid for pid, _ in relevant])))
             dated = sorted((h for h in relevant if dates[h[0]]), key=lambda h: dates[h[0]], reverse=sort == "newest")
@@ -164,25 +174,25 @@ class Searcher:
         checks = self.fact_checks_for([(h.document.id, h.text) for h in hits])
         hits = [dataclasses.replace(h, fact_checks=c) if c else h for h, c in zip(hits, checks)]
         deadline.check("facets")
-        relevant_ids = np.fromiter((pid for pid, _ in relevant), dtype=np.int64, count=len(relevant))
         return SearchResponse(query=question, hits=tuple(hits), took_ms=(time.perf_counter() - began) * 1000,
                               generation=self.generation, passages=self.passages, k=k, offset=offset,
                               mode=mode, filters=filters, sort=sort,
                               facets=self.table.facets(relevant_ids), undated_excluded=undated,
                               timeline=self.table.year_speakers(relevant_ids))
 
-    def _weak(self, text: str, qvec: np.ndarray, ranked: list[tuple[int, float]], cosines: dict[int, float],
-              mode: str, exact: bool) -> tuple[set[int], set[int]]:
-        """(the ranked passages ranked by keywords alone, the weak ones): each passage's own verdict."""
-        keyword_only = self.keyword_only(text, ranked, mode)
-        weak_ids = {pid for (pid, _), weak in zip(ranked, self.weak_flags(qvec, ranked, cosines)) if weak}
+    def _weak(self, text: str, qvec: np.ndarray, ids: np.ndarray, cosines: Pairs, mode: str,
+              exact: bool) -> tuple[set[int], set[int], np.ndarray]:
+        """Of the ranked passages `ids`: (those ranked by keywords alone, the weak ones, which are weak as a
+        mask): each passage's own verdict."""
+        keyword_only = self.keyword_only(text, ids, mode)
+        weak = self.weak_flags(qvec, ids, cosines)
         if keyword_only:  # the cosine says nothing there: strong is a keyword match of most of the question
             coverage = self.keyword_coverage(text, list(keyword_only), fold=not exact)
-            weak_ids = (weak_ids - keyword_only) | {pid for pid in keyword_only
-                                                    if coverage[pid] < self.settings.weak_coverage}
-        return keyword_only, weak_ids
+            weak = np.array([coverage[pid] < self.settings.weak_coverage if pid in keyword_only else w
+                             for pid, w in zip(ids.tolist(), weak.tolist())], dtype=bool)
+        return keyword_only, set(ids[weak].tolist()), weak
 
-    def _matching(self, ranked: list[tuple[int, float]], matcher: PhraseMatcher, weak_ids: set[int],
+    def _matching(self, ranked: Sequence[tuple[int, float]], matcher: PhraseMatcher, weak_ids: set[int],
                   need: int | None) -> list[tuple[int, float]]:
         """The ranked passages the phrase matcher accepts, in order, read only as far as the answer can use them.
 
@@ -194,7 +204,7 @@ class Searcher:
         order is by date (`need` None), every passage is checked as before."""
         texts = self.store.texts([pid for pid, _ in ranked])
 
-        def accepted(part: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        def accepted(part: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
             return [(pid, score) for pid, score in part if pid in texts and matcher.matches(texts[pid][1])]
 
         out: list[tuple[int, float]] = []
@@ -207,16 +217,15 @@ class Searcher:
             out.extend(accepted([(pid, score)]))
         return out
 
-    def keyword_only(self, question: str, ranked: list[tuple[int, float]], mode: str) -> set[int]:
-        """The ranked passages whose cosine means nothing (search.ranking), so the keywords alone rank them and
-        say whether they are strong: every one for a question the English sentence model cannot read, else
-        those in another language; none in vector mode (which ranks by that cosine all the same)."""
-        if mode == "vector" or not ranked:
+    def keyword_only(self, question: str, ids: np.ndarray, mode: str) -> set[int]:
+        """The ranked passages (`ids`) whose cosine means nothing (search.ranking), so the keywords alone rank
+        them and say whether they are strong: every one for a question the English sentence model cannot
+        read, else those in another language; none in vector mode (which ranks by that cosine all the same)."""
+        if mode == "vector" or not len(ids):
             return set()
-        ids = [pid for pid, _ in ranked]
         if not self.ranker.reads(question):
-            return set(ids)
-        return {pid for pid, ok in zip(ids, self.table.vector_readable(ids)) if not ok}
+            return set(ids.tolist())
+        return set(ids[~self.table.vector_readable(ids)].tolist())
 
     def keyword_coverage(self, question: str, ids: list[int], fold: bool = True) -> dict[int, float]:
         """How much of the question each passage matches: its BM25 over the question's ideal BM25, times the
@@ -256,22 +265,23 @@ class Searcher:
         base = subset if subset is not None else self.table.subset(Filters())[0]
         return np.intersect1d(base, linked) if checked else np.setdiff1d(base, linked)
 
-    def weak_flags(self, question_vector: np.ndarray, ranked: list[tuple[int, float]],
-                   known: dict[int, float] | None = None) -> list[bool]:
-        """Which ranked passages fall below the calibrated "no strong match" line.
+    def weak_flags(self, question_vector: np.ndarray, ids: np.ndarray, known: Pairs | None = None) -> np.ndarray:
+        """Which of the passages `ids` fall below the calibrated "no strong match" line, as a mask; `known`:
+        vector scores already computed, in ascending id order.
 
         The line is on the vector score (cosine between question and passage, or its best sentence) in
         every mode: fused and BM25 scores are relative to the question, cosine is on one scale (see
         docs/quality.md).
         """
-        if not ranked:
-            return []
-        known = known or {}
-        missing = [pid for pid, _ in ranked if pid not in known]
-        if missing:
-            known = {**known, **dict(zip(missing, self.ranker.cosines(missing, question_vector).tolist()))}
-        line = self.weak_line
-        return [known[pid] < line for pid, _ in ranked]
+        ids = np.asarray(ids, dtype=np.int64)
+        if known is None:
+            scores, found = np.zeros(len(ids)), np.zeros(len(ids), dtype=bool)
+        else:
+            scores, found = known.lookup(ids)
+        if not found.all():
+            scores = scores.copy()
+            scores[~found] = self.ranker.cosines(ids[~found], question_vector)
+        return scores < self.weak_line
 
     def citation(self, passage_id: int) -> Citation:
         """The citation of one passage (search/citation.py); NotFound for an id the index does not hold."""

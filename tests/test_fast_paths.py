@@ -157,3 +157,54 @@ def test_passage_rows_carry_their_statements_passage_count(seed_index):
         assert store.document_sizes(["no such statement", *want]) == want
     finally:
         store.close()
+
+
+def test_pairs_lookup_finds_each_score_by_id_and_says_which_are_missing():
+    import numpy as np
+
+    from search.fusion import Pairs
+
+    rng = np.random.default_rng(3)
+    ids = rng.choice(10_000, 500, replace=False)
+    scores = rng.standard_normal(500)
+    table = Pairs(ids, scores).by_id()
+    assert np.all(np.diff(table.ids) > 0) and dict(table) == dict(zip(ids.tolist(), scores.tolist()))
+    asked = np.concatenate([ids[::3], [10_001, -1, 0, 10**9]])
+    got, found = table.lookup(asked)
+    expected = dict(zip(ids.tolist(), scores.tolist()))
+    assert found.tolist() == [a in expected for a in asked.tolist()]
+    assert got[found].tolist() == [expected[a] for a in asked[found].tolist()]
+    empty, none = Pairs(np.zeros(0, dtype=np.int64), np.zeros(0)).lookup(asked)
+    assert not none.any() and len(empty) == len(asked)
+    assert Pairs.of([(5, 0.5), (2, 0.25)]).by_id() == [(2, 0.25), (5, 0.5)]
+
+
+@pytest.mark.parametrize("need", [None, 1, 3, 10])
+def test_collapsed_head_and_the_untouched_rest_are_the_collapsed_ranking(seed_searcher, need):
+    from search.duplicates import collapse_duplicates, collapse_head
+    from search.fusion import Pairs
+
+    for question in QUESTIONS:
+        ranked, _ = seed_searcher.ranker.rank_with_cosines(question, seed_searcher.embed_question(question), 1000,
+                                                          "hybrid")
+        assert isinstance(ranked, Pairs)
+        kept, copies, limit = collapse_head(seed_searcher.store, ranked, need, seed_searcher.paragraphs)
+        whole, whole_copies = collapse_duplicates(seed_searcher.store, list(ranked), need, seed_searcher.paragraphs)
+        assert kept + list(ranked)[limit:] == whole and copies == whole_copies
+        assert limit == len(ranked) if need is None else (len(kept) >= need or limit == len(ranked))
+
+
+def test_weak_flags_read_known_scores_and_compute_the_rest(seed_searcher):
+    import numpy as np
+
+    from search.fusion import Pairs
+
+    question = "privacy and encryption of messages"
+    qvec = seed_searcher.embed_question(question)
+    ids = np.arange(seed_searcher.passages, dtype=np.int64)
+    cosines = seed_searcher.ranker.cosines(ids, qvec).astype(np.float64)
+    expected = (cosines < seed_searcher.weak_line).tolist()
+    assert 0 < sum(expected) < len(expected)  # both kinds, or the test says nothing
+    half = Pairs(ids[::2], cosines[::2])  # known for every other passage: the rest are computed
+    for known in (None, half, Pairs(ids, cosines)):
+        assert seed_searcher.weak_flags(qvec, ids[::-1], known).tolist() == expected[::-1]
