@@ -62,8 +62,48 @@ def best_span(question: str, question_vector: np.ndarray, text: str, spans: list
 
 def _shared(q_terms: frozenset[str], sentence: str) -> int:
     """How many of the question's terms `sentence` holds. A term is a prefix of its lower-cased word, so a
-    sentence whose lower-cased text contains none of them as a substring holds none (no need to read it)."""
+    sentence whose lower-cased text contains none of them as a substring holds none (no need to read it),
+    and in one that does only the words found there are read (`ascii_term_spans`)."""
     lower = sentence.lower()
     if not any(t in lower for t in q_terms):
         return 0
-    return len(q_terms & terms(sentence))
+    spans = ascii_term_spans(sentence, q_terms)
+    if spans is None:
+        return len(q_terms & terms(sentence))
+    return len({word_term(sentence[s.start:s.end].lower()) for s in spans})
+
+
+def ascii_term_spans(text: str, wanted: frozenset[str]) -> list[Span] | None:
+    """The span of every word of `text` whose term is wanted, reading only the words that start like a wanted
+    term (most of a passage's words are not); None where that shortcut cannot be sure, for a slow path that
+    reads every word (search.phrases._term_spans_slow, `terms`) to answer.
+
+    A word's term is a prefix of the lower-cased word (`word_term` only strips a suffix),
+    so each term is looked for with str.find in the lower-cased text (ASCII only: there lower-casing
+    keeps every offset). A find not preceded by a letter or digit is where the highlight's word pattern
+    starts a word, so the word there is `_WORD.match` at that point; after an apostrophe it may be the tail
+    of a word ("o'clock"), so that text goes the slow way."""
+    if not text.isascii():
+        return None
+    lower = text.lower()
+    starts = set()
+    for term in wanted:
+        i = lower.find(term)
+        while i >= 0:
+            if i == 0 or not lower[i - 1].isalnum():
+                starts.add(i)
+            i = lower.find(term, i + 1)
+    out = []
+    end = 0
+    for start in sorted(starts):
+        if start < end:
+            continue  # inside the word just read
+        if start and text[start - 1] == "'":
+            return None
+        word = _WORD.match(text, start)
+        if word is None:  # a term starts with a letter or digit; be sure anyway
+            return None
+        if word_term(word.group(0).lower()) in wanted:
+            out.append(Span(start, word.end()))
+        end = word.end()
+    return out

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import SearchError
-from .highlight import _WORD, STOPWORDS, question_terms, word_term
+from .highlight import _WORD, STOPWORDS, ascii_term_spans, question_terms, word_term
 from .quotes import _positions, located_words, tokens
 from .quotes import words as quote_words
 from .types import Span
@@ -189,44 +189,9 @@ def keyword_spans(question: str, text: str, parsed: ParsedQuestion | None = None
     spans = set((matcher or PhraseMatcher(parsed)).phrase_spans(text)) if parsed.phrases else set()
     wanted = question_terms(parsed.text)
     if wanted:
-        found = _term_spans(text, wanted)
+        found = ascii_term_spans(text, wanted)
         spans.update(found if found is not None else _term_spans_slow(text, wanted))
     return _merge(sorted(spans, key=lambda s: (s.start, s.end)))
-
-
-def _term_spans(text: str, wanted: frozenset[str]) -> list[Span] | None:
-    """`_term_spans_slow` reading only the words that start like a wanted term (most of a passage's words
-    are not); None where that shortcut cannot be sure, for the slow path to answer.
-
-    A word's term is a prefix of the lower-cased word (search.highlight.word_term only strips a suffix),
-    so each term is looked for with str.find in the lower-cased text (ASCII only: there lower-casing
-    keeps every offset). A find not preceded by a letter or digit is where the highlight's word pattern
-    starts a word, so the word there is `_WORD.match` at that point; after an apostrophe it may be the tail
-    of a word ("o'clock"), so that text goes the slow way."""
-    if not text.isascii():
-        return None
-    lower = text.lower()
-    starts = set()
-    for term in wanted:
-        i = lower.find(term)
-        while i >= 0:
-            if i == 0 or not lower[i - 1].isalnum():
-                starts.add(i)
-            i = lower.find(term, i + 1)
-    out = []
-    end = 0
-    for start in sorted(starts):
-        if start < end:
-            continue  # inside the word just read
-        if start and text[start - 1] == "'":
-            return None
-        word = _WORD.match(text, start)
-        if word is None:  # a term starts with a letter or digit; be sure anyway
-            return None
-        if word_term(word.group(0).lower()) in wanted:
-            out.append(Span(start, word.end()))
-        end = word.end()
-    return out
 
 
 def _term_spans_slow(text: str, wanted: frozenset[str]) -> list[Span]:

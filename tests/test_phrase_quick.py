@@ -7,12 +7,11 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from search.highlight import question_terms
+from search.highlight import _shared, ascii_term_spans, question_terms, terms
 from search.phrases import (
     ParsedQuestion,
     PhraseMatcher,
     _sure_pattern,
-    _term_spans,
     _term_spans_slow,
     _unvaried,
     keyword_spans,
@@ -88,27 +87,37 @@ def test_words_joins_every_pair_in_one_text():
 @BOUNDED
 @given(text_and_parts(), st.sampled_from(["", " running", " banned taxes", " o'clock it's", " 12,000 people"]))
 def test_keyword_spans_shortcut_marks_what_the_word_scan_marks(case, extra):
-    """`_term_spans` (reads only words that start like a wanted term) marks exactly the words the full scan
+    """`ascii_term_spans` (reads only words that start like a wanted term) marks exactly the words the full scan
     marks, or hands the text to the scan (None)."""
     text, phrases, excluded = case
     question = " ".join((*phrases, *excluded)) + extra
     wanted = question_terms(question)
     if not wanted:
         return
-    fast = _term_spans(text, wanted)
+    fast = ascii_term_spans(text, wanted)
     slow = _term_spans_slow(text, wanted)
     assert fast is None or fast == slow
     if fast is None:  # only for a non-ASCII text or a word after an apostrophe
         assert not text.isascii() or "'" in text
 
 
+@BOUNDED
+@given(text_and_parts(), st.sampled_from(["", " running", " banned taxes", " o'clock it's", " 12,000 people"]))
+def test_highlight_counts_the_shared_terms_the_word_scan_counts(case, extra):
+    """The highlighter's count of question terms a sentence holds, read through `ascii_term_spans`, is the
+    count of the full scan (`terms` of the whole sentence)."""
+    text, phrases, excluded = case
+    wanted = question_terms(" ".join((*phrases, *excluded)) + extra)
+    assert _shared(wanted, text) == len(wanted & terms(text))
+
+
 def test_keyword_spans_shortcut_is_taken_and_its_edges():
     wanted = question_terms("taxes on the nation banned")
     text = "Taxes, taxation and surtaxes; the nation's nations ban. TAXED"
-    assert _term_spans(text, wanted) == _term_spans_slow(text, wanted)
-    assert [text[s.start:s.end] for s in _term_spans(text, wanted)] == ["Taxes", "nations"]
-    assert _term_spans("the o'taxes", wanted) is None  # a word's tail after an apostrophe: scanned
-    assert _term_spans("the café taxes", wanted) is None  # not ASCII: scanned
+    assert ascii_term_spans(text, wanted) == _term_spans_slow(text, wanted)
+    assert [text[s.start:s.end] for s in ascii_term_spans(text, wanted)] == ["Taxes", "nations"]
+    assert ascii_term_spans("the o'taxes", wanted) is None  # a word's tail after an apostrophe: scanned
+    assert ascii_term_spans("the café taxes", wanted) is None  # not ASCII: scanned
     assert keyword_spans("taxes", "New taxes.") == [Span(4, 9)]
 
 
