@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
@@ -131,6 +130,10 @@ class DocumentTable:
         names, codes = np.unique(self.language, return_inverse=True)
         self._language_names: list[str] = names.tolist()
         self._language_code = codes.astype(np.int32)
+        # each statement's speaker label and year the same way (a name None: no label, undated), so the
+        # facets and the timeline are counted per statement by bincount, not by a loop over statements
+        self._label_names, self._doc_label = _codes(self.speaker_label)
+        self._year_names, self._doc_year = _codes([d[:4] or None for d in self.date])
 
     def subset(self, filters: Filters) -> tuple[np.ndarray, int]:
         """(passage ids matching, number of undated statements a date filter left out)."""
@@ -160,30 +163,33 @@ class DocumentTable:
     def facets(self, passage_ids: Iterable[int], size: int = 20) -> dict[str, tuple[Facet, ...]]:
         """Speaker, year and language counts over `passage_ids`, most frequent first."""
         ids = _id_array(passage_ids)
-        speakers: Counter[str] = Counter()
-        years: Counter[str] = Counter()
-        for doc, n in zip(*self._per_document(ids)):  # a few hundred statements, not a thousand passages
-            if self.speaker_label[doc]:
-                speakers[self.speaker_label[doc]] += n
-            if self.date[doc]:
-                years[self.date[doc][:4]] += n
+        per_doc = self._per_document(ids)
+        per_label = np.bincount(self._doc_label, weights=per_doc, minlength=len(self._label_names)).tolist()
+        per_year = np.bincount(self._doc_year, weights=per_doc, minlength=len(self._year_names)).tolist()
         per_code = np.bincount(self._language_code[ids], minlength=len(self._language_names)).tolist()
-        languages = {name: n for name, n in zip(self._language_names, per_code) if n}
-        return {name: tuple(Facet(v, c) for v, c in sorted(counts.items(), key=lambda x: (-x[1], x[0]))[:size])
-                for name, counts in (("speaker", speakers), ("year", years), ("language", languages))}
+        counts = (("speaker", zip(self._label_names, per_label)), ("year", zip(self._year_names, per_year)),
+                  ("language", zip(self._language_names, per_code)))
+        return {name: tuple(Facet(v, int(c)) for v, c in sorted(((v, c) for v, c in pairs if v and c),
+                                                                 key=lambda x: (-x[1], x[0]))[:size])
+                for name, pairs in counts}
 
     def year_speakers(self, passage_ids: Iterable[int]) -> tuple[tuple[str, str | None, int], ...]:
         """(year, speaker, count) over the dated `passage_ids`, by year then speaker (the timeline's data)."""
-        counts: Counter[tuple[str, str | None]] = Counter()
-        for doc, n in zip(*self._per_document(_id_array(passage_ids))):
-            if self.date[doc]:
-                counts[(self.date[doc][:4], self.speaker_label[doc])] += n
-        return tuple((y, s, n) for (y, s), n in sorted(counts.items(), key=lambda x: (x[0][0], x[0][1] or "")))
+        per_doc = self._per_document(_id_array(passage_ids))
+        docs = np.flatnonzero(per_doc)
+        docs = docs[self.date[docs] != ""]
+        pairs = self._doc_year[docs].astype(np.int64) * len(self._label_names) + self._doc_label[docs]
+        keys, first, inverse = np.unique(pairs, return_index=True, return_inverse=True)
+        totals = np.bincount(inverse, weights=per_doc[docs], minlength=len(keys)).tolist()
+        rows = [(self._year_names[k // len(self._label_names)], self._label_names[k % len(self._label_names)], int(n),
+                 d) for k, n, d in zip(keys.tolist(), totals, docs[first].tolist())]
+        # by year, then speaker; a tie (no label and an empty one) in the order the statements come
+        return tuple((y, s, n) for y, s, n, _ in sorted(rows, key=lambda r: (r[0], r[1] or "", r[3])))
 
-    def _per_document(self, ids: np.ndarray) -> tuple[list[int], list[int]]:
-        """(statement positions, passages of `ids` in each)."""
-        docs, counts = np.unique(self.passage_doc[ids], return_counts=True)
-        return docs.tolist(), counts.tolist()
+    def _per_document(self, ids: np.ndarray) -> np.ndarray:
+        """Passages of `ids` in each statement, by statement position (a removed passage counts nowhere)."""
+        docs = self.passage_doc[ids]
+        return np.bincount(docs[docs >= 0], minlength=len(self.doc_ids)).astype(np.float64)
 
     def vector_readable(self, passage_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Whether the (English) sentence model can read each passage: English, or no language detected (an id
@@ -205,3 +211,10 @@ def _id_array(passage_ids: Iterable[int] | np.ndarray) -> np.ndarray:
     if isinstance(passage_ids, np.ndarray):
         return passage_ids.astype(np.int64, copy=False)
     return np.fromiter(passage_ids, dtype=np.int64)
+
+
+def _codes(values: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
+    """(the distinct values in first-seen order, each value's index among them)."""
+    index: dict[Any, int] = {}
+    codes = [index.setdefault(v, len(index)) for v in values]
+    return list(index), np.asarray(codes, dtype=np.int64).reshape(-1)

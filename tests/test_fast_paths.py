@@ -208,3 +208,42 @@ def test_weak_flags_read_known_scores_and_compute_the_rest(seed_searcher):
     half = Pairs(ids[::2], cosines[::2])  # known for every other passage: the rest are computed
     for known in (None, half, Pairs(ids, cosines)):
         assert seed_searcher.weak_flags(qvec, ids[::-1], known).tolist() == expected[::-1]
+
+
+def test_facets_and_timeline_by_statement_codes_equal_the_counters_they_replaced():
+    """Counted by bincount over statement codes: the same counts and order as Counters over statements,
+    with unlabelled, empty-labelled and undated statements, and a removed passage (no statement)."""
+    from collections import Counter
+
+    import numpy as np
+
+    from search.filters import DocumentTable
+
+    class Store:
+        docs = [("a", "Lincoln", "1861-03-04", None), ("b", None, "1861-12-03", None), ("c", "", "1861-05-01", None),
+                ("d", "Grant", "", None), ("e", "Lincoln", "1862-12-01", None), ("f", None, "1862-01-01", None)]
+
+        def document_metadata(self):
+            return self.docs
+
+        def passage_documents(self):
+            return [(pid, self.docs[pid % 6][0]) for pid in range(40) if pid != 17]
+
+        def passage_languages(self):
+            return [(pid, "en") for pid in range(40)]
+
+    table = DocumentTable(Store())
+    assert table.passage_doc[17] == -1
+    rng = np.random.default_rng(2)
+    for size in (0, 1, 5, 39):
+        ids = rng.choice([p for p in range(40) if p != 17], size, replace=False).tolist() + [17]
+        docs = [table.passage_doc[p] for p in ids if table.passage_doc[p] >= 0]
+        pairs: Counter = Counter()
+        for doc in sorted(docs):  # the statements in order, as np.unique gave them
+            if table.date[doc]:
+                pairs[(table.date[doc][:4], table.speaker_label[doc])] += 1
+        expected = tuple((y, s, n) for (y, s), n in sorted(pairs.items(), key=lambda x: (x[0][0], x[0][1] or "")))
+        assert table.year_speakers(ids) == expected
+        speakers = Counter(table.speaker_label[d] for d in docs if table.speaker_label[d])
+        facets = table.facets(ids)
+        assert [(f.value, f.count) for f in facets["speaker"]] == sorted(speakers.items(), key=lambda x: (-x[1], x[0]))
