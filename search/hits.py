@@ -1,6 +1,9 @@
 """Assemble typed SearchHits for a page of ranked passages: text, best-sentence span, document, position."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from index.sentences import SentenceTable
@@ -12,8 +15,10 @@ from .types import Neighbour, SearchHit
 
 
 def make_hits(store: PassageStore, sentences: SentenceTable, question: str, question_vector: np.ndarray,
-              ranked: list[tuple[int, float]], neighbours: bool) -> list[SearchHit]:
-    """One SearchHit per ranked passage still in the store, in ranking order."""
+              ranked: list[tuple[int, float]], neighbours: bool,
+              more: Callable[[int, str], dict[str, Any]] | None = None) -> list[SearchHit]:
+    """One SearchHit per ranked passage still in the store, in ranking order; `more(id, text)`: the search's
+    own fields of the hit (weak, duplicates, matches...), set as it is made rather than replaced after."""
     rows = store.passages([pid for pid, _ in ranked])
     hits = []
     has_ocr = bool(rows) and "ocr" in next(iter(rows.values())).keys()  # generations before the column: no mark
@@ -30,7 +35,7 @@ def make_hits(store: PassageStore, sentences: SentenceTable, question: str, ques
                               highlight=span, document=document_info(row, id_key="doc_id"),
                               paragraph=row["ordinal"], of=row["n"], start=row["start"], end=row["end"],
                               neighbours=near, ocr_confidence=row["ocr"] if has_ocr else None,
-                              language=_language(row)))
+                              language=_language(row), **(more(pid, row["text"]) if more else {})))
     return hits
 
 

@@ -167,10 +167,10 @@ class Searcher:
             ranked = dated + [h for h in relevant if not dates[h[0]]]
         page = ranked[offset:offset + k]
         deadline.check("hits")
-        hits = [dataclasses.replace(h, weak=h.id in weak_ids, duplicates=copies.get(h.id, ()),
-                                    keyword_only=h.id in keyword_only,
-                                    matches=tuple(keyword_spans(question, h.text, parsed, matcher)))
-                for h in make_hits(self.store, self.gen.sentences, text, qvec, page, neighbours)]
+        hits = make_hits(self.store, self.gen.sentences, text, qvec, page, neighbours,
+                         lambda pid, passage: {"weak": pid in weak_ids, "duplicates": copies.get(pid, ()),
+                                               "keyword_only": pid in keyword_only,
+                                               "matches": tuple(keyword_spans(question, passage, parsed, matcher))})
         checks = self.fact_checks_for([(h.document.id, h.text) for h in hits])
         hits = [dataclasses.replace(h, fact_checks=c) if c else h for h, c in zip(hits, checks)]
         deadline.check("facets")
