@@ -167,10 +167,10 @@ class DocumentTable:
         per_label = np.bincount(self._doc_label, weights=per_doc, minlength=len(self._label_names)).tolist()
         per_year = np.bincount(self._doc_year, weights=per_doc, minlength=len(self._year_names)).tolist()
         per_code = np.bincount(self._language_code[ids], minlength=len(self._language_names)).tolist()
-        counts = (("speaker", zip(self._label_names, per_label)), ("year", zip(self._year_names, per_year)),
-                  ("language", zip(self._language_names, per_code)))
-        return {name: tuple(Facet(v, int(c)) for v, c in sorted(((v, c) for v, c in pairs if v and c),
-                                                                 key=lambda x: (-x[1], x[0]))[:size])
+        counts = (("speaker", [(v, c) for v, c in zip(self._label_names, per_label) if v and c]),  # labelled
+                  ("year", [(v, c) for v, c in zip(self._year_names, per_year) if v and c]),  # dated
+                  ("language", [(v, c) for v, c in zip(self._language_names, per_code) if c]))
+        return {name: tuple(Facet(v, int(c)) for v, c in sorted(pairs, key=lambda x: (-x[1], x[0]))[:size])
                 for name, pairs in counts}
 
     def year_speakers(self, passage_ids: Iterable[int]) -> tuple[tuple[str, str | None, int], ...]:
