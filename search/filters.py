@@ -217,4 +217,4 @@ def _codes(values: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
     """(the distinct values in first-seen order, each value's index among them)."""
     index: dict[Any, int] = {}
     codes = [index.setdefault(v, len(index)) for v in values]
-    return list(index), np.asarray(codes, dtype=np.int64).reshape(-1)
+    return list(index), np.asarray(codes, dtype=np.int64)

@@ -61,16 +61,16 @@ def best_span(question: str, question_vector: np.ndarray, text: str, spans: list
 
 
 def _shared(q_terms: frozenset[str], sentence: str) -> int:
-    """How many of the question's terms `sentence` holds. A term is a prefix of its lower-cased word, so a
-    sentence whose lower-cased text contains none of them as a substring holds none (no need to read it),
-    and in one that does only the words found there are read (`ascii_term_spans`)."""
+    """How many of the question's terms `sentence` holds. A term is a prefix of its lower-cased word, so only
+    the words where a term is found need reading (`ascii_term_spans`); where that cannot be sure, a sentence
+    whose lower-cased text contains none of them as a substring holds none, and any other is read whole."""
+    spans = ascii_term_spans(sentence, q_terms)
+    if spans is not None:
+        return len({word_term(sentence[s.start:s.end].lower()) for s in spans})
     lower = sentence.lower()
     if not any(t in lower for t in q_terms):
         return 0
-    spans = ascii_term_spans(sentence, q_terms)
-    if spans is None:
-        return len(q_terms & terms(sentence))
-    return len({word_term(sentence[s.start:s.end].lower()) for s in spans})
+    return len(q_terms & terms(sentence))
 
 
 def ascii_term_spans(text: str, wanted: frozenset[str]) -> list[Span] | None:
