@@ -229,6 +229,29 @@ class PassageStore:
             return [(r[0], "und") for r in self.conn.execute("SELECT id FROM passages ORDER BY id")]
         return [tuple(r) for r in self.conn.execute("SELECT id, language FROM passages ORDER BY id")]
 
+    def passage_keys(self, ids: Iterable[int] | None = None, since: int | None = None) -> list[tuple[int, str, str]]:
+        """(passage id, statement id, passage hash) in id order: of `ids` (those the store holds), of the ids
+        from `since` on, or of every passage."""
+        if ids is not None:
+            out: list[tuple[int, str, str]] = []
+            for chunk, marks in in_chunks(sorted({int(i) for i in ids})):
+                out.extend(tuple(r) for r in self.conn.execute(
+                    f"SELECT id, doc_id, hash FROM passages WHERE id IN ({marks}) ORDER BY id", chunk))
+            return out
+        where, args = ("WHERE id >= ?", (int(since),)) if since is not None else ("", ())
+        return [tuple(r) for r in self.conn.execute(f"SELECT id, doc_id, hash FROM passages {where} ORDER BY id", args)]
+
+    def statement_hashes(self, hashes: Sequence[str] | None = None) -> set[tuple[str, str]]:
+        """The (statement id, passage hash) pairs the store holds, among these `hashes` (an indexed lookup)
+        or all."""
+        if hashes is None:
+            return {(r[0], r[1]) for r in self.conn.execute("SELECT doc_id, hash FROM passages")}
+        out: set[tuple[str, str]] = set()
+        for chunk, marks in in_chunks(list(dict.fromkeys(hashes))):
+            out.update((r[0], r[1]) for r in self.conn.execute(
+                f"SELECT doc_id, hash FROM passages WHERE hash IN ({marks})", chunk))
+        return out
+
     def passage_documents(self) -> list[tuple[int, str]]:
         """(passage id, document id) of every passage, in id order."""
         return [tuple(r) for r in self.conn.execute("SELECT id, doc_id FROM passages ORDER BY id")]

@@ -76,41 +76,19 @@ def new_passage_ids(previous: Path | None, current: Path, appended: np.ndarray |
         old = PassageStore(previous / DB_FILE)
         try:
             if appended is not None:
-                rows = _rows_of(store, appended)
-                known = _pairs(old, [r[2] for r in rows])
+                rows = store.passage_keys(ids=appended)
+                known = old.statement_hashes([r[2] for r in rows])
             elif _derived_from(read_manifest(previous), read_manifest(current)):
-                first = len(np.load(previous / VECTORS_FILE, mmap_mode="r"))
-                rows = store.conn.execute("SELECT id, doc_id, hash FROM passages WHERE id >= ? ORDER BY id",
-                                          (first,)).fetchall()
-                known = _pairs(old, [r[2] for r in rows])
+                rows = store.passage_keys(since=len(np.load(previous / VECTORS_FILE, mmap_mode="r")))
+                known = old.statement_hashes([r[2] for r in rows])
             else:  # a full rebuild renumbers: compare every (statement, hash) pair
-                rows = store.conn.execute("SELECT id, doc_id, hash FROM passages ORDER BY id").fetchall()
-                known = {(r[0], r[1]) for r in old.conn.execute("SELECT doc_id, hash FROM passages")}
+                rows = store.passage_keys()
+                known = old.statement_hashes()
             return np.asarray([r[0] for r in rows if (r[1], r[2]) not in known], dtype=np.int64)
         finally:
             old.close()
     finally:
         store.close()
-
-
-def _rows_of(store: PassageStore, ids: np.ndarray) -> list[tuple[int, str, str]]:
-    """(id, statement id, hash) of these passages (those still in the store), in id order."""
-    out: list[tuple[int, str, str]] = []
-    wanted = sorted({int(i) for i in ids})
-    for chunk, marks in in_chunks(wanted):
-        out.extend((r[0], r[1], r[2]) for r in store.conn.execute(
-            f"SELECT id, doc_id, hash FROM passages WHERE id IN ({marks}) ORDER BY id", chunk))
-    return out
-
-
-def _pairs(store: PassageStore, hashes: list[str]) -> set[tuple[str, str]]:
-    """The (statement, hash) pairs of `store` among these hashes (an indexed lookup, not a scan)."""
-    out: set[tuple[str, str]] = set()
-    unique = list(dict.fromkeys(hashes))
-    for chunk, marks in in_chunks(unique):
-        out.update((r[0], r[1]) for r in store.conn.execute(
-            f"SELECT doc_id, hash FROM passages WHERE hash IN ({marks})", chunk))
-    return out
 
 
 def _accepts(f: Filters, speaker: str | None, date: str | None, source: str | None, language: str = "und") -> bool:
