@@ -16,7 +16,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +43,7 @@ CREATE TABLE IF NOT EXISTS factcheck_links (
     verdict TEXT NOT NULL, similarity REAL NOT NULL, PRIMARY KEY (factcheck, doc_id, sha256));
 CREATE INDEX IF NOT EXISTS links_by_passage ON factcheck_links (doc_id, sha256);
 """
+IN_PAIRS = 400  # (statement, hash) pairs bound in one query: 800 host parameters, well under SQLite's limit
 FIELDS = ("claim", "author", "url", "date", "rating", "claimant", "claim_date", "rating_value", "best_rating",
           "worst_rating")
 RECORD_COLUMNS = ("claimReviewed", "author", "datePublished", "reviewRating", "itemReviewed.author", "url")
@@ -208,10 +212,15 @@ class Link:
 
 
 class FactCheckStore:
-    """Fact-checks and their passage links in one SQLite file; a connection per call."""
+    """Fact-checks and their passage links in one SQLite file. Writes take a connection of their own
+    (`write_transaction`); reads go through one kept connection per thread and process, since every search
+    asks for its hits' fact-checks (a new connection with its WAL pragmas cost more than the query)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []  # every thread's reader, so close() can close them all
+        self._lock = threading.Lock()
         db = connect(self.path)
         try:
             db.executescript(SCHEMA)
@@ -224,8 +233,25 @@ class FactCheckStore:
         path = sidecar_path(index, FACTCHECKS)
         return cls(path) if create or path.exists() else None
 
-    def _db(self):
-        return connect(self.path)
+    def _read(self) -> sqlite3.Connection:
+        """This thread's read connection, opened on first use; a forked child opens its own (a SQLite
+        connection must not cross a fork). In autocommit, each query sees every commit before it."""
+        kept = getattr(self._local, "reader", None)
+        if kept is not None and kept[0] == os.getpid():
+            return kept[1]
+        db = connect(self.path)
+        self._local.reader = (os.getpid(), db)
+        with self._lock:
+            self._opened.append(db)
+        return db
+
+    def close(self) -> None:
+        """Close every thread's read connection (a thread that reads afterwards opens a new one)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+            self._local = threading.local()
+        for db in opened:
+            db.close()
 
     def add(self, records: Sequence[dict[str, str | None]], origin: str) -> list[FactCheck]:
         """Insert (or update, same url and claim) every record in one transaction."""
@@ -240,24 +266,17 @@ class FactCheckStore:
         return self.get(ids)
 
     def get(self, ids: Sequence[int]) -> list[FactCheck]:
-        db = self._db()
-        try:
-            rows = {r["id"]: r for r in db.execute(
-                f"SELECT * FROM factchecks WHERE id IN ({','.join('?' * len(ids))})", list(ids))}
-        finally:
-            db.close()
+        rows = {r["id"]: r for r in self._read().execute(
+            f"SELECT * FROM factchecks WHERE id IN ({','.join('?' * len(ids))})", list(ids))}
         return [_fact_check(rows[i]) for i in ids if i in rows]
 
     def all(self, limit: int = 100, offset: int = 0) -> tuple[list[tuple[FactCheck, int]], int]:
         """(fact-check, linked passages) newest review first, and the total count."""
-        db = self._db()
-        try:
-            total = db.execute("SELECT COUNT(*) FROM factchecks").fetchone()[0]
-            rows = db.execute("SELECT f.*, (SELECT COUNT(*) FROM factcheck_links l WHERE l.factcheck = f.id) AS n "
-                              "FROM factchecks f ORDER BY f.date DESC, f.id DESC LIMIT ? OFFSET ?",
-                              (limit, offset)).fetchall()
-        finally:
-            db.close()
+        db = self._read()
+        total = db.execute("SELECT COUNT(*) FROM factchecks").fetchone()[0]
+        rows = db.execute("SELECT f.*, (SELECT COUNT(*) FROM factcheck_links l WHERE l.factcheck = f.id) AS n "
+                          "FROM factchecks f ORDER BY f.date DESC, f.id DESC LIMIT ? OFFSET ?",
+                          (limit, offset)).fetchall()
         return [(_fact_check(r), r["n"]) for r in rows], total
 
     def set_links(self, factcheck: int, links: Sequence[Link]) -> None:
@@ -267,41 +286,34 @@ class FactCheckStore:
                            [(x.factcheck, x.doc_id, x.sha256, x.verdict, x.similarity) for x in links])
 
     def for_passages(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[FactCheck]]:
-        """{(statement id, passage sha256): its fact-checks, newest first} for the keys that have any."""
+        """{(statement id, passage sha256): its fact-checks, newest first} for the keys that have any: one
+        query for a page of hits, the keys joined to the links' (doc_id, sha256) index (a row-value `IN` made
+        SQLite scan every link instead)."""
         out: dict[tuple[str, str], list[FactCheck]] = {}
-        if not keys:
-            return out
-        db = self._db()
-        try:
-            for doc_id, sha in dict.fromkeys(keys):
-                rows = db.execute("SELECT f.* FROM factcheck_links l JOIN factchecks f ON f.id = l.factcheck "
-                                  "WHERE l.doc_id = ? AND l.sha256 = ? ORDER BY f.date DESC, f.id DESC",
-                                  (doc_id, sha)).fetchall()
-                if rows:
-                    out[(doc_id, sha)] = [_fact_check(r) for r in rows]
-        finally:
-            db.close()
+        unique = list(dict.fromkeys(keys))
+        for i in range(0, len(unique), IN_PAIRS):
+            chunk = unique[i:i + IN_PAIRS]
+            rows = self._read().execute(
+                f"WITH k(doc_id, sha256) AS (VALUES {','.join(['(?, ?)'] * len(chunk))}) "
+                "SELECT l.doc_id AS link_doc, l.sha256 AS link_sha, f.* FROM k "
+                "JOIN factcheck_links l ON l.doc_id = k.doc_id AND l.sha256 = k.sha256 "
+                "JOIN factchecks f ON f.id = l.factcheck ORDER BY f.date DESC, f.id DESC",
+                [v for key in chunk for v in key])
+            for r in rows:
+                out.setdefault((r["link_doc"], r["link_sha"]), []).append(_fact_check(r))
         return out
 
     def linked(self) -> dict[str, set[str]]:
         """{statement id: the sha256 of its linked passages}."""
-        db = self._db()
-        try:
-            rows = db.execute("SELECT DISTINCT doc_id, sha256 FROM factcheck_links").fetchall()
-        finally:
-            db.close()
         out: dict[str, set[str]] = {}
-        for r in rows:
+        for r in self._read().execute("SELECT DISTINCT doc_id, sha256 FROM factcheck_links"):
             out.setdefault(r["doc_id"], set()).add(r["sha256"])
         return out
 
     def version(self) -> tuple[int, int]:
         """Changes when links change (for caches): (links, largest rowid)."""
-        db = self._db()
-        try:
-            return tuple(db.execute("SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM factcheck_links").fetchone())
-        finally:
-            db.close()
+        return tuple(self._read().execute(
+            "SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM factcheck_links").fetchone())
 
 
 def _fact_check(row: Any) -> FactCheck:

@@ -304,3 +304,5 @@ class Searcher:
         """Let go of the generation's open files (its SQLite connections); the memory maps go with the last
         reference. Front ends and the live searcher call this, never the store directly."""
         self.gen.close()
+        if self._fact_checks is not None:
+            self._fact_checks.close()

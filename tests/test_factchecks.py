@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 
 from search.errors import SearchError
 from search.factchecks import FactCheckStore, read_file
+from search.sidecar import session
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = DATA / "factchecks"
@@ -88,10 +90,9 @@ def test_factchecks_add_links_claims_by_the_quote_rules(added, fc_index):
     assert total == 5
     linked = {fc.author: n for fc, n in items}
     assert linked["Example Fact Desk"] >= 1 and linked["Checkers Network"] >= 1 and linked["CSV Desk"] >= 1
-    db = store._db()
-    verdicts = {r[0]: r[1] for r in db.execute(
-        "SELECT f.author, l.verdict FROM factcheck_links l JOIN factchecks f ON f.id = l.factcheck")}
-    db.close()
+    with session(store.path) as db:
+        verdicts = {r[0]: r[1] for r in db.execute(
+            "SELECT f.author, l.verdict FROM factcheck_links l JOIN factchecks f ON f.id = l.factcheck")}
     assert verdicts["Example Fact Desk"] == "verbatim" and verdicts["Checkers Network"] == "paraphrase"
     assert verdicts["Third Desk"] == "verbatim"
     listed = CliRunner().invoke(__import__("web.cli", fromlist=["main"]).main,
@@ -324,9 +325,8 @@ def test_relink_checks_every_claim_again(fc_index, added):
 
     store = FactCheckStore.beside(fc_index)
     before = {fc.id: n for fc, n in store.all()[0]}
-    db = store._db()
-    db.execute("DELETE FROM factcheck_links")  # as if the passages had changed
-    db.close()
+    with session(store.path) as db:
+        db.execute("DELETE FROM factcheck_links")  # as if the passages had changed (another connection)
     assert all(n == 0 for _, n in store.all()[0])
     result = CliRunner().invoke(main, ["factchecks", "relink", "--index", str(fc_index)])
     assert result.exit_code == 0, result.output
@@ -357,3 +357,63 @@ def test_a_statement_added_later_is_linked_to_a_kept_claim(tmp_path):
     assert result.exit_code == 0, result.output
     assert "fact-checks: 2 checked again" in result.output
     assert dict((fc.id, n) for fc, n in store.all()[0])[moved.id] == 1
+
+
+def _store_with_links(tmp_path, n_keys: int) -> tuple[FactCheckStore, list[tuple[str, str]]]:
+    """A store holding three fact-checks (dates 2020, 2022, undated) linked to `n_keys` passages: every key
+    to the 2020 one, even keys also to the 2022 one, keys divisible by 3 to the undated one."""
+    from search.factchecks import Link
+
+    store = FactCheckStore(tmp_path / "fc.sqlite")
+    made = store.add([{"claim": f"claim {d}", "author": "Desk", "url": f"https://example.org/{d}", "date": d,
+                       "rating": "False", "claimant": None, "claim_date": None, "rating_value": None,
+                       "best_rating": None, "worst_rating": None} for d in ("2020-01-01", "2022-01-01", None)],
+                      origin="test")
+    keys = [(f"doc{i % 7}", f"{i:064x}") for i in range(n_keys)]
+    old, new, undated = made
+    store.set_links(old.id, [Link(old.id, d, h, "verbatim", 1.0) for d, h in keys])
+    store.set_links(new.id, [Link(new.id, d, h, "verbatim", 1.0) for d, h in keys[::2]])
+    store.set_links(undated.id, [Link(undated.id, d, h, "verbatim", 1.0) for d, h in keys[::3]])
+    return store, keys
+
+
+def test_fact_checks_for_many_passages_in_one_read_match_one_query_per_passage(tmp_path, monkeypatch):
+    import search.factchecks as fc
+
+    store, keys = _store_with_links(tmp_path, 23)
+    unknown = [("doc-none", "0" * 64), (keys[1][0], "f" * 64)]  # an unknown statement; a known one, other text
+    asked = keys + unknown + keys[:3]  # repeated keys are answered once
+    with session(store.path) as db:
+        expected = {}
+        for doc_id, sha in keys:
+            rows = db.execute("SELECT f.id FROM factcheck_links l JOIN factchecks f ON f.id = l.factcheck "
+                              "WHERE l.doc_id = ? AND l.sha256 = ? ORDER BY f.date DESC, f.id DESC",
+                              (doc_id, sha)).fetchall()
+            expected[(doc_id, sha)] = [r[0] for r in rows]
+    for chunk in (fc.IN_PAIRS, 5):  # one query, then several (the chunking at its edge)
+        monkeypatch.setattr(fc, "IN_PAIRS", chunk)
+        found = store.for_passages(asked)
+        assert {k: [f.id for f in v] for k, v in found.items()} == expected
+    assert [len(expected[k]) for k in keys[:4]] == [3, 1, 2, 2] and unknown[0] not in found
+    assert store.for_passages([]) == {}
+
+
+def test_the_store_keeps_one_reader_per_thread_that_sees_other_writers_and_closes(tmp_path):
+    import threading
+
+    store, keys = _store_with_links(tmp_path, 4)
+    first = store._read()
+    assert store._read() is first and len(store.for_passages(keys)) == 4
+    other: list = []
+    thread = threading.Thread(target=lambda: other.append(store._read()))
+    thread.start()
+    thread.join(timeout=30)
+    assert other and other[0] is not first
+    with session(store.path) as db:  # a write by another connection (another process's, say)
+        db.execute("DELETE FROM factcheck_links WHERE sha256 = ?", (keys[0][1],))
+    assert keys[0] not in store.for_passages(keys) and len(store.for_passages(keys)) == 3
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        first.execute("SELECT 1")
+    assert len(store.for_passages(keys)) == 3  # reading after close opens a new reader
+    store.close()
