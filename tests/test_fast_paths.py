@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import hypothesis
+
 import pytest
 
 from search.fusion import fuse
@@ -247,3 +249,41 @@ def test_facets_and_timeline_by_statement_codes_equal_the_counters_they_replaced
         speakers = Counter(table.speaker_label[d] for d in docs if table.speaker_label[d])
         facets = table.facets(ids)
         assert [(f.value, f.count) for f in facets["speaker"]] == sorted(speakers.items(), key=lambda x: (-x[1], x[0]))
+
+
+_NOT_WORD_KEY = __import__("re").compile(r"[\W_]+")
+
+
+@hypothesis.settings(max_examples=400, deadline=None)
+@hypothesis.given(hypothesis.strategies.text(alphabet=hypothesis.strategies.characters(max_codepoint=127))
+                  | hypothesis.strategies.text())
+def test_paragraph_key_fast_path_equals_the_unicode_regex(text):
+    from search.duplicates import paragraph_key
+
+    assert paragraph_key(text) == _NOT_WORD_KEY.sub(" ", text.lower()).strip()
+
+
+@pytest.mark.parametrize("text", ["", "  ", "A_b", "Don't—stop!", "\t\x00Tab\x7f\x0bEND\n", "État 1861", "ÀB_c d",
+                                  "Mr. President,\n\nthe \"Union\" is 100% strong."])
+def test_paragraph_key_on_edges(text):
+    from search.duplicates import paragraph_key
+
+    assert paragraph_key(text) == _NOT_WORD_KEY.sub(" ", text.lower()).strip()
+
+
+@hypothesis.settings(max_examples=400, deadline=None)
+@hypothesis.given(hypothesis.strategies.text(alphabet=hypothesis.strategies.characters(max_codepoint=127))
+                  | hypothesis.strategies.text())
+def test_scripts_fast_path_counts_as_naming_each_letter(text):
+    import unicodedata
+
+    from index.language import scripts
+
+    slow: dict[str, int] = {}
+    for ch in text:
+        if ch.isalpha():
+            name = unicodedata.name(ch, "")
+            key = name.split(" ", 1)[0].lower() if name else "other"
+            slow[key] = slow.get(key, 0) + 1
+    assert scripts(text) == slow
+    assert scripts("Why was the app banned in Russia? 2018") == {"latin": 26}
