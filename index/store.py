@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,27 +112,52 @@ class StoreWriter:
 READ_CACHE_KIB = 512
 
 
+class ThreadConnections:
+    """One SQLite connection per thread and process, opened by `opener` on a thread's first use (a forked
+    child opens its own: a connection must not cross a fork), and `close()` for all of them (a thread
+    that asks afterwards opens a new one). The passage store and the fact-check store read this way."""
+
+    def __init__(self, opener: Callable[[], sqlite3.Connection]):
+        self._open = opener
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []  # every thread's connection, so close() can close all
+        self._lock = threading.Lock()
+
+    def get(self) -> sqlite3.Connection:
+        kept = getattr(self._local, "kept", None)
+        if kept is not None and kept[0] == os.getpid():
+            return kept[1]
+        conn = self._open()
+        self._local.kept = (os.getpid(), conn)
+        with self._lock:
+            self._opened.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            opened, self._opened = self._opened, []
+            self._local = threading.local()
+        for conn in opened:
+            conn.close()
+
+
 class PassageStore:
     """Read-only access to an index's SQLite file; one connection per thread."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._local = threading.local()
-        self._opened: list[sqlite3.Connection] = []  # every thread's connection, so close() can close all
-        self._lock = threading.Lock()
+        self._conns = ThreadConnections(self._connect)
         self._sizes: dict[str, int] = {}  # statement id -> its passage count (document_sizes)
         _ = self.conn  # fail now, not on the first query, if the file is unusable
 
     @property
     def conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA cache_size=-{READ_CACHE_KIB}")
-            self._local.conn = conn
-            with self._lock:
-                self._opened.append(conn)
+        return self._conns.get()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA cache_size=-{READ_CACHE_KIB}")
         return conn
 
     def has_column(self, name: str) -> bool:
@@ -258,11 +284,7 @@ class PassageStore:
 
     def close(self) -> None:
         """Close every thread's connection (a thread that queries afterwards opens a new one)."""
-        with self._lock:
-            opened, self._opened = self._opened, []
-            self._local = threading.local()
-        for conn in opened:
-            conn.close()
+        self._conns.close()
 
 
 def extra_of(row: sqlite3.Row) -> dict[str, Any]:

@@ -16,16 +16,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from index.store import ThreadConnections
 
 from .citation import passage_sha256
 from .claims import decode
@@ -218,9 +218,7 @@ class FactCheckStore:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._local = threading.local()
-        self._opened: list[sqlite3.Connection] = []  # every thread's reader, so close() can close them all
-        self._lock = threading.Lock()
+        self._readers = ThreadConnections(lambda: connect(self.path))
         db = connect(self.path)
         try:
             db.executescript(SCHEMA)
@@ -234,24 +232,12 @@ class FactCheckStore:
         return cls(path) if create or path.exists() else None
 
     def _read(self) -> sqlite3.Connection:
-        """This thread's read connection, opened on first use; a forked child opens its own (a SQLite
-        connection must not cross a fork). In autocommit, each query sees every commit before it."""
-        kept = getattr(self._local, "reader", None)
-        if kept is not None and kept[0] == os.getpid():
-            return kept[1]
-        db = connect(self.path)
-        self._local.reader = (os.getpid(), db)
-        with self._lock:
-            self._opened.append(db)
-        return db
+        """This thread's read connection (autocommit: each query sees every commit before it)."""
+        return self._readers.get()
 
     def close(self) -> None:
         """Close every thread's read connection (a thread that reads afterwards opens a new one)."""
-        with self._lock:
-            opened, self._opened = self._opened, []
-            self._local = threading.local()
-        for db in opened:
-            db.close()
+        self._readers.close()
 
     def add(self, records: Sequence[dict[str, str | None]], origin: str) -> list[FactCheck]:
         """Insert (or update, same url and claim) every record in one transaction."""

@@ -58,13 +58,13 @@ def test_api_serves_the_views_as_before(fake_searcher):
     assert set(stats) == {"generation", "documents", "passages", "model", "dimension", "index", "built_at", "weak_line"}
     assert stats["model"] == {"name": "fake", "sha256": "fake-encoder-v1", "backend": "fake"}
     live.before_fork()  # the parent's SQLite connections are closed through Searcher.close
-    assert live.get().gen.store._opened == []
+    assert live.get().gen.store._conns._opened == []
 
 
 def test_close_lets_go_of_the_store_and_a_later_query_reopens(fake_searcher):
     searcher, doc_id = fake_searcher
     searcher.document(doc_id)
-    assert searcher.gen.store._opened
+    assert searcher.gen.store._conns._opened
     searcher.close()
-    assert searcher.gen.store._opened == []
+    assert searcher.gen.store._conns._opened == []
     assert searcher.document(doc_id).document.id == doc_id  # a thread that queries afterwards opens a new one
